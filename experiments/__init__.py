@@ -1,0 +1,1 @@
+"""Experiments: datasets, standard vs Mixup training, measurements, figures and the CLI."""

@@ -1,0 +1,46 @@
+"""mixup-theory: exact quantities of the Mixup analysis (Zhang et al., ICLR 2021).
+
+Public names follow ../shared/CONTRACT.md. Modules are imported lazily, so each layer can be
+used (and tested) on its own; ``from theory import X`` and ``theory.X`` both work.
+"""
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    # mixing distributions (THEORY §1)
+    "MixupLambda": "theory.mixing",
+    # losses and models (THEORY §0)
+    "get_loss": "theory.losses",
+    "linear_model": "theory.models",
+    "relu_mlp": "theory.models",
+    "smooth_mlp": "theory.models",
+    # exact Mixup loss (THEORY §2, C1)
+    "mixup_loss": "theory.mixup_loss",
+    "mixup_loss_unmixed": "theory.mixup_loss",
+    "mixup_loss_sampled": "theory.mixup_loss",
+    "mixup_loss_error": "theory.mixup_loss",
+    # second-order expansion (C2)
+    "mixup_expansion": "theory.expansion",
+    # robustness (C4-C7, C13)
+    "adversarial_loss": "theory.adversarial",
+    "robustness_bound": "theory.robustness",
+    # generalization (C9-C11)
+    "glm_regularizer": "theory.regularizer",
+    "rademacher": "theory.rademacher",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'theory' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

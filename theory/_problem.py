@@ -1,0 +1,64 @@
+"""One validated problem (model, X, y, loss) in float64 on the model's device."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from ._validate import as_matrix, model_device
+from .losses import GLMLoss, get_loss
+from .models import as_function
+
+
+@dataclass(frozen=True)
+class Problem:
+    model: object
+    fn: Callable[[torch.Tensor], torch.Tensor]  # float64 X (n, d) -> logits (n, K)
+    X: torch.Tensor
+    Y: torch.Tensor  # (n, K) float64 labels
+    loss: GLMLoss
+    F: torch.Tensor  # (n, K) logits at X, detached
+
+    @property
+    def n(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def d(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def K(self) -> int:
+        return self.F.shape[1]
+
+    @property
+    def device(self) -> torch.device:
+        return self.X.device
+
+
+def logits(fn: Callable, X: torch.Tensor) -> torch.Tensor:
+    """``fn(X)`` reshaped to ``(n, K)``; a wrong output shape is a ``ValueError`` naming ``model``."""
+    out = fn(X)
+    if not isinstance(out, torch.Tensor):
+        raise ValueError(f"model must return a tensor, got {type(out).__name__}")
+    n = X.shape[0]
+    if out.ndim == 1 and out.shape[0] == n:
+        return out.reshape(n, 1)
+    if out.ndim == 2 and out.shape[0] == n and out.shape[1] >= 1:
+        return out
+    raise ValueError(f"model output must have shape (n,) or (n, K) with n = {n}, got {tuple(out.shape)}")
+
+
+def prepare(model, X, y, loss: str = "logistic") -> Problem:
+    """Validate inputs and evaluate the logits once (the common first step of every formula)."""
+    lossobj = get_loss(loss)
+    fn = as_function(model)
+    Xt = as_matrix(X, "X", model_device(model))
+    with torch.no_grad():
+        F = logits(fn, Xt)
+    lossobj.check_outputs(F.shape[1])
+    Y = lossobj.labels(y, Xt.shape[0], F.shape[1], Xt.device)
+    if not torch.isfinite(F).all():
+        raise ValueError("model output contains NaN or inf at X")
+    return Problem(model, lambda Z: logits(fn, Z), Xt, Y, lossobj, F)

@@ -1,0 +1,129 @@
+"""Second-order expansion of the Mixup loss (C2, THEORY.md §3): ``L̃_mix = L_std + R1 + R2 + R3``.
+
+With ``t = 1 − λ ~ D̃``, ``u = r − x_i``, ``G_i = ∇h(f_i) − y_i``, ``A_i = ∇²h(f_i)``, ``J_i = ∂f/∂x(x_i)``:
+
+- ``R1 = (m_1/n) Σ_i G_iᵀ J_i (x̄ − x_i)``
+- ``R2 = (m_2/2n) Σ_i [tr(A_i J_i Σ̂ J_iᵀ) + (J_i(x̄ − x_i))ᵀ A_i J_i(x̄ − x_i)]``
+- ``R3 = (m_2/2n) Σ_i [tr(H_i Σ̂) + (x̄ − x_i)ᵀ H_i (x̄ − x_i)]``, ``H_i = Σ_k G_ik ∇²f_ik(x_i)``
+
+For ``loss="squared"`` the expansion approximates the RHS of identity (I), which is
+``mixup_loss + squared_label_constant``. Input Jacobians come from ``torch.func.vjp``; ``H_i v``
+from forward-over-reverse ``torch.func.jvp`` (Hessian-vector products).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ._problem import Problem, prepare
+from ._validate import DTYPE, check_alpha_beta, check_choice, check_count, check_nonnegative
+from .mixing import MixupLambda
+from .models import is_affine, is_piecewise_linear, linear_parameters
+
+R3_METHODS = ("auto", "exact", "hutchinson", "zero")
+EXACT_R3_MAX_DIRECTIONS = 256
+"""``r3="auto"`` computes tr(H_i Σ̂) exactly with one HVP per eigen-direction of Σ̂ up to this
+rank, and by Hutchinson's estimator (probes g ~ N(0, Σ̂), E[gᵀHg] = tr(HΣ̂)) beyond it."""
+HUTCHINSON_PROBES = 128
+HVP_CHUNK_ROWS = 1 << 16
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """Terms of ``L_mix ≈ standard + scale·r1 + scale²·(r2 + r3)`` (C2)."""
+
+    standard: float
+    r1: float
+    r2: float
+    r3: float
+    scale: float = 1.0
+    m1: float = float("nan")
+    m2: float = float("nan")
+    r3_method: str = "exact"
+
+    @property
+    def approx(self) -> float:
+        """``L̃_mix`` along the homotopy: ``standard + scale·r1 + scale²·(r2 + r3)``."""
+        return self.standard + self.scale * self.r1 + self.scale ** 2 * (self.r2 + self.r3)
+
+
+def input_jacobians(P: Problem) -> torch.Tensor:
+    """Per-sample input Jacobians ``J`` of shape ``(n, K, d)`` (constant for affine models)."""
+    if is_affine(P.model):
+        Theta, _ = linear_parameters(P.model, P.d)
+        return Theta.to(P.device).expand(P.n, -1, -1)
+    _, pullback = torch.func.vjp(P.fn, P.X)
+    eye = torch.eye(P.K, dtype=DTYPE, device=P.device)
+    rows = [pullback(eye[k].expand(P.n, -1))[0] for k in range(P.K)]
+    return torch.stack(rows, 1).detach()
+
+
+def _hvp_rows(P: Problem, G: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+    """Rows ``vᵀ H_i v`` for direction rows V (c·n, d) of data tiled c times; H_i = Hess of G_iᵀf."""
+    reps = V.shape[0] // P.n
+    Xr, Gr = P.X.repeat(reps, 1), G.repeat(reps, 1)
+
+    def grad_g(Z):
+        return torch.func.vjp(P.fn, Z)[1](Gr)[0]
+
+    _, HV = torch.func.jvp(grad_g, (Xr,), (V,))
+    return (HV * V).sum(-1)
+
+
+def _r3_terms(P: Problem, G: torch.Tensor, D: torch.Tensor, Sigma: torch.Tensor, method: str,
+              probes: int, generator: torch.Generator | None) -> tuple[torch.Tensor, str]:
+    """Σ_i [tr(H_i Σ̂) + D_iᵀ H_i D_i] and the method used."""
+    if method == "zero" or (method == "auto" and is_piecewise_linear(P.model)):
+        return torch.zeros((), dtype=DTYPE, device=P.device), "zero (piecewise linear)"
+    evals, evecs = torch.linalg.eigh(Sigma)
+    keep = evals > evals.max().clamp(min=0) * P.d * torch.finfo(DTYPE).eps
+    roots = (evecs[:, keep] * evals[keep].sqrt()).T  # directions with Σ rᵀr = Σ̂
+    use_exact = method == "exact" or (method == "auto" and roots.shape[0] <= EXACT_R3_MAX_DIRECTIONS)
+    if not use_exact:
+        gen = generator if generator is not None else torch.Generator().manual_seed(0)
+        z = torch.randn(probes, roots.shape[0], generator=gen, dtype=DTYPE).to(P.device)
+        roots, weight, used = z @ roots, 1.0 / probes, f"hutchinson ({probes} probes)"
+    else:
+        weight, used = 1.0, "exact"
+    total = _hvp_rows(P, G, D).sum()
+    per_chunk = max(1, HVP_CHUNK_ROWS // P.n)
+    for c0 in range(0, roots.shape[0], per_chunk):
+        block = roots[c0:c0 + per_chunk]
+        V = block.repeat_interleave(P.n, 0)
+        total = total + weight * _hvp_rows(P, G, V).sum()
+    return total.detach(), used
+
+
+def mixup_expansion(model, X, y, alpha, beta=None, *, loss: str = "logistic", scale: float = 1.0,
+                    r3: str = "auto", probes: int = HUTCHINSON_PROBES,
+                    generator: torch.Generator | None = None) -> Expansion:
+    """C2: the terms ``standard, r1, r2, r3`` of the expansion of ``L_mix`` (THEORY §3), and ``approx``.
+
+    ``r3``: ``"auto"`` (0 for piecewise-linear Sequentials — R3 vanishes a.e. — exact HVPs up to
+    ``EXACT_R3_MAX_DIRECTIONS`` eigen-directions of Σ̂, else Hutchinson with ``probes`` probes),
+    ``"exact"``, ``"hutchinson"``, or ``"zero"``.
+    """
+    alpha, beta = check_alpha_beta(alpha, beta)
+    s = check_nonnegative(scale, "scale")
+    check_choice(r3, "r3", R3_METHODS)
+    probes = check_count(probes, "probes")
+    P = prepare(model, X, y, loss)
+    mix = MixupLambda(alpha, beta)
+    m1, m2 = mix.m(1), mix.m(2)
+    n = P.n
+    xbar = P.X.mean(0)
+    C = P.X - xbar
+    Sigma = C.T @ C / n
+    D = -C  # x̄ − x_i
+    G = P.loss.grad_h(P.F) - P.Y  # (n, K)
+    A = P.loss.hessian(P.F)  # (n, K, K)
+    J = input_jacobians(P)  # (n, K, d)
+    JD = torch.einsum("nkd,nd->nk", J, D)
+    JSJ = torch.einsum("nkd,de,nle->nkl", J, Sigma, J)
+    standard = P.loss.value(P.F, P.Y).mean()
+    r1 = m1 * (G * JD).sum(-1).mean()
+    r2 = 0.5 * m2 * ((A * JSJ).sum((-1, -2)) + torch.einsum("nk,nkl,nl->n", JD, A, JD)).mean()
+    r3_sum, used = _r3_terms(P, G, D, Sigma, r3, probes, generator)
+    return Expansion(float(standard), float(r1), float(r2), float(0.5 * m2 * r3_sum / n), s, m1, m2, used)

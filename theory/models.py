@@ -1,0 +1,152 @@
+"""Model helpers: builders for the models of the analysis, and structural facts the formulas use.
+
+Any ``nn.Module`` or callable mapping ``(n, d)`` float tensors to logits ``(n,)``/``(n, K)`` works;
+the helpers evaluate it in float64 on its own device without touching the caller's module
+(``torch.func.functional_call`` with float64 copies of the parameters). Models must treat rows
+independently (no batch-statistics layers in training mode): per-sample input gradients are
+taken as gradients of the batch sum.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from ._validate import DTYPE, model_device
+
+AFFINE_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Flatten, nn.Unflatten, nn.Identity)
+# Layers that keep a network piecewise linear in its input (zero input Hessian a.e.; R3 = 0, C2/C5).
+PIECEWISE_LINEAR_LAYERS = AFFINE_LAYERS + (nn.ReLU, nn.LeakyReLU, nn.MaxPool1d, nn.MaxPool2d,
+                                           nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool2d)
+# Piecewise-linear layers that are also positively homogeneous when the affine layers are bias-free (C5).
+_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "softplus": nn.Softplus}
+
+
+def linear_model(d: int, out: int = 1, *, bias: bool = True, weight=None, intercept=None) -> nn.Sequential:
+    """``f(x) = θᵀx + b`` as ``nn.Sequential(nn.Linear(d, out))`` in float64, optionally with given weights."""
+    layer = nn.Linear(d, out, bias=bias, dtype=DTYPE)
+    with torch.no_grad():
+        if weight is not None:
+            layer.weight.copy_(torch.as_tensor(weight, dtype=DTYPE).reshape(out, d))
+        if intercept is not None:
+            if not bias:
+                raise ValueError("intercept given but bias=False")
+            layer.bias.copy_(torch.as_tensor(intercept, dtype=DTYPE).reshape(out))
+    return nn.Sequential(layer)
+
+
+def mlp(d: int, hidden: Sequence[int], out: int = 1, *, activation: str = "relu", bias: bool = True,
+        generator: torch.Generator | None = None) -> nn.Sequential:
+    """A float64 MLP ``d → hidden… → out`` with the given activation (``relu``, ``tanh``, ``softplus``).
+
+    Weights are drawn with PyTorch's default initialisation from ``generator`` (fixed seed 0 if None).
+    """
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"activation must be one of {tuple(_ACTIVATIONS)}, got {activation!r}")
+    gen = generator if generator is not None else torch.Generator().manual_seed(0)
+    widths = [d, *hidden, out]
+    layers: list[nn.Module] = []
+    for k, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        lin = nn.Linear(a, b, bias=bias, dtype=DTYPE)
+        with torch.no_grad():
+            bound = 1.0 / a ** 0.5
+            lin.weight.copy_((torch.rand(b, a, generator=gen, dtype=DTYPE) * 2 - 1) * bound)
+            if bias:
+                lin.bias.copy_((torch.rand(b, generator=gen, dtype=DTYPE) * 2 - 1) * bound)
+        layers.append(lin)
+        if k < len(widths) - 2:
+            layers.append(_ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+def relu_mlp(d: int, hidden: Sequence[int], out: int = 1, *, bias: bool = True,
+             generator: torch.Generator | None = None) -> nn.Sequential:
+    """ReLU MLP (C5: bias-free ReLU nets are positively homogeneous)."""
+    return mlp(d, hidden, out, activation="relu", bias=bias, generator=generator)
+
+
+def smooth_mlp(d: int, hidden: Sequence[int], out: int = 1, *, activation: str = "tanh", bias: bool = True,
+               generator: torch.Generator | None = None) -> nn.Sequential:
+    """Smooth MLP (tanh or softplus): non-zero input Hessian, so R3 ≠ 0 (C2)."""
+    if activation == "relu":
+        raise ValueError("activation for smooth_mlp must be 'tanh' or 'softplus'")
+    return mlp(d, hidden, out, activation=activation, bias=bias, generator=generator)
+
+
+def _float64_call(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    params = {k: (v.detach().to(DTYPE) if v.is_floating_point() else v)
+              for k, v in {**dict(module.named_parameters()), **dict(module.named_buffers())}.items()}
+    return lambda X: torch.func.functional_call(module, params, (X,))
+
+
+def as_function(model) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A float64 callable ``X ↦ logits`` for ``model`` (an ``nn.Module`` or plain callable)."""
+    if isinstance(model, nn.Module):
+        return _float64_call(model)
+    if callable(model):
+        return model
+    raise ValueError(f"model must be a torch.nn.Module or a callable, got {type(model).__name__}")
+
+
+def layers_of(model) -> list[nn.Module] | None:
+    """The layer list of a ``Sequential`` (or a lone layer); ``None`` for other models."""
+    if isinstance(model, nn.Sequential):
+        return list(model)
+    if isinstance(model, nn.Module) and not list(model.children()):
+        return [model]
+    return None
+
+
+def split_affine_prefix(model) -> tuple[Callable, Callable] | None:
+    """``(prefix, rest)`` with ``model = rest ∘ prefix`` and ``prefix`` affine, or ``None``.
+
+    Mixing commutes with an affine map when the weights sum to 1 (THEORY §2), so the exact Mixup
+    loss may mix ``prefix(x_i)`` instead of ``x_i``. ``rest`` is the identity for linear models.
+    """
+    layers = layers_of(model)
+    if not layers:
+        return None
+    k = 0
+    while k < len(layers) and isinstance(layers[k], AFFINE_LAYERS):
+        k += 1
+    if k == 0 or not any(isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)) for m in layers[:k]):
+        return None
+    prefix = _float64_call(nn.Sequential(*layers[:k]))
+    rest = _float64_call(nn.Sequential(*layers[k:])) if k < len(layers) else (lambda U: U)
+    return prefix, rest
+
+
+def is_affine(model) -> bool:
+    """True when the model is structurally affine (a ``Sequential`` of affine layers)."""
+    layers = layers_of(model)
+    return bool(layers) and all(isinstance(m, AFFINE_LAYERS) for m in layers)
+
+
+def linear_parameters(model, d: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(Θ, b)`` with ``f(x) = Θx + b`` (``Θ`` is ``K × d``) for an affine model, in float64."""
+    if not is_affine(model):
+        raise ValueError("model must be linear (a Sequential of nn.Linear/Flatten/Identity layers) here")
+    f = as_function(model)
+    dev = model_device(model)
+    zero = torch.zeros(1, d, dtype=DTYPE, device=dev)
+    b = f(zero).reshape(1, -1)
+    Theta = (f(torch.eye(d, dtype=DTYPE, device=dev)).reshape(d, -1) - b).T
+    return Theta, b.reshape(-1)
+
+
+def is_piecewise_linear(model) -> bool:
+    """True when every layer is affine, ReLU-like or pooling: the input Hessian vanishes a.e."""
+    layers = layers_of(model)
+    return bool(layers) and all(isinstance(m, PIECEWISE_LINEAR_LAYERS) for m in layers)
+
+
+def has_bias(model) -> bool:
+    """True when any affine layer carries a non-zero bias (breaks homogeneity, C5/C6)."""
+    if not isinstance(model, nn.Module):
+        return True
+    for m in model.modules():
+        b = getattr(m, "bias", None)
+        if isinstance(b, torch.Tensor) and bool((b != 0).any()):
+            return True
+    return False
