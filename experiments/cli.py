@@ -38,9 +38,24 @@ def _cmd_decompose(args) -> int:
     return 0
 
 
+# Each module registers its subcommand with ``register(subparsers)``: figures (experiments.figures),
+# check (experiments.check), explain (experiments.explain).
+SUBCOMMAND_MODULES = ("experiments.figures", "experiments.check", "experiments.explain")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
     p = argparse.ArgumentParser(prog="mixup-theory", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
+    for name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
     sub.add_parser("list", help="list figure names, datasets and claim ids").set_defaults(func=_cmd_list)
     d = sub.add_parser("decompose", help="decompose the exact Mixup loss on two-moons (C1, C2)")
     d.add_argument("--alpha", type=float, default=1.0)
