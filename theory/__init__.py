@@ -27,7 +27,12 @@ _EXPORTS = {
     "robustness_bound": "theory.robustness",
     # generalization (C9-C11)
     "glm_regularizer": "theory.regularizer",
-    "rademacher": "theory.rademacher",
+    "shrunk_standard_loss": "theory.regularizer",
+    "frozen_scale_excess": "theory.regularizer",
+    "regularizer_comparison": "theory.regularizer",
+    "rademacher": "theory.complexity",
+    "ellipsoid_sup": "theory.complexity",
+    "ridge_sup": "theory.complexity",
 }
 
 __all__ = sorted(_EXPORTS)

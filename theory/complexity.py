@@ -1,0 +1,113 @@
+"""C10: empirical Rademacher complexity of the ellipsoid and ridge classes (THEORY.md §5).
+
+``Rad_n(F, S) = E_σ sup_{f∈F} (1/n) Σ_i σ_i f(x_i)`` over Rademacher signs σ. For linear classes the
+supremum over θ has a closed form per sign vector (``v = Xᵀσ/n``):
+
+- ellipsoid ``E_c = {θ : θᵀΣ̂₀θ ≤ c}``: ``sup θᵀv = √(c·vᵀΣ̂₀⁺v) = √(c/n)·‖Pσ‖``, P the orthogonal
+  projector onto the column space of X (rank r). Jensen: ``Rad = √(c/n) E‖Pσ‖ ≤ √(c r/n)``.
+- ridge ball ``{‖θ‖₂ ≤ √c}``: ``sup θᵀv = √c·‖Xᵀσ‖/n``; ``Rad ≤ √c·√(E‖Xᵀσ‖²)/n = √(c·tr Σ̂₀/n)``.
+
+Only the expectation over σ is Monte Carlo. ``Σ̂₀ = XᵀX/n`` is the uncentered second moment
+(``Σ_X = E[xxᵀ]`` of the theorem, on the sample).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._validate import as_matrix, check_choice, check_count, check_positive
+
+CLASSES = ("ellipsoid", "ridge")
+CHUNK_ELEMENTS = 1 << 22  # float64 values per block of sign vectors
+
+
+@dataclass(frozen=True)
+class RademacherEstimate:
+    """Monte-Carlo Rademacher complexity ``value`` ± ``stderr`` and the closed-form ``bound``.
+
+    ``stderr`` is ``nan`` for a single draw (no spread to measure).
+    """
+
+    value: float
+    stderr: float
+    bound: float
+    cls: str
+    c: float
+    n: int
+    rank: int
+    draws: int
+
+
+def _as_numpy(X) -> np.ndarray:
+    return as_matrix(X, "X").cpu().numpy()
+
+
+def svd_rank(Xn: np.ndarray):
+    """``(U, S, Vt, r)``: thin SVD of X and its rank with ``np.linalg.matrix_rank``'s default tolerance
+    ``S.max()·max(n, d)·eps`` (one SVD instead of two)."""
+    U, S, Vt = np.linalg.svd(Xn, full_matrices=False)
+    tol = S.max(initial=0.0) * max(Xn.shape) * np.finfo(Xn.dtype).eps
+    return U, S, Vt, int((S > tol).sum())
+
+
+def column_basis(X) -> np.ndarray:
+    """Orthonormal basis ``U_r`` (n × r) of the column space of X; r = ``np.linalg.matrix_rank(X)``."""
+    U, _, _, r = svd_rank(_as_numpy(X))
+    return U[:, :r]
+
+
+def ellipsoid_sup(X, c, sigma) -> np.ndarray:
+    """Per sign vector: ``sup_{θᵀΣ̂₀θ ≤ c} (1/n) Σ_i σ_i θᵀx_i = √(c/n)·‖Pσ‖`` (C10).
+
+    ``sigma``: one sign vector ``(n,)`` or a stack ``(m, n)`` (any reals: the formula is linear in σ).
+    """
+    c = check_positive(c, "c")
+    U = column_basis(X)
+    S = np.atleast_2d(np.asarray(sigma, dtype=float))
+    if S.shape[-1] != U.shape[0]:
+        raise ValueError(f"sigma must have n = {U.shape[0]} entries per sign vector, got shape {S.shape}")
+    out = math.sqrt(c / U.shape[0]) * np.linalg.norm(S @ U, axis=-1)
+    return out if np.ndim(sigma) > 1 else out[0]
+
+
+def ridge_sup(X, c, sigma) -> np.ndarray:
+    """Per sign vector: ``sup_{‖θ‖ ≤ √c} (1/n) Σ_i σ_i θᵀx_i = √c·‖Xᵀσ‖/n`` (C10)."""
+    c = check_positive(c, "c")
+    Xn = _as_numpy(X)
+    S = np.atleast_2d(np.asarray(sigma, dtype=float))
+    if S.shape[-1] != Xn.shape[0]:
+        raise ValueError(f"sigma must have n = {Xn.shape[0]} entries per sign vector, got shape {S.shape}")
+    out = math.sqrt(c) * np.linalg.norm(S @ Xn, axis=-1) / Xn.shape[0]
+    return out if np.ndim(sigma) > 1 else out[0]
+
+
+def rademacher(X, c, *, cls: str = "ellipsoid", draws: int = 2000,
+               generator: np.random.Generator | None = None) -> RademacherEstimate:
+    """C10 (THEORY.md §5): ``Rad_n`` of the ellipsoid ``{θᵀΣ̂₀θ ≤ c}`` or ridge ``{‖θ‖² ≤ c}`` class on X.
+
+    Exact supremum per sign vector (``ellipsoid_sup``/``ridge_sup``), Monte Carlo over ``draws``
+    Rademacher sign vectors from ``generator`` (a numpy Generator; ``None`` draws fresh randomness).
+    ``bound``: ``√(c·r/n)`` (ellipsoid, r = ``np.linalg.matrix_rank(X)``) or ``√(c·tr Σ̂₀/n)`` (ridge).
+    """
+    c = check_positive(c, "c")
+    check_choice(cls, "cls", CLASSES)
+    draws = check_count(draws, "draws")
+    Xn = _as_numpy(X)
+    n = Xn.shape[0]
+    rng = generator if generator is not None else np.random.default_rng()
+    U, _, _, r = svd_rank(Xn)
+    if cls == "ellipsoid":
+        M, scale, bound = U[:, :r], math.sqrt(c / n), math.sqrt(c * r / n)
+    else:
+        M, scale, bound = Xn, math.sqrt(c) / n, math.sqrt(c * float((Xn * Xn).sum()) / n / n)
+    block = max(1, CHUNK_ELEMENTS // max(n, M.shape[1]))
+    sups = []
+    for start in range(0, draws, block):
+        m = min(block, draws - start)
+        S = rng.integers(0, 2, size=(m, n)).astype(float) * 2.0 - 1.0
+        sups.append(scale * np.linalg.norm(S @ M, axis=1))
+    sups = np.concatenate(sups)
+    stderr = float(sups.std(ddof=1) / math.sqrt(draws)) if draws > 1 else math.nan
+    return RademacherEstimate(float(sups.mean()), stderr, bound, cls, c, n, r, draws)
