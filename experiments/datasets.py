@@ -226,11 +226,14 @@ def _mnist1d(*, n, seed, test_fraction, num_samples=5000, data_seed=42, **overri
     except (FileNotFoundError, OSError, KeyError, ValueError):
         from mnist1d.utils import ObjectView
 
-        state = np.random.get_state()  # the generator seeds numpy's global state; put it back
+        import random
+
+        states = np.random.get_state(), random.getstate()  # the generator seeds both global states
         try:
             data = make_dataset(ObjectView(dict(args)))
         finally:
-            np.random.set_state(state)
+            np.random.set_state(states[0])
+            random.setstate(states[1])
         x, y, xt, yt = data["x"], data["y"], data["x_test"], data["y_test"]
         _atomic_save_npz(path, x=x, y=y, x_test=xt, y_test=yt)
     info = {"generator_args": args, "cache": str(path)}
@@ -246,14 +249,16 @@ def _npz(*, n, seed, test_fraction, path=None, **_):
         raise FileNotFoundError(f"npz dataset file not found: {p}")
     try:
         with np.load(p, allow_pickle=False) as z:
-            missing = {"X", "y"} - set(z.files)
-            if missing:
-                raise ValueError(f"{p} lacks arrays {sorted(missing)} (has {sorted(z.files)}); need X and y")
-            X, y = np.asarray(z["X"], np.float64), np.asarray(z["y"])
-    except ValueError:
-        raise
+            files = set(z.files) if hasattr(z, "files") else set()
+            arrays = {k: np.asarray(z[k]) for k in ("X", "y") if k in files}
     except Exception as exc:
         raise ValueError(f"cannot read npz dataset {p}: {exc}") from exc
+    if len(arrays) < 2:
+        raise ValueError(f"{p} lacks arrays {sorted({'X', 'y'} - files)} (has {sorted(files)}); need X and y")
+    try:
+        X, y = arrays["X"].astype(np.float64), arrays["y"]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{p}: X must be numeric: {exc}") from exc
     if X.ndim < 2 or y.shape != (X.shape[0],):
         raise ValueError(f"{p}: X must be (n, ...) and y (n,), got {X.shape} and {y.shape}")
     if not np.all(np.isfinite(X)):
