@@ -1,0 +1,136 @@
+"""``mixup-theory check [--json] [--write]``: one fast check per claim C1–C13 (CONTRACT.md).
+
+Prints a table of ``id``, ``status`` (``holds``/``fails``/``expected-fail``/``skipped``), ``measured`` and
+``command`` (the full-size reproduction). ``--write`` rewrites the Status and Measured cells of
+``paper_checks.md`` in place and leaves every other cell as written, so running it twice gives the
+same file. Exit status 1 when a claim expected to hold fails.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from .claims import CLAIM_IDS, Result, run_checks
+from .claims._common import REPO
+
+PAPER_CHECKS = REPO / "paper_checks.md"
+STATUS_COLUMN, MEASURED_COLUMN = "Status", "Measured"
+STATUS_BADGE = {"holds": "✅ holds", "fails": "❌ fails", "expected-fail": "⚠️ expected-fail",
+                "skipped": "⏭️ skipped"}
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("check", help="run every claim check C1-C13 and print the table")
+    p.add_argument("--json", action="store_true", help="print the results as a JSON list")
+    p.add_argument("--write", action="store_true",
+                   help="regenerate the Status and Measured columns of paper_checks.md")
+    p.add_argument("--only", default=None, help="comma-separated claim ids (default: all of C1-C13)")
+    p.add_argument("--file", default=str(PAPER_CHECKS), help="the claims table to --write (default: %(default)s)")
+    p.set_defaults(func=_cmd_check)
+
+
+def _cmd_check(args) -> int:
+    ids = None if args.only is None else [s.strip() for s in args.only.split(",") if s.strip()]
+    t0 = time.perf_counter()
+    results = run_checks(ids)
+    seconds = time.perf_counter() - t0
+    if args.json:
+        print(json.dumps([r.as_dict() for r in results], indent=2, ensure_ascii=False))
+    else:
+        print(format_table(results))
+        print(f"\n{len(results)} claims checked in {seconds:.1f} s")
+    if args.write:
+        path = Path(args.file)
+        changed = write_table(path, results)
+        print(f"{'updated' if changed else 'unchanged'}: {path}", file=sys.stderr if args.json else sys.stdout)
+    return 1 if any(r.unexpected_failure or any(s.unexpected_failure for s in r.subchecks) for r in results) else 0
+
+
+# ----------------------------------------------------------------------------- text forms
+
+def measured_text(measured, *, cell: bool = False) -> str:
+    """``measured`` as one line: ``key: value; key: {k: v, ...}`` (``cell``: pipes escaped for markdown)."""
+    def one(v):
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k}: {one(x)}" for k, x in v.items()) + "}"
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(one(x) for x in v) + "]"
+        return str(v)
+
+    text = "; ".join(f"{k}: {one(v)}" for k, v in measured.items()) if isinstance(measured, dict) else str(measured)
+    text = text.replace("\n", " ")
+    return text.replace("|", "&#124;") if cell else text
+
+
+def _rows(results: list[Result]):
+    for r in results:
+        yield r
+        yield from r.subchecks
+
+
+def format_table(results: list[Result]) -> str:
+    lines = [f"{'id':<22}{'status':<15}measured", "-" * 100]
+    for r in _rows(results):
+        status = r.status + (" (!)" if r.unexpected_failure else "")
+        lines.append(f"{r.id:<22}{status:<15}{measured_text(r.measured)}")
+        lines.append(f"{'':<22}{'':<15}reproduce: {r.command}")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- paper_checks.md
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def update_markdown(text: str, results: list[Result]) -> str:
+    """``text`` with the Status and Measured cells of each result's row replaced.
+
+    Rows are table lines whose first cell is a result id (``C4``, ``C6/c6_shifted``, ...). Rows for
+    results not yet in the table are appended to its end; all other text is kept byte for byte.
+    """
+    by_id = {r.id: r for r in _rows(results)}
+    lines = text.split("\n")
+    header = next((k for k, ln in enumerate(lines) if ln.startswith("|") and STATUS_COLUMN in _cells(ln)
+                   and MEASURED_COLUMN in _cells(ln)), None)
+    if header is None:
+        raise ValueError(f"no table with {STATUS_COLUMN!r} and {MEASURED_COLUMN!r} columns found")
+    names = _cells(lines[header])
+    si, mi = names.index(STATUS_COLUMN), names.index(MEASURED_COLUMN)
+    seen, last = set(), header + 1
+    for k in range(header + 2, len(lines)):
+        if not lines[k].startswith("|"):
+            break
+        last = k
+        cells = _cells(lines[k])
+        rid = cells[0].strip("*` ")
+        if rid in by_id and len(cells) == len(names):
+            r = by_id[rid]
+            cells[si] = STATUS_BADGE[r.status]
+            cells[mi] = measured_text(r.measured, cell=True)
+            lines[k] = "| " + " | ".join(cells) + " |"
+            seen.add(rid)
+    new = []
+    for rid, r in by_id.items():
+        if rid not in seen:
+            cells = [""] * len(names)
+            cells[0], cells[si], cells[mi] = rid, STATUS_BADGE[r.status], measured_text(r.measured, cell=True)
+            if "Command" in names:
+                cells[names.index("Command")] = f"`{r.command}`"
+            new.append("| " + " | ".join(cells) + " |")
+    lines[last + 1:last + 1] = new
+    return "\n".join(lines)
+
+
+def write_table(path: Path, results: list[Result]) -> bool:
+    """Rewrite the Status and Measured cells of ``path``; True when the file changed."""
+    old = path.read_text(encoding="utf-8")
+    new = update_markdown(old, results)
+    if new != old:
+        path.write_text(new, encoding="utf-8")
+    return new != old
+
+
+__all__ = ["CLAIM_IDS", "format_table", "measured_text", "register", "update_markdown", "write_table"]

@@ -1,0 +1,59 @@
+"""One fast check per claim C1–C13 of THEORY.md (used by ``mixup-theory check``).
+
+Each check runs a small problem (or reads cached figure data, saying so in ``measured``) and
+returns a :class:`Result` with ``id``, ``status``, ``measured`` and ``command`` (how to reproduce at
+full size). Modules: ``identity`` (C1–C3), ``robustness`` (C4–C8, C13), ``generalization`` (C9–C12).
+"""
+from __future__ import annotations
+
+import traceback
+
+from ._common import STATUSES, Missing, Result
+
+CLAIM_IDS = tuple(f"C{k}" for k in range(1, 14))
+COMMANDS = {  # reproduction commands, also used for skipped rows
+    "C1": "python -m pytest -q tests/test_mixup_loss.py",
+    "C2": "mixup-theory figures approximation_order --scale paper",
+    "C3": "mixup-theory figures approximation --scale paper",
+    "C4": "mixup-theory figures robustness_chain --scale paper",
+    "C5": "mixup-theory figures robustness_chain --scale paper",
+    "C6": "python -m pytest -q tests/test_robustness.py",
+    "C7": "mixup-theory figures robustness_chain --scale paper",
+    "C8": "mixup-theory figures robust_accuracy --scale paper",
+    "C9": "mixup-theory figures regularizer --scale paper",
+    "C10": "mixup-theory figures rademacher --scale paper",
+    "C11": "python -m pytest -q tests/test_manifold.py",
+    "C12": "mixup-theory figures generalization_gap --scale paper",
+    "C13": "python -m pytest -q tests/test_robustness.py",
+}
+
+
+def _registry() -> dict:
+    from . import generalization, identity, robustness
+
+    return {**identity.CHECKS, **robustness.CHECKS, **generalization.CHECKS}
+
+
+def run_check(claim_id: str) -> Result:
+    """Run one check; missing code gives ``skipped``, an exception gives ``fails`` with the error."""
+    fn = _registry()[claim_id]
+    try:
+        return fn()
+    except Missing as exc:
+        return Result(claim_id, "skipped", f"skipped: {exc}", COMMANDS[claim_id])
+    except Exception as exc:  # a crashing check is a failing check, with the reason shown
+        last = traceback.extract_tb(exc.__traceback__)[-1]
+        where = f"{last.filename.rsplit('/', 1)[-1]}:{last.lineno}"
+        return Result(claim_id, "fails", f"error: {type(exc).__name__}: {exc} ({where})", COMMANDS[claim_id])
+
+
+def run_checks(ids=None) -> list[Result]:
+    """Results for ``ids`` (default: C1–C13), in claim order."""
+    ids = CLAIM_IDS if ids is None else tuple(ids)
+    unknown = set(ids) - set(CLAIM_IDS)
+    if unknown:
+        raise ValueError(f"claim ids must be among C1..C13, got {sorted(unknown)}")
+    return [run_check(i) for i in ids]
+
+
+__all__ = ["CLAIM_IDS", "COMMANDS", "STATUSES", "Result", "run_check", "run_checks"]

@@ -1,0 +1,171 @@
+"""Shared pieces of the claim checks: the result record, verdicts, small problems, cached figure data."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+STATUSES = ("holds", "fails", "expected-fail", "skipped")
+REPO = Path(__file__).resolve().parents[2]
+FIGURE_DATA = REPO / "figures" / "data"
+FIXTURES = REPO / "tests" / "fixtures"
+
+
+@dataclass
+class Result:
+    """One row of the claims table.
+
+    ``expected`` is what the paper (or our reading) predicts: ``"holds"``, or ``"fails"`` for the
+    rows that document a known failure (C9 paper form for α ≤ 1, C6 counterexamples). A row that
+    was expected to fail and does gets ``status = "expected-fail"``; one that unexpectedly holds gets
+    ``"holds"`` and a note.
+    """
+
+    id: str
+    status: str
+    measured: dict | str
+    command: str
+    expected: str = "holds"
+    title: str = ""
+    subchecks: list["Result"] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        out = {"id": self.id, "status": self.status, "measured": self.measured, "command": self.command,
+               "expected": self.expected}
+        if self.subchecks:
+            out["subchecks"] = [s.as_dict() for s in self.subchecks]
+        return out
+
+    @property
+    def unexpected_failure(self) -> bool:
+        return self.status == "fails" and self.expected == "holds"
+
+
+def verdict(ok: bool, expected: str = "holds") -> str:
+    """``holds``/``fails`` for a claim expected to hold; ``expected-fail``/``holds`` for one expected to fail."""
+    if expected == "fails":
+        return "holds" if ok else "expected-fail"
+    return "holds" if ok else "fails"
+
+
+class Missing(Exception):
+    """Code a check needs has not landed yet: the check is ``skipped`` with this reason."""
+
+
+def need(module: str, *names: str):
+    """Import ``module`` (and check ``names`` exist in it), else raise :class:`Missing`."""
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        raise Missing(f"{exc.name} not available") from None
+    for name in names:
+        if not hasattr(mod, name):
+            raise Missing(f"{module}.{name} not available")
+    return mod
+
+
+def api(name: str):
+    """The public ``theory`` function ``name`` (CONTRACT.md), else :class:`Missing`.
+
+    Resolved through the package's export table, because a submodule with the same name as its
+    function (``theory/mixup_loss.py``) replaces the attribute ``theory.mixup_loss`` once anything
+    imports that submodule directly.
+    """
+    import importlib
+    import types
+
+    import theory
+
+    module = getattr(theory, "_EXPORTS", {}).get(name)
+    if module is None:
+        obj = getattr(theory, name, None)
+        if obj is None or isinstance(obj, types.ModuleType):
+            raise Missing(f"theory.{name} not available")
+        return obj
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        raise Missing(f"theory.{name} not available ({exc.name} missing)") from None
+    if not hasattr(mod, name):
+        raise Missing(f"theory.{name} not available in {module}")
+    return getattr(mod, name)
+
+
+def fmt(x, digits: int = 4):
+    """A float rounded to ``digits`` significant digits (stable text for paper_checks.md)."""
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    x = float(x)
+    if math.isnan(x) or math.isinf(x):
+        return str(x)
+    if x == 0:
+        return 0.0
+    return float(f"{x:.{digits}g}")
+
+
+def tiny(x: float, floor: float = 1e-12) -> str:
+    """Floating-point noise below ``floor`` shown as ``'<floor'`` so the text does not flicker."""
+    return f"<{floor:g}" if abs(x) < floor else f"{x:.2e}"
+
+
+# ----------------------------------------------------------------------------- small problems
+
+def two_moons(n: int, seed: int = 0, noise: float = 0.1):
+    """Centered two-moons inputs (n, 2) and labels (sklearn's generator; fixed by ``seed``)."""
+    from sklearn.datasets import make_moons
+
+    X, y = make_moons(n, noise=noise, random_state=seed)
+    return X - X.mean(0), y
+
+
+def logistic_fit(X, y, *, intercept: bool = False, C: float = 1.0):
+    """``(weight, intercept)`` of scikit-learn's (deterministic lbfgs) logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(C=C, fit_intercept=intercept, max_iter=1000).fit(X, y)
+    return clf.coef_.reshape(-1), (clf.intercept_ if intercept else None)
+
+
+def centered_in_theta(n: int, d: int, rng: np.random.Generator, margin: float = 0.0):
+    """Assumptions (A1)–(A2) by construction: centered Gaussian inputs, labels from θ's side.
+
+    Returns ``(X, y, theta)`` with ``x̄ = 0`` and ``(2y − 1)θᵀx ≥ 0`` for every row.
+    """
+    X = rng.standard_normal((n, d))
+    X -= X.mean(0)
+    theta = rng.standard_normal(d)
+    y = (X @ theta >= 0).astype(np.int64)
+    return X, y, theta
+
+
+# ----------------------------------------------------------------------------- cached figure data
+
+def figure_data(name: str) -> tuple[dict | None, list[dict] | None]:
+    """``(meta, rows)`` from ``figures/data/NAME.json`` and ``NAME.csv`` (``None`` where absent or unreadable)."""
+    meta = rows = None
+    jpath, cpath = FIGURE_DATA / f"{name}.json", FIGURE_DATA / f"{name}.csv"
+    try:
+        meta = json.loads(jpath.read_text())
+    except (OSError, ValueError):
+        pass
+    try:
+        with cpath.open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, csv.Error):
+        pass
+    return meta, rows
+
+
+def as_float(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
