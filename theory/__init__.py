@@ -33,6 +33,16 @@ _EXPORTS = {
     "rademacher": "theory.complexity",
     "ellipsoid_sup": "theory.complexity",
     "ridge_sup": "theory.complexity",
+    "retentive_constant": "theory.generalization",
+    "wgamma_bound": "theory.generalization",
+    "wgamma_rademacher": "theory.generalization",
+    "intrinsic_dimension_sweep": "theory.generalization",
+    "generalization_gap_bound": "theory.generalization",
+    "hidden_features": "theory.manifold",
+    "manifold_mixup_loss": "theory.manifold",
+    "manifold_regularizer": "theory.manifold",
+    "manifold_comparison": "theory.manifold",
+    "manifold_rademacher": "theory.manifold",
 }
 
 __all__ = sorted(_EXPORTS)
