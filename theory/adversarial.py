@@ -1,0 +1,119 @@
+"""The adversarial loss ``L_adv(ε) = (1/n) Σ_i max_{‖δ‖_p ≤ ε} l(θ, (x_i + δ, y_i))`` (THEORY.md §4).
+
+One entry point, five methods (CONTRACT ``adversarial_loss``):
+
+- ``"exact"`` — closed form for linear models ``f = θᵀx + b`` (THEORY §4): logistic
+  ``softplus(−s_i z_i + ε‖θ‖_q)``, squared ``½(|y_i − z_i| + ε‖θ‖_q)²`` (``q`` the dual norm:
+  2 for ℓ2, 1 for ℓ∞); multi-output squared on ℓ2 by the exact trust-region solver. Raises for
+  non-linear models and for softmax (no closed form).
+- ``"second_order"`` — the maximum of the per-sample quadratic model, ``L̃_adv`` (C4/C5/C13;
+  ``theory.second_order``).
+- ``"fgsm"``, ``"pgd"`` — attacks, lower bounds (``theory.attacks``).
+- ``"certified"`` — IBP/CROWN upper bound for ReLU MLPs (``theory.certify``).
+
+For every model and ε: fgsm ≤ pgd ≤ exact ≤ certified (the exact maximum, when it exists).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ._problem import Problem, prepare
+from ._validate import check_choice, check_nonnegative
+from .attacks import check_box, fgsm_losses, pgd_losses
+from .certify import certified_losses
+from .models import is_affine, linear_parameters
+from .second_order import dual_norm, second_order_losses
+from .trust_region import trust_region_max
+
+METHODS = ("exact", "second_order", "fgsm", "pgd", "certified")
+NORMS = (2, math.inf)
+_OPTIONS = {
+    "exact": (),
+    "second_order": (),
+    "fgsm": ("box",),
+    "pgd": ("steps", "restarts", "step_size", "box", "generator", "fgsm_start"),
+    "certified": ("bound",),
+}
+
+
+def check_norm(norm) -> float:
+    """``2`` or ``math.inf``, else ``ValueError``."""
+    if isinstance(norm, (bool, str)) or not isinstance(norm, (int, float, np.integer, np.floating)):
+        raise ValueError(f"norm must be 2 or math.inf, got {norm!r}")
+    if float(norm) == 2.0:
+        return 2
+    if float(norm) == math.inf:
+        return math.inf
+    raise ValueError(f"norm must be 2 or math.inf, got {norm!r}")
+
+
+def exact_losses(P: Problem, eps: float, norm: float) -> torch.Tensor:
+    """Closed-form per-sample inner maxima for linear models (THEORY §4)."""
+    if P.loss.name == "softmax":
+        raise ValueError("method='exact' has no closed form for loss='softmax'; use method='pgd' (a lower bound) "
+                         "or method='certified' (an upper bound)")
+    if not is_affine(P.model):
+        raise ValueError("method='exact' needs a linear model (an nn.Sequential of nn.Linear layers): no closed form "
+                         "exists for non-linear models; use method='pgd' (lower bound), 'certified' (upper bound) "
+                         "or 'second_order'")
+    Theta, _ = linear_parameters(P.model, P.d)
+    Theta = Theta.to(P.device)
+    z, Y = P.F, P.Y
+    if P.K == 1:
+        w = Theta[0].norm(p=dual_norm(norm))
+        if P.loss.name == "logistic":
+            shifted = -(2 * Y[:, 0] - 1) * z[:, 0] + eps * w
+            return torch.logaddexp(shifted, torch.zeros_like(shifted))
+        return 0.5 * ((Y[:, 0] - z[:, 0]).abs() + eps * w) ** 2
+    if norm == math.inf:
+        raise ValueError("method='exact' for a multi-output squared loss needs norm=2: the maximum of a convex "
+                         "quadratic over an ℓ∞ ball has no closed form")
+    # ½‖r − Θδ‖² with r = y − z: gradient −Θᵀr, Hessian ΘᵀΘ, maximised over the ℓ2 ball exactly
+    R = Y - z
+    g = -R @ Theta
+    H = (Theta.T @ Theta).expand(P.n, -1, -1)
+    return 0.5 * (R * R).sum(1) + trust_region_max(g, H, eps).value
+
+
+def adversarial_losses(model, X, y, eps, *, loss: str = "logistic", norm=2, method: str = "exact",
+                       **options) -> np.ndarray:
+    """Per-sample inner maxima (or their bounds) ``max_{‖δ‖_p ≤ ε} l(θ, (x_i + δ, y_i))`` as a numpy array.
+
+    Options: ``fgsm``: ``box=(lo, hi)``; ``pgd``: ``steps``, ``restarts``, ``step_size``, ``box``,
+    ``generator`` (a ``torch.Generator``; default seeded 0), ``fgsm_start``; ``certified``:
+    ``bound`` in ``"crown"`` (default; CROWN ∩ IBP) or ``"ibp"``.
+    """
+    eps = check_nonnegative(eps, "eps")
+    norm = check_norm(norm)
+    check_choice(method, "method", METHODS)
+    unknown = set(options) - set(_OPTIONS[method])
+    if unknown:
+        raise ValueError(f"unexpected option(s) {sorted(unknown)} for method={method!r}; accepted: {_OPTIONS[method]}")
+    P = prepare(model, X, y, loss)
+    if method == "exact":
+        out = exact_losses(P, eps, norm)
+    elif method == "second_order":
+        out = second_order_losses(P, eps, norm)
+    elif method == "certified":
+        out = certified_losses(P, eps, norm, options.get("bound", "crown"))
+    else:
+        box = check_box(options.pop("box", None), P.X)
+        if method == "fgsm":
+            out = fgsm_losses(P, eps, norm, box)
+        else:
+            out = pgd_losses(P, eps, norm, box=box, **options)
+    return out.detach().cpu().numpy()
+
+
+def adversarial_loss(model, X, y, eps, *, loss: str = "logistic", norm=2, method: str = "exact",
+                     **options) -> float:
+    """``L_adv(ε)`` on the ℓ2 (``norm=2``) or ℓ∞ (``norm=math.inf``) ball (THEORY §4; C4–C7, C13).
+
+    ``method``: ``"exact"`` (linear models, logistic/squared), ``"second_order"`` (``L̃_adv``),
+    ``"fgsm"`` / ``"pgd"`` (lower bounds), ``"certified"`` (upper bound, ReLU MLPs). Options as in
+    ``adversarial_losses``.
+    """
+    return float(np.mean(adversarial_losses(model, X, y, eps, loss=loss, norm=norm, method=method, **options)))

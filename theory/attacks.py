@@ -1,0 +1,169 @@
+"""Attacks: FGSM and PGD on ℓ2 and ℓ∞ balls — lower bounds on the adversarial loss (THEORY.md §4).
+
+``L_adv(ε) = (1/n) Σ_i max_{‖δ‖_p ≤ ε} l(θ, (x_i + δ, y_i))``; every point an attack visits lies in
+the ball (and in the caller's ``box`` if given), so the loss there is a lower bound on the inner max.
+
+Steps follow the *attack objective*, a monotone transform of the per-sample loss with
+well-scaled gradients: ``−s·f`` for logistic (loss = softplus(−s f)), ``logsumexp_{k≠y}(f_k − f_y)``
+for softmax with one-hot labels (loss = softplus of it), the loss itself otherwise. Its ascent
+directions equal the loss's (sign and ℓ2-normalised steps are scale-free) but do not underflow at
+large margins.
+
+- FGSM: one step of size ε from x (``ε·sign ∇`` for ℓ∞, ``ε·∇/‖∇‖₂`` for ℓ2 — the fast gradient
+  method). The loss is reported as the better of the clean point and the step (δ = 0 is in the ball).
+- PGD: ``steps`` projected steepest-ascent steps from the FGSM point (``fgsm_start``) and from
+  ``restarts`` uniform random points of the ball; the best point per sample over all iterates,
+  the clean point and the FGSM point is kept, so clean ≤ FGSM ≤ PGD holds by construction.
+  Projection is onto the ball around the original input; no clamping unless ``box=(lo, hi)``.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ._problem import Problem
+from ._validate import DTYPE, check_count, check_nonnegative
+
+PGD_STEPS = 50
+PGD_RESTARTS = 2
+PGD_STEP_FACTOR = 2.5
+"""Default PGD step size ``PGD_STEP_FACTOR · ε / steps`` (Madry et al.'s choice)."""
+ATTACK_CHUNK_ROWS = 1 << 14
+
+
+def attack_objective(P: Problem, F: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    """Per-sample monotone transform of the loss (see module docstring); ``F``, ``Y`` are (m, K)."""
+    if P.loss.name == "logistic":
+        return -(2 * Y[:, 0] - 1) * F[:, 0]
+    if P.loss.name == "softmax" and bool(((Y == 0) | (Y == 1)).all()):
+        fy = (F * Y).sum(1, keepdim=True)
+        others = torch.where(Y > 0, torch.full_like(F, -math.inf), F - fy)
+        return torch.logsumexp(others, 1)
+    return P.loss.value(F, Y)
+
+
+def _grad(P: Problem, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    with torch.enable_grad():
+        Z = Z.detach().requires_grad_(True)
+        obj = attack_objective(P, P.fn(Z), Y).sum()
+        (grad,) = torch.autograd.grad(obj, Z)
+    return grad.detach()
+
+
+def losses_at(P: Problem, Z: torch.Tensor, Y: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-sample loss at inputs ``Z`` (rows matching ``Y``, default ``P.Y``)."""
+    with torch.no_grad():
+        return P.loss.value(P.fn(Z), P.Y if Y is None else Y)
+
+
+def ascent_step(grad: torch.Tensor, size, norm: float) -> torch.Tensor:
+    """Steepest-ascent step of the given size for the norm: ``sign`` (ℓ∞) or normalised (ℓ2)."""
+    if norm == math.inf:
+        return size * torch.sign(grad)
+    length = grad.norm(dim=1, keepdim=True)
+    return size * torch.where(length > 0, grad / length.clamp(min=1e-300), torch.zeros_like(grad))
+
+
+def project(Z: torch.Tensor, X0: torch.Tensor, eps, norm: float, box=None) -> torch.Tensor:
+    """Project ``Z`` onto the ball of radius ``eps`` around ``X0``, then clamp into ``box``.
+
+    For ℓ∞ the result is the exact projection onto ball ∩ box. For ℓ2 it is a feasible point of
+    ball ∩ box: clamping each coordinate into an interval containing ``X0``'s coordinate never
+    moves it away from ``X0``, so the ℓ2 distance cannot grow.
+    """
+    D = Z - X0
+    if norm == math.inf:
+        D = D.clamp(min=-eps, max=eps)
+    else:
+        length = D.norm(dim=1, keepdim=True)
+        D = D * torch.where(length > eps, eps / length.clamp(min=1e-300), torch.ones_like(length))
+    Z = X0 + D
+    if box is not None:
+        Z = torch.clamp(Z, box[0], box[1])
+    return Z
+
+
+def check_box(box, X: torch.Tensor):
+    """``box=(lo, hi)`` as broadcastable float64 tensors with lo ≤ X ≤ hi, or ``None``."""
+    if box is None:
+        return None
+    try:
+        lo, hi = box
+        lo = torch.as_tensor(lo, dtype=DTYPE, device=X.device)
+        hi = torch.as_tensor(hi, dtype=DTYPE, device=X.device)
+        torch.broadcast_shapes(lo.shape, X.shape[1:])
+        torch.broadcast_shapes(hi.shape, X.shape[1:])
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError("box must be a pair (lo, hi) of numbers or arrays broadcastable to one row of X") from None
+    if not (lo <= hi).all():
+        raise ValueError("box must have lo <= hi")
+    if not ((X >= lo) & (X <= hi)).all():
+        raise ValueError("box must contain every row of X (lo <= X <= hi)")
+    return lo, hi
+
+
+def fgsm_inputs(P: Problem, eps: float, norm: float, box=None) -> torch.Tensor:
+    """The FGSM / fast-gradient point ``proj(x + ε·step(∇))`` for every row of ``P.X``."""
+    out = torch.empty_like(P.X)
+    for r0 in range(0, P.n, ATTACK_CHUNK_ROWS):
+        X0, Y = P.X[r0:r0 + ATTACK_CHUNK_ROWS], P.Y[r0:r0 + ATTACK_CHUNK_ROWS]
+        out[r0:r0 + ATTACK_CHUNK_ROWS] = project(X0 + ascent_step(_grad(P, X0, Y), eps, norm), X0, eps, norm, box)
+    return out
+
+
+def fgsm_losses(P: Problem, eps: float, norm: float, box=None) -> torch.Tensor:
+    """Per-sample ``max(l(x), l(x_fgsm))``: a lower bound on the inner maximum."""
+    return torch.maximum(losses_at(P, P.X), losses_at(P, fgsm_inputs(P, eps, norm, box)))
+
+
+def _random_in_ball(m: int, d: int, eps: float, norm: float, generator: torch.Generator) -> torch.Tensor:
+    if norm == math.inf:
+        return (2 * torch.rand(m, d, generator=generator, dtype=DTYPE) - 1) * eps
+    direction = torch.randn(m, d, generator=generator, dtype=DTYPE)
+    direction = direction / direction.norm(dim=1, keepdim=True).clamp(min=1e-300)
+    radius = eps * torch.rand(m, 1, generator=generator, dtype=DTYPE) ** (1.0 / d)
+    return direction * radius
+
+
+def pgd_losses(P: Problem, eps: float, norm: float, *, steps: int = PGD_STEPS, restarts: int = PGD_RESTARTS,
+               step_size: float | None = None, box=None, generator: torch.Generator | None = None,
+               fgsm_start: bool = True, return_inputs: bool = False):
+    """Per-sample best loss found by PGD (and optionally the inputs achieving it).
+
+    Starts: the FGSM point (if ``fgsm_start``) and ``restarts`` uniform points of the ball drawn
+    from ``generator`` (default: a fresh ``torch.Generator`` seeded 0, so results are deterministic);
+    with neither, one run from the clean point.
+    """
+    steps = check_count(steps, "steps", 0)
+    restarts = check_count(restarts, "restarts", 0)
+    alpha = PGD_STEP_FACTOR * eps / max(steps, 1) if step_size is None else check_nonnegative(step_size, "step_size")
+    if not isinstance(fgsm_start, bool):
+        raise ValueError(f"fgsm_start must be True or False, got {fgsm_start!r}")
+    gen = generator if generator is not None else torch.Generator().manual_seed(0)
+    if not isinstance(gen, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator, got {type(gen).__name__}")
+    best = losses_at(P, P.X)
+    best_x = P.X.clone()
+    starts = []
+    if fgsm_start:
+        starts.append(fgsm_inputs(P, eps, norm, box))
+    for _ in range(restarts):
+        noise = _random_in_ball(P.n, P.d, eps, norm, gen).to(P.device)
+        starts.append(project(P.X + noise, P.X, eps, norm, box))
+    if not starts:  # no FGSM start and no random restart: plain PGD from the clean point
+        starts.append(P.X)
+    for Z in starts:
+        for k in range(steps + 1):
+            vals = losses_at(P, Z)
+            better = vals > best
+            best = torch.where(better, vals, best)
+            best_x = torch.where(better[:, None], Z, best_x)
+            if k == steps:
+                break
+            Z = torch.cat([project(Z[r0:r0 + ATTACK_CHUNK_ROWS]
+                                   + ascent_step(_grad(P, Z[r0:r0 + ATTACK_CHUNK_ROWS], P.Y[r0:r0 + ATTACK_CHUNK_ROWS]),
+                                                 alpha, norm),
+                                   P.X[r0:r0 + ATTACK_CHUNK_ROWS], eps, norm, box)
+                           for r0 in range(0, P.n, ATTACK_CHUNK_ROWS)])
+    return (best, best_x) if return_inputs else best

@@ -1,0 +1,235 @@
+"""Mixup as adversarial training: the robustness chain of C4 (logistic regression, ℓ2), C5 (ReLU nets)
+and C13 (ℓ∞), its assumptions (C6) and the exact comparison (C7) — THEORY.md §4.
+
+The chain ``L̃_mix ≥ (1/n) Σ_i L̃_adv,i(ε_i) ≥ L̃_adv(ε_mix)`` with
+
+- ``L̃_mix = L_std + R1 + R2 + R3`` (``theory.mixup_expansion``),
+- ``L̃_adv,i(ε) = l_i + ε|σ_i − y_i| ‖∇f_i‖_q + (ε²/2) σ_i(1−σ_i) ‖∇f_i‖_q²`` (``q`` dual to ``p``),
+- ℓ2: ``ε_i = m_1 R_i c_x √d``, ``R_i = |cos(∇f_i, x_i)|``, ``ε_mix = min_i ε_i = m_1 R c_x √d``
+  (default ``c_x √d = min_i ‖x_i‖``, the largest value (A3) allows),
+- ℓ∞ (C13): ``ε_i = m_1 |∇f_iᵀx_i| / ‖∇f_i‖₁``, ``ε_mix = min_i ε_i``.
+
+Proof sketch (THEORY §4): under (A1) centered data, R1 = (m_1/n) Σ (y_i − σ_i)∇f_iᵀx_i; with
+homogeneity ``f_i = ∇f_iᵀx_i`` and (A2) ``s_i f_i ≥ 0`` each summand is ``ε^sharp_i |σ_i − y_i| ‖∇f_i‖_q``
+with ``ε^sharp_i = m_1 |∇f_iᵀx_i| / ‖∇f_i‖_q ≥ ε_i`` (x_i's distance to the linearised boundary, times
+m_1); R2 ≥ (m_1²/2n) Σ σ_i(1−σ_i)(∇f_iᵀx_i)² by Jensen (m_2 ≥ m_1²); R3 = 0 when ∇²f_i = 0.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ._problem import Problem, prepare
+from ._validate import DTYPE, check_alpha_beta, check_nonnegative
+from .adversarial import adversarial_loss, check_norm
+from .expansion import input_jacobians, mixup_expansion
+from .mixup_loss import mixup_loss
+from .models import is_affine, is_piecewise_linear
+from .second_order import dual_norm
+
+CHAIN_ATOL = 1e-12
+CHAIN_RTOL = 1e-9
+"""``holds``: each inequality ``lhs ≥ rhs − CHAIN_ATOL − CHAIN_RTOL·|rhs|`` (CONTRACT)."""
+CENTER_RTOL = 1e-9
+"""``centered``: ``‖x̄‖_∞ ≤ CENTER_RTOL · max_ij |X_ij|``."""
+HOMOGENEOUS_RTOL = 1e-9
+"""``homogeneous``: ``|f_i − ∇f_iᵀx_i| ≤ HOMOGENEOUS_RTOL (|f_i| + ‖∇f_i‖‖x_i‖) + 1e-12`` and every
+probed ``‖∇²f_i v‖ ≤ HOMOGENEOUS_RTOL (1 + ‖∇f_i‖)‖v‖``."""
+HESSIAN_PROBES = 2
+A3_RTOL = 1e-12
+
+
+@dataclass(frozen=True)
+class RobustnessBound:
+    """The C4/C5/C13 chain ``mixup_approx ≥ adv_at_eps_i ≥ adv_at_eps_mix`` and its inputs (CONTRACT)."""
+
+    eps_i: np.ndarray
+    eps_mix: float
+    eps_star: float
+    mixup_approx: float
+    adv_at_eps_i: float
+    adv_at_eps_mix: float
+    holds: bool
+    assumptions: dict
+    norm: float = 2
+    m1: float = float("nan")
+    c_x: float | None = None
+    eps_sharp: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """``m_1 |∇f_iᵀx_i| / ‖∇f_i‖_q``: the sharper per-point radius the proof allows (``≥ eps_i``)."""
+    adv_at_eps_sharp: float = float("nan")
+
+
+def geq(lhs: float, rhs: float) -> bool:
+    """``lhs ≥ rhs − CHAIN_ATOL − CHAIN_RTOL·|rhs|``."""
+    return bool(lhs >= rhs - CHAIN_ATOL - CHAIN_RTOL * abs(rhs))
+
+
+def second_order_adv(clean, slope, curvature, eps):
+    """``L̃_adv,i(ε) = l_i + ε·slope_i + (ε²/2)·curvature_i`` with ``slope = |h' − y|‖∇f‖_q``,
+    ``curvature = h''‖∇f‖_q²`` (THEORY §4); ``eps`` a scalar or per-sample."""
+    return clean + eps * slope + 0.5 * eps * eps * curvature
+
+
+def largest_eps(gap: float, slope: float, curvature: float) -> float:
+    """``ε*``: the largest ε ≥ 0 with ``gap ≥ slope·ε + curvature·ε²/2`` (slope, curvature ≥ 0).
+
+    ``math.nan`` if ``gap < 0`` (no ε qualifies), ``math.inf`` if the right side is identically 0.
+    The root of the quadratic is taken in the cancellation-free form ``2·gap / (a + √(a² + 2b·gap))``.
+    """
+    if gap < 0:
+        return math.nan
+    if slope <= 0 and curvature <= 0:
+        return math.inf
+    return 2.0 * gap / (slope + math.sqrt(slope * slope + 2.0 * curvature * gap))
+
+
+def zero_input_hessian(P: Problem, J: torch.Tensor, probes: int = HESSIAN_PROBES) -> bool:
+    """Numerical check that ``∇²f_k(x_i) = 0`` for every output k and sample i: Hessian–vector
+    products (forward-over-reverse) along fixed pseudo-random directions."""
+    gen = torch.Generator().manual_seed(12345)
+    for k in range(P.K):
+        weight = torch.zeros(P.n, P.K, dtype=DTYPE, device=P.device)
+        weight[:, k] = 1.0
+        for _ in range(probes):
+            V = torch.randn(P.n, P.d, generator=gen, dtype=DTYPE).to(P.device)
+
+            def grad_k(Z):
+                return torch.func.vjp(P.fn, Z)[1](weight)[0]
+
+            _, HV = torch.func.jvp(grad_k, (P.X,), (V,))
+            bound = HOMOGENEOUS_RTOL * (1 + J[:, k].norm(dim=1)) * V.norm(dim=1)
+            if not bool((HV.detach().norm(dim=1) <= bound).all()):
+                return False
+    return True
+
+
+def check_assumptions(P: Problem, J: torch.Tensor, c_sqrt_d: float | None) -> dict:
+    """(A1) ``centered``, (A2) ``in_theta`` (``(2y_i − 1) f(x_i) ≥ 0``), ``homogeneous``
+    (``f(x_i) = ∇f_iᵀx_i`` and zero input Hessian) and (A3) ``norm_bound`` (``‖x_i‖ ≥ c_x√d``; always
+    true for ℓ∞, which needs no c_x)."""
+    X = P.X
+    centered = bool(X.mean(0).abs().max() <= CENTER_RTOL * X.abs().max())
+    f = P.F[:, 0]
+    in_theta = bool(((2 * P.Y[:, 0] - 1) * f >= 0).all())
+    dot = (J[:, 0] * X).sum(1)
+    euler = (f - dot).abs() <= HOMOGENEOUS_RTOL * (f.abs() + J[:, 0].norm(dim=1) * X.norm(dim=1)) + 1e-12
+    # piecewise-linear Sequentials have a zero input Hessian a.e. by construction (autograd agrees)
+    homogeneous = bool(euler.all()) and (is_piecewise_linear(P.model) or zero_input_hessian(P, J))
+    norm_bound = True if c_sqrt_d is None else bool((X.norm(dim=1) >= c_sqrt_d * (1 - A3_RTOL)).all())
+    return {"centered": centered, "in_theta": in_theta, "homogeneous": homogeneous, "norm_bound": norm_bound}
+
+
+def robustness_bound(model, X, y, alpha, beta=None, *, loss: str = "logistic", norm=2,
+                     c_x=None) -> RobustnessBound:
+    """C4 (ℓ2, logistic regression), C5 (ReLU nets, ∇f_i in place of θ), C13 (ℓ∞): THEORY.md §4.
+
+    Returns the chain ``mixup_approx = L̃_mix ≥ adv_at_eps_i = (1/n) Σ L̃_adv,i(ε_i) ≥ adv_at_eps_mix
+    = L̃_adv(ε_mix)``, ``holds`` (each within ``1e-12 + 1e-9|rhs|``, computed whatever the
+    assumptions), ``eps_star`` (largest ε with ``L̃_mix ≥ L̃_adv(ε)``; inf if all, nan if none) and
+    the ``assumptions`` flags. ``c_x`` (ℓ2 only; default ``min_i ‖x_i‖/√d``). Binary logistic only.
+    """
+    alpha, beta = check_alpha_beta(alpha, beta)
+    norm = check_norm(norm)
+    if loss != "logistic":
+        raise ValueError(f"loss must be 'logistic' for robustness_bound (C4/C5/C13 are binary logistic results), "
+                         f"got {loss!r}; see theory.robustness_softmax for the multi-class chain")
+    if norm == math.inf and c_x is not None:
+        raise ValueError("c_x applies to norm=2 only: the ℓ∞ radius (C13) is m_1 |∇f_iᵀx_i| / ‖∇f_i‖₁ and needs no c_x")
+    P = prepare(model, X, y, loss)
+    expansion = mixup_expansion(model, X, y, alpha, beta, loss=loss)
+    m1 = expansion.m1
+    J = input_jacobians(P)
+    grad = J[:, 0]
+    f, Y = P.F[:, 0], P.Y[:, 0]
+    sig = torch.sigmoid(f)
+    q = dual_norm(norm)
+    gq = grad.norm(p=q, dim=1)
+    slope = (sig - Y).abs() * gq
+    curvature = sig * torch.sigmoid(-f) * gq * gq
+    clean = P.loss.value(P.F, P.Y)
+    dot = (grad * P.X).sum(1).abs()
+    eps_sharp = m1 * torch.where(gq > 0, dot / gq.clamp(min=1e-300), torch.zeros_like(dot))
+    if norm == 2:
+        xnorm = P.X.norm(dim=1)
+        c_sqrt_d = float(xnorm.min()) if c_x is None else check_nonnegative(c_x, "c_x") * math.sqrt(P.d)
+        denom = gq * xnorm
+        R = torch.where(denom > 0, dot / denom.clamp(min=1e-300), torch.zeros_like(dot)).clamp(max=1.0)
+        eps_i = m1 * R * c_sqrt_d
+        c_value = c_sqrt_d / math.sqrt(P.d)
+    else:
+        c_sqrt_d, c_value = None, None
+        eps_i = eps_sharp
+    eps_mix = float(eps_i.min())
+    adv_i = float(second_order_adv(clean, slope, curvature, eps_i).mean())
+    adv_mix = float(second_order_adv(clean, slope, curvature, eps_mix).mean())
+    adv_sharp = float(second_order_adv(clean, slope, curvature, eps_sharp).mean())
+    gap = expansion.r1 + expansion.r2 + expansion.r3  # L̃_mix − L_std without cancellation
+    eps_star = largest_eps(gap, float(slope.mean()), float(curvature.mean()))
+    approx = expansion.approx
+    return RobustnessBound(
+        eps_i=eps_i.cpu().numpy(), eps_mix=eps_mix, eps_star=eps_star, mixup_approx=approx,
+        adv_at_eps_i=adv_i, adv_at_eps_mix=adv_mix, holds=geq(approx, adv_i) and geq(adv_i, adv_mix),
+        assumptions=check_assumptions(P, J, c_sqrt_d), norm=norm, m1=m1, c_x=c_value,
+        eps_sharp=eps_sharp.cpu().numpy(), adv_at_eps_sharp=adv_sharp)
+
+
+@dataclass(frozen=True)
+class ExactComparison:
+    """C7: exact ``L_mix`` against the exact ``L_adv(ε)`` or its bracket ``[adv_lower, adv_upper]``.
+
+    ``status``: ``"holds"`` if ``mixup_exact ≥ adv_upper`` (the exact inequality is certain),
+    ``"fails"`` if ``mixup_exact < adv_lower`` (certainly violated), else ``"undecided"``; for linear
+    models ``adv_lower = adv_upper`` is the closed form. ``mixup_approx``/``adv_approx`` are the
+    paper's approximations at the same ε, for context.
+    """
+
+    eps: float
+    mixup_exact: float
+    adv_lower: float
+    adv_upper: float
+    mixup_approx: float
+    adv_approx: float
+    status: str
+    exact_adversary: bool
+    assumptions: dict
+
+    @property
+    def margin(self) -> float:
+        """``mixup_exact − adv_upper`` (≥ 0: holds with room) — for linear models the exact gap."""
+        return self.mixup_exact - self.adv_upper
+
+
+def exact_comparison(model, X, y, alpha, beta=None, *, norm=2, c_x=None, eps=None, nodes: int | None = None,
+                     pgd: dict | None = None, bound: str = "crown") -> ExactComparison:
+    """C7 (THEORY §4, beyond the paper): exact ``L_mix`` (``theory.mixup_loss``) against ``L_adv(ε)`` at
+    ``ε = ε_mix`` (default; or the given ``eps``), binary logistic loss.
+
+    Linear models: ``L_adv`` in closed form. ReLU MLPs: bracketed by PGD (``pgd`` = options for
+    ``method="pgd"``) below and the certified bound (``bound``) above.
+    """
+    rb = robustness_bound(model, X, y, alpha, beta, norm=norm, c_x=c_x)
+    e = rb.eps_mix if eps is None else check_nonnegative(eps, "eps")
+    mix = mixup_loss(model, X, y, alpha, beta, loss="logistic", nodes=nodes)
+    exact = is_affine(model)
+    if exact:
+        lower = upper = adversarial_loss(model, X, y, e, norm=norm, method="exact")
+    else:
+        lower = adversarial_loss(model, X, y, e, norm=norm, method="pgd", **(pgd or {}))
+        upper = adversarial_loss(model, X, y, e, norm=norm, method="certified", bound=bound)
+    P = prepare(model, X, y, "logistic")
+    grad = input_jacobians(P)[:, 0]
+    f, Y = P.F[:, 0], P.Y[:, 0]
+    sig = torch.sigmoid(f)
+    gq = grad.norm(p=dual_norm(norm), dim=1)
+    adv_approx = float(second_order_adv(P.loss.value(P.F, P.Y), (sig - Y).abs() * gq,
+                                        sig * torch.sigmoid(-f) * gq * gq, e).mean())
+    if geq(mix, upper):
+        status = "holds"
+    elif not geq(mix, lower):
+        status = "fails"
+    else:
+        status = "undecided"
+    return ExactComparison(e, mix, lower, upper, rb.mixup_approx, adv_approx, status, exact, rb.assumptions)
