@@ -1,0 +1,205 @@
+"""Runs figure experiments through the cache, writes their data, and plots from the data alone.
+
+A figure module (``experiments/figures/<name>.py``) defines::
+
+    NAME, CLAIMS, TITLE, VERSION          # VERSION: bump when ``compute`` changes meaning
+    tasks(scale) -> list[dict]            # one JSON config per unit of work, each with a "seed"
+    compute(task, ctx) -> dict            # the result of one task (JSON types)
+    rows(task, result) -> list[dict]      # flat rows for data/NAME.csv
+    summarize(rows) -> dict               # headline numbers, stored in data/NAME.json
+    plot(rows, summary) -> Figure         # reads only rows + summary
+    unavailable(scale, ctx) -> str|None   # optional: why this figure cannot run (e.g. missing data)
+
+Each task is cached under ``{"figure": NAME, "version": VERSION, **task}``; the plot is drawn from
+``data/NAME.json`` after it is written, so a figure can always be rebuilt without recomputing
+(``--replot``).
+"""
+from __future__ import annotations
+
+import csv
+import importlib
+import io
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .. import registry
+from ..cache import Cache, atomic_write_text, to_jsonable
+from . import style
+
+SCALES = ("smoke", "default", "paper")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class FigureError(RuntimeError):
+    """A figure cannot be produced as asked (missing data, no GPU, unknown name): a clean refusal."""
+
+
+@dataclass
+class Context:
+    """What a task's ``compute`` may depend on besides its config (none of it enters the cache key)."""
+
+    scale: str
+    device: str
+    data_root: str | None = None
+
+
+@dataclass
+class FigureReport:
+    name: str
+    paths: dict
+    summary: dict
+    computed: int = 0
+    cached: int = 0
+    seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def figure_module(name: str):
+    if name not in registry.figure_names():
+        raise FigureError(f"unknown figure {name!r}; known figures: {', '.join(registry.figure_names())}")
+    return importlib.import_module(f"experiments.figures.{name}")
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device not in DEVICES:
+        raise FigureError(f"--device must be one of {DEVICES}, got {device!r}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise FigureError("--device cuda was asked for, but torch sees no CUDA device")
+    return device
+
+
+def library_versions() -> dict:
+    import matplotlib
+    import numpy
+    import scipy
+    import sklearn
+    import torch
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__,
+            "scipy": scipy.__version__, "sklearn": sklearn.__version__, "matplotlib": matplotlib.__version__}
+
+
+def data_paths(out: Path, name: str) -> dict:
+    return {"png": out / f"{name}.png", "pdf": out / f"{name}.pdf",
+            "csv": out / "data" / f"{name}.csv", "json": out / "data" / f"{name}.json"}
+
+
+def _csv_text(rows: list[dict]) -> str:
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def load_data(path: str | Path) -> dict:
+    """The saved ``data/NAME.json`` (rows, summary, provenance)."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def plot_from_data(module, paths: dict) -> None:
+    """Draws the figure from ``data/NAME.json`` alone (experiments write results; figures read them)."""
+    data = load_data(paths["json"])
+    fig = module.plot(data["rows"], data["summary"])
+    style.save(fig, paths["png"], paths["pdf"])
+
+
+def run(names=None, *, scale: str = "default", device: str = "auto", out: str | Path = "figures",
+        force: bool = False, cache_dir: str | Path | None = None, data_root: str | None = None,
+        progress: bool = True, replot: bool = False, threads: int | None = None,
+        on_task: Callable[[str, dict, bool], None] | None = None) -> dict[str, FigureReport]:
+    """Regenerates the named figures (default: all) into ``out``; returns a report per figure.
+
+    ``on_task(name, task, computed)`` is called after every task (tests use it to interrupt a run).
+    ``threads`` sets ``torch.set_num_threads`` for the run (restored afterwards): the models here are
+    small, and one thread per process avoids oversubscription on a shared machine.
+    """
+    import torch
+
+    if threads is None:
+        return _run(names, scale, device, out, force, cache_dir, data_root, progress, replot, on_task)
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise FigureError(f"--threads must be a positive integer, got {threads!r}")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _run(names, scale, device, out, force, cache_dir, data_root, progress, replot, on_task)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run(names, scale, device, out, force, cache_dir, data_root, progress, replot, on_task):
+    from tqdm.auto import tqdm
+
+    if scale not in SCALES:
+        raise FigureError(f"--scale must be one of {SCALES}, got {scale!r}")
+    names = list(names) if names else registry.figure_names()
+    modules = {name: figure_module(name) for name in names}
+    out = Path(out)
+    if replot:
+        reports = {}
+        for name, module in modules.items():
+            paths = data_paths(out, name)
+            if not paths["json"].exists():
+                raise FigureError(f"--replot: no saved data for {name!r} at {paths['json']}")
+            plot_from_data(module, paths)
+            reports[name] = FigureReport(name, paths, load_data(paths["json"])["summary"])
+        return reports
+
+    ctx = Context(scale=scale, device=resolve_device(device), data_root=data_root)
+    if scale == "paper" and ctx.device != "cuda":
+        raise FigureError("--scale paper trains WRN-16-8 on image data and needs a GPU (--device cuda); "
+                          "use --scale default on a CPU")
+    refusals = [f"{name}: {why}" for name, m in modules.items()
+                if (why := getattr(m, "unavailable", lambda s, c: None)(scale, ctx))]
+    if refusals:
+        raise FigureError("cannot run at --scale " + scale + ":\n  " + "\n  ".join(refusals))
+    cache = Cache(Path(cache_dir) if cache_dir is not None else out / ".cache")
+    plan = {name: m.tasks(scale) for name, m in modules.items()}
+    total = sum(len(t) for t in plan.values())
+    reports = {}
+    with tqdm(total=total, disable=not progress, unit="config", dynamic_ncols=True) as bar:
+        for name, module in modules.items():
+            start = time.perf_counter()
+            computed = cached = 0
+            rows, compute_seconds, devices = [], 0.0, set()
+            for task in plan[name]:
+                bar.set_description(name)
+                config = {"figure": name, "version": module.VERSION, **task}
+                entry, fresh = cache.get_or_compute(
+                    config, lambda t=task: module.compute(t, ctx), force=force, meta={"device": ctx.device})
+                computed += fresh
+                cached += not fresh
+                compute_seconds += float(entry.get("meta", {}).get("seconds", 0.0))
+                devices.add(entry.get("meta", {}).get("device", "unknown"))
+                rows.extend(module.rows(task, entry["result"]))
+                bar.update(1)
+                if on_task is not None:
+                    on_task(name, task, fresh)
+            summary = to_jsonable(module.summarize(rows))
+            paths = data_paths(out, name)
+            seeds = sorted({t["seed"] for t in plan[name] if "seed" in t})
+            provenance = {
+                "figure": name, "claims": module.CLAIMS, "title": module.TITLE, "scale": scale,
+                "seed": seeds, "configs": plan[name], "versions": library_versions(),
+                "device": sorted(devices), "seconds": compute_seconds,
+                "seconds_this_run": time.perf_counter() - start,
+                "cache": {"computed": computed, "reused": cached}, "summary": summary, "rows": rows,
+            }
+            atomic_write_text(paths["csv"], _csv_text(rows))
+            atomic_write_text(paths["json"], json.dumps(to_jsonable(provenance), indent=1, allow_nan=True))
+            plot_from_data(module, paths)
+            reports[name] = FigureReport(name, paths, summary, computed, cached, time.perf_counter() - start)
+    return reports
