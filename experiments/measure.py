@@ -98,6 +98,9 @@ def _robustness(model, X, y, alpha, beta, n_classes):
         return {**skipped, "robustness_skipped": str(exc)}
     out = {f"rob_{f}": float(getattr(rb, f)) for f in _ROB_FIELDS}
     out["rob_eps_i_mean"] = float(np.mean(rb.eps_i))
+    if hasattr(rb, "eps_sharp") and len(rb.eps_sharp):  # optional extras of theory.robustness
+        out["rob_eps_sharp_mean"] = float(np.mean(rb.eps_sharp))
+        out["rob_adv_at_eps_sharp"] = float(rb.adv_at_eps_sharp)
     out["rob_holds"] = bool(rb.holds)
     out.update({f"rob_{k}": bool(v) for k, v in dict(rb.assumptions).items()})
     out["robustness_skipped"] = ""
@@ -167,17 +170,42 @@ def _local_attack(model, X, y, eps, norm, attack, steps, step_size, generator):
     return (X + delta).detach()
 
 
-def accuracy_under_attack(model: nn.Module, X, y, eps: float, norm=math.inf, attack: str = "fgsm", *,
-                          steps: int = 10, step_size: float | None = None, batch_size: int = 1024,
-                          seed: int | None = 0) -> float:
-    """Accuracy of ``model`` on ``(X, y)`` after an FGSM or PGD perturbation of size ``eps`` in ``norm``
-    (2 or inf), attacking the training loss (logistic for one logit, cross-entropy for K). The
-    attack runs in the model's own dtype and device, in eval mode. FGSM is the paper's attack
-    (THEORY §6); PGD (``steps`` steps, default step ``2.5·eps/steps``, random start seeded by
-    ``seed``, None = no random start) is the stronger check. Inputs are not clipped to a box.
+ATTACK_BACKENDS = ("auto", "theory", "local")
 
-    Written here because ``theory.attacks`` did not exist yet when this was written; the attack is
-    the textbook one (Goodfellow et al. 2015; Madry et al. 2018).
+
+def _theory_attack_inputs(model, xb, yb, eps, norm, attack, steps, step_size, restarts, generator):
+    """Adversarial inputs from ``theory.attacks`` (float64): FGSM point, or PGD's highest-loss point."""
+    from theory._problem import prepare
+    from theory.attacks import PGD_RESTARTS, PGD_STEPS, fgsm_inputs, pgd_losses
+
+    P = prepare(model, xb, yb.cpu().numpy(), "logistic" if _is_binary(model, xb) else "softmax")
+    if attack == "fgsm":
+        return fgsm_inputs(P, eps, norm)
+    _, Z = pgd_losses(P, eps, norm, steps=PGD_STEPS if steps is None else steps,
+                      restarts=PGD_RESTARTS if restarts is None else restarts, step_size=step_size,
+                      generator=generator, return_inputs=True)
+    return Z
+
+
+def _is_binary(model, xb) -> bool:
+    with torch.no_grad():
+        out = model(xb[:1])
+    return out.ndim == 1 or out.shape[1] == 1
+
+
+def accuracy_under_attack(model: nn.Module, X, y, eps: float, norm=math.inf, attack: str = "fgsm", *,
+                          steps: int | None = None, step_size: float | None = None, restarts: int | None = None,
+                          batch_size: int = 1024, seed: int | None = 0, backend: str = "auto") -> float:
+    """Accuracy of ``model`` on ``(X, y)`` under an FGSM or PGD perturbation of size ``eps`` in ``norm``
+    (2 or inf), ascending the training loss (logistic for one logit, cross-entropy for K), in eval
+    mode, batch by batch. FGSM is the paper's attack (THEORY §6); PGD is the stronger check.
+    Inputs are not clipped to a pixel box.
+
+    ``backend="theory"`` uses ``theory.attacks`` (float64; PGD from the FGSM point plus ``restarts``
+    random starts, ``steps`` default ``theory.attacks.PGD_STEPS``, keeping each sample's highest-loss
+    point); ``"local"`` runs a textbook attack in the model's own dtype (cheaper for large nets: PGD
+    from a random start seeded by ``seed``, ``steps`` default 10, step ``2.5·eps/steps``);
+    ``"auto"`` picks ``theory`` when it is importable.
     """
     if attack not in ("fgsm", "pgd"):
         raise ValueError(f"attack must be 'fgsm' or 'pgd', got {attack!r}")
@@ -185,8 +213,16 @@ def accuracy_under_attack(model: nn.Module, X, y, eps: float, norm=math.inf, att
         raise ValueError(f"norm must be 2 or math.inf, got {norm!r}")
     if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
         raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ValueError(f"steps must be an integer >= 1 or None, got {steps!r}")
+    if backend not in ATTACK_BACKENDS:
+        raise ValueError(f"backend must be one of {ATTACK_BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        try:
+            import theory.attacks  # noqa: F401
+            backend = "theory"
+        except ImportError:
+            backend = "local"
     p = next(model.parameters())
     Xt = torch.as_tensor(np.asarray(X), dtype=p.dtype, device=p.device)
     yt = torch.as_tensor(np.asarray(y), dtype=torch.int64, device=p.device)
@@ -197,7 +233,14 @@ def accuracy_under_attack(model: nn.Module, X, y, eps: float, norm=math.inf, att
     try:
         for i in range(0, len(yt), batch_size):
             xb, yb = Xt[i:i + batch_size], yt[i:i + batch_size]
-            xa = xb if eps == 0 else _local_attack(model, xb, yb, float(eps), norm, attack, steps, step_size, gen)
+            if eps == 0:
+                xa = xb
+            elif backend == "theory":
+                xa = _theory_attack_inputs(model, xb, yb, float(eps), norm, attack, steps, step_size, restarts,
+                                           gen if gen is not None else torch.Generator().manual_seed(0))
+                xa = xa.to(p.dtype)
+            else:
+                xa = _local_attack(model, xb, yb, float(eps), norm, attack, steps or 10, step_size, gen)
             with torch.no_grad():
                 out = model(xa)
                 pred = (out.reshape(-1) > 0).long() if (out.ndim == 1 or out.shape[1] == 1) else out.argmax(1)

@@ -148,6 +148,28 @@ def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, n_classes: int)
     return total / n, correct / n
 
 
+def mixed_batch_loss(model, xb: torch.Tensor, tb: torch.Tensor, lam: float, perm: torch.Tensor,
+                     n_classes: int) -> torch.Tensor:
+    """The Mixup minibatch loss for one ``λ`` and partner permutation ``perm`` (THEORY §2):
+    ``mean_i l(f(λx_i + (1−λ)x_perm(i)), λt_i + (1−λ)t_perm(i))``. ``model`` a module (input Mixup)
+    or a ``(head, tail)`` pair (manifold Mixup: ``head``'s outputs are mixed, ``tail`` maps them on)."""
+    target = lam * tb + (1 - lam) * tb[perm]
+    if isinstance(model, tuple):
+        head, tail = model
+        hb = head(xb)
+        return task_loss(tail(lam * hb + (1 - lam) * hb[perm]), target, n_classes)
+    return task_loss(model(lam * xb + (1 - lam) * xb[perm]), target, n_classes)
+
+
+def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """Minibatch ``[b0, b1)`` ranges covering ``0..n``; a trailing batch of one sample joins the one
+    before it (BatchNorm cannot train on a single sample, and a lone sample has no Mixup partner)."""
+    bounds = [(b0, min(n, b0 + batch_size)) for b0 in range(0, n, batch_size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds[-2:] = [(bounds[-2][0], n)]
+    return bounds
+
+
 def _optimizer(config: TrainConfig, model: nn.Module):
     if config.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
@@ -184,6 +206,8 @@ def train(config: TrainConfig, *, progress: bool = False, dataset: Dataset | Non
                         seed=config.seed, dtype=dtype).to(device)
     if config.method == "manifold":
         head, tail = split_at_hidden(model, MANIFOLD_LAYER)
+    else:
+        head = tail = None
     Xtr = torch.as_tensor(dataset.X_train, dtype=dtype, device=device)
     ytr = torch.as_tensor(dataset.y_train, dtype=torch.int64, device=device)
     Xte = torch.as_tensor(dataset.X_test, dtype=dtype, device=device)
@@ -200,22 +224,15 @@ def train(config: TrainConfig, *, progress: bool = False, dataset: Dataset | Non
             model.train()
             order = torch.randperm(n, generator=shuffle_gen).to(device)
             objective, seen = 0.0, 0
-            for b0 in range(0, n, config.batch_size):
-                idx = order[b0:b0 + config.batch_size]
+            for b0, b1 in batch_bounds(n, config.batch_size):
+                idx = order[b0:b1]
                 xb, tb = Xtr[idx], Ttr[idx]
                 if config.method == "standard":
-                    out = model(xb)
-                    target = tb
+                    loss = task_loss(model(xb), tb, k)
                 else:
                     lam = float(lam_rng.beta(config.alpha, config.alpha if config.beta is None else config.beta))
                     perm = torch.randperm(len(idx), generator=shuffle_gen).to(device)
-                    target = lam * tb + (1 - lam) * tb[perm]
-                    if config.method == "mixup":
-                        out = model(lam * xb + (1 - lam) * xb[perm])
-                    else:
-                        hb = head(xb)
-                        out = tail(lam * hb + (1 - lam) * hb[perm])
-                loss = task_loss(out, target, k)
+                    loss = mixed_batch_loss(model if config.method == "mixup" else (head, tail), xb, tb, lam, perm, k)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

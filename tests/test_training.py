@@ -15,6 +15,7 @@ from experiments.training import TrainConfig, TrainResult, train
 BASE = dict(dataset="two_moons", n_train=64, epochs=2, batch_size=16, device="cpu")
 FROZEN_LR = 1e-12  # a learning rate that leaves the model at its initialisation (float32)
 OBJECTIVE_EPOCHS = 400  # full-batch epochs averaged to estimate L_mix at initialisation
+MANIFOLD_DRAWS = 2000
 SAMPLED_SE = 5  # tolerance in standard errors for Monte-Carlo comparisons
 GAUSS_NODES = 64
 
@@ -41,6 +42,15 @@ def test_methods_run_and_record(model, method):
         for key in ("train_loss", "train_acc", "test_loss", "test_acc", "train_objective"):
             assert math.isfinite(row[key])
         assert 0 <= row["train_acc"] <= 1
+
+
+def test_batch_bounds_cover_data_without_singletons():
+    from experiments.training import batch_bounds
+
+    for n, bs in [(10, 3), (10, 5), (1, 4), (9, 4), (7, 7)]:
+        b = batch_bounds(n, bs)
+        assert [i for b0, b1 in b for i in range(b0, b1)] == list(range(n))
+        assert all(b1 - b0 >= 2 for b0, b1 in b) or n == 1
 
 
 def test_measure_every_keeps_last_epoch():
@@ -93,21 +103,26 @@ def test_mixup_objective_is_unbiased_for_exact_mixup_loss():
     assert abs(obj.mean() - exact) <= SAMPLED_SE * se
 
 
-def test_manifold_objective_matches_mixup_loss_of_the_tail():
-    """Manifold Mixup at a frozen MLP estimates L_mix of the tail on hidden features head(X)."""
+def test_manifold_batch_loss_estimates_mixup_loss_of_the_tail():
+    """For a trained MLP, the manifold-Mixup minibatch loss (full batch, λ ~ Beta(2, 0.5), random
+    partners) averages to the exact L_mix of the tail on the hidden features head(X)."""
     from theory.mixup_loss import mixup_loss
 
-    cfg = TrainConfig(dataset="two_moons", n_train=40, batch_size=40, epochs=OBJECTIVE_EPOCHS, lr=FROZEN_LR,
-                      momentum=0.0, method="manifold", model="mlp", hidden=(6, 6), alpha=2.0, beta=0.5,
-                      device="cpu", dtype="float64")
-    r = train(cfg)
-    obj = np.array([row["train_objective"] for row in r.history])
+    from experiments.training import mixed_batch_loss, soft_targets
+
+    r = train(TrainConfig(dataset="two_moons", n_train=40, batch_size=10, epochs=30, model="mlp", hidden=(6, 6),
+                          device="cpu", dtype="float64"))
     head, tail = split_at_hidden(r.model, 1)
+    X = torch.as_tensor(r.dataset.X_train)
+    T = soft_targets(torch.as_tensor(r.dataset.y_train), 2, torch.float64)
+    rng, gen = np.random.default_rng(0), torch.Generator().manual_seed(0)
     with torch.no_grad():
-        H = head(torch.as_tensor(r.dataset.X_train)).numpy()
+        draws = np.array([float(mixed_batch_loss((head, tail), X, T, rng.beta(2.0, 0.5),
+                                                 torch.randperm(40, generator=gen), 2))
+                          for _ in range(MANIFOLD_DRAWS)])
+        H = head(X).numpy()
     exact = mixup_loss(tail, H, r.dataset.y_train, 2.0, 0.5)
-    se = obj.std(ddof=1) / math.sqrt(len(obj))
-    assert abs(obj.mean() - exact) <= SAMPLED_SE * se
+    assert abs(draws.mean() - exact) <= SAMPLED_SE * draws.std(ddof=1) / math.sqrt(MANIFOLD_DRAWS)
 
 
 def test_tiny_alpha_mixup_full_batch_equals_standard_training():
@@ -154,9 +169,10 @@ def test_training_records_measurements():
     json.dumps(r.history)
 
 
+@pytest.mark.parametrize("backend", ["theory", "local"])
 @pytest.mark.parametrize("norm", [2, math.inf])
 @pytest.mark.parametrize("attack", ["fgsm", "pgd"])
-def test_attack_accuracy_matches_linear_closed_form(norm, attack):
+def test_attack_accuracy_matches_linear_closed_form(norm, attack, backend):
     """For f = wᵀx + b the worst ε-perturbation lowers the signed margin by ε‖w‖_* (dual norm)."""
     D = load_dataset("breast_cancer", n=200)
     model = build_model("logistic", D.input_shape, 2, seed=1).double()
@@ -167,7 +183,7 @@ def test_attack_accuracy_matches_linear_closed_form(norm, attack):
     dual = np.abs(w).sum() if norm == math.inf else np.linalg.norm(w)
     s = 2 * D.y_train - 1
     expect = np.mean(s * (D.X_train @ w + b) - eps * dual > 0)
-    got = accuracy_under_attack(model, D.X_train, D.y_train, eps, norm, attack, steps=5)
+    got = accuracy_under_attack(model, D.X_train, D.y_train, eps, norm, attack, steps=5, backend=backend)
     assert got == pytest.approx(expect, abs=1 / 200 + 1e-12)  # ties at the boundary may go either way
 
 
