@@ -11,7 +11,7 @@ What we compute, and why it is what we compute:
   falls, denominator rises) and tends to 0. Retentiveness needs a bounded parameter set; we use the
   ball ``Θ_B = {‖θ‖₂ ≤ B}`` (the corollary assumes bounded Θ). By the ray monotonicity, the infimum
   over ``Θ_B`` is attained on the sphere ``‖v‖ = B``: ``retentive_constant`` minimises over directions
-  there (random and principal directions, then L-BFGS from the best) — an estimate from above of
+  there (random and principal directions, then BFGS from the best) — an estimate from above of
   the true infimum, reported as such. On the sample, W_γ itself is unbounded (``E A''(s·uᵀx)`` decays
   exponentially in s when no ``uᵀx_i = 0``), so the theorem is about ``W_γ ∩ Θ_B``.
 - Containment (derived here): for θ ∈ W_γ ∩ Θ_B with ``q = θᵀΣ̂₀θ`` and ``u = γ/√ρ``: if ``q ≥ 1``,
@@ -90,7 +90,7 @@ def retentive_constant(X, radius, *, directions: int = 256, refine: int = 4,
 
     Minimises the ratio of ``retentiveness_ratio`` over the sphere ``‖v‖ = radius`` (where the
     infimum over the ball lies, see the module docstring): ``directions`` random Gaussian directions
-    plus the principal axes of Σ̂₀, then L-BFGS-B from the ``refine`` best. Returns a dict:
+    plus the principal axes of Σ̂₀, then BFGS (analytic gradient) from the ``refine`` best. Returns a dict:
     ``rho`` (the estimate, clipped to (0, 1/2] — ``clipped`` says whether the cap 1/2 was applied; a
     raw 0 is returned as 0), ``raw`` (minimum found), ``direction`` (the minimiser v), ``radius``.
     An estimate from above of the infimum (a search can miss the minimum).
