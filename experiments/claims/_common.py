@@ -1,6 +1,7 @@
 """Shared pieces of the claim checks: the result record, verdicts, small problems, cached figure data."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -43,6 +44,23 @@ class Result:
     @property
     def unexpected_failure(self) -> bool:
         return self.status == "fails" and self.expected == "holds"
+
+
+@contextlib.contextmanager
+def single_thread():
+    """Run torch on one intra-op thread, restoring the setting after.
+
+    The checks and the walk-through use tiny tensors, where thread hand-offs dominate: on a shared
+    2-core machine one thread was 10-100x faster than two (measured on ``explain``'s model fit).
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def verdict(ok: bool, expected: str = "holds") -> str:

@@ -1,0 +1,362 @@
+"""``mixup-theory explain [--data NAME] [--model NAME] [--alpha A]``: every quantity of the analysis on one
+small problem, in the order of the argument (teaching; THEORY.md §0–§5).
+
+Each printed line is ``symbol  value  what it is [THEORY.md section]``. Output is deterministic: the
+data subsample, the model's initialisation and its brief full-batch training, and the Monte-Carlo
+draws all use fixed seeds.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+
+DATASETS = ("two_moons", "breast_cancer", "digits01")
+MODELS = ("logistic", "relu", "tanh")
+N_SAMPLES = 60
+"""Training points used: small enough that the exact n²-pair Mixup loss takes well under a second."""
+HIDDEN = 16
+TRAIN_STEPS = 100
+TRAIN_LR = 0.03
+PGD = {"steps": 20, "restarts": 1}
+"""PGD options for the C7 bracket (a lower bound whatever the settings; FGSM start plus one restart)."""
+SEED = 0
+RADEMACHER_DRAWS = 2000
+HOMOTOPY_SCALES = (0.1, 0.05)
+SAMPLED_DRAWS = 100
+
+
+# ----------------------------------------------------------------------------- problem
+
+def load_small(name: str, n: int = N_SAMPLES, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
+    """``(X, y)``: ``n`` training points of ``name``, standardized and centered (x̄ = 0, assumption A1)."""
+    if name not in DATASETS:
+        raise ValueError(f"data must be one of {DATASETS}, got {name!r}")
+    try:
+        from .datasets import load_dataset
+    except ImportError:  # pragma: no cover - the datasets module ships with the package
+        return _sklearn_small(name, n, seed)
+    ds = load_dataset(name, n=n, seed=seed, standardize=True, center=True)
+    return ds.X_train, ds.y_train
+
+
+def _sklearn_small(name, n, seed):
+    from sklearn import datasets
+
+    if name == "two_moons":
+        X, y = datasets.make_moons(n, noise=0.1, random_state=seed)
+    elif name == "breast_cancer":
+        X, y = datasets.load_breast_cancer(return_X_y=True)
+    else:
+        X, y = datasets.load_digits(n_class=2, return_X_y=True)
+    idx = np.random.default_rng(seed).permutation(len(y))[:n]
+    X, y = X[idx].astype(float), y[idx]
+    std = X.std(0)
+    X = (X - X.mean(0)) / np.where(std > 0, std, 1.0)
+    return X, y
+
+
+def fit_model(kind: str, X: np.ndarray, y: np.ndarray):
+    """The model ``kind`` fitted to ``(X, y)`` deterministically.
+
+    - ``logistic``: scikit-learn's L2-regularised logistic regression (C = 1, lbfgs), no intercept
+      (the setting of C4);
+    - ``relu``: bias-free ReLU MLP d-16-1 (positively homogeneous, the setting of C5);
+    - ``tanh``: tanh MLP d-16-1 with biases (smooth, R3 ≠ 0, not homogeneous).
+    The nets start from seeded PyTorch default initialisation and take ``TRAIN_STEPS`` full-batch
+    Adam steps on the logistic loss in float64.
+    """
+    import torch
+
+    import theory
+
+    if kind not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {kind!r}")
+    d = X.shape[1]
+    if kind == "logistic":
+        from sklearn.linear_model import LogisticRegression
+
+        clf = LogisticRegression(C=1.0, fit_intercept=False, max_iter=1000).fit(X, y)
+        return theory.linear_model(d, bias=False, weight=clf.coef_)
+    gen = torch.Generator().manual_seed(SEED)
+    if kind == "relu":
+        net = theory.relu_mlp(d, [HIDDEN], bias=False, generator=gen)
+    else:
+        net = theory.smooth_mlp(d, [HIDDEN], activation="tanh", bias=True, generator=gen)
+    Xt, yt = torch.as_tensor(X, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64)
+    opt = torch.optim.Adam(net.parameters(), lr=TRAIN_LR)
+    for _ in range(TRAIN_STEPS):
+        opt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(net(Xt).reshape(-1), yt)
+        loss.backward()
+        opt.step()
+    return net.requires_grad_(False)
+
+
+# ----------------------------------------------------------------------------- printing
+
+class Printer:
+    """Collects ``symbol  value  meaning [section]`` lines (and section headings)."""
+
+    def __init__(self, out: Callable[[str], None] = print):
+        self.out = out
+        self.values: dict[str, object] = {}
+
+    def section(self, title: str) -> None:
+        self.out("")
+        self.out(title)
+        self.out("-" * len(title))
+
+    def line(self, symbol: str, value, meaning: str, where: str) -> None:
+        self.values[symbol] = value
+        self.out(f"  {symbol:<30}{_fmt(value):>16}  {meaning} [{where}]")
+
+    def note(self, text: str) -> None:
+        self.out(f"  {'':<30}{'':>16}  {text}")
+
+
+def _noise(v: float, floor: float = 1e-12):
+    """Rounding-level values shown as ``<1e-12`` so the output does not depend on the last bits."""
+    return f"<{floor:g}" if abs(v) < floor else v
+
+
+def _fmt(v) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, float) or isinstance(v, np.floating):
+        v = float(v)
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        if v != 0 and (abs(v) < 1e-12):
+            return f"{v:.1e}"
+        return f"{v:.6g}"
+    return str(v)
+
+
+# ----------------------------------------------------------------------------- the walk-through
+
+def explain(data: str = "two_moons", model: str = "logistic", alpha: float = 1.0, *, n: int = N_SAMPLES,
+            out: Callable[[str], None] = print) -> dict:
+    """Print every quantity of the analysis for ``model`` fitted to ``n`` points of ``data``.
+
+    Returns the printed values by symbol (for tests and notebooks).
+    """
+    from .claims._common import single_thread
+
+    with single_thread():
+        return _explain(data, model, alpha, n, out)
+
+
+def _explain(data, model, alpha, n, out) -> dict:
+    import torch
+
+    from .claims._common import Missing, api
+
+    theory_mix = __import__("theory").MixupLambda(alpha)  # validates alpha (ValueError names it)
+    X, y = load_small(data, n)
+    net = fit_model(model, X, y)
+    p = Printer(out)
+    n, d = X.shape
+    out(f"mixup-theory explain: data={data} (n={n}, d={d}), model={model}, alpha={alpha:g} (beta = alpha)")
+
+    # §0 data ------------------------------------------------------------------------------------
+    p.section("1. Data (THEORY.md §0)")
+    Sigma = np.cov(X, rowvar=False, bias=True).reshape(d, d)
+    evals = np.linalg.eigvalsh(Sigma)
+    p.line("n, d", f"{n}, {d}", "training points and input dimension", "§0")
+    p.line("class balance mean(y)", float(np.mean(y)), "share of label 1", "§0")
+    p.line("max abs(x_bar)", float(np.abs(X.mean(0)).max()), "largest coordinate of the mean input: 0 = centered data (A1)", "§0, §4")
+    p.line("tr Sigma_hat", float(np.trace(Sigma)), "total variance of the inputs (centered covariance, 1/n)", "§0")
+    p.line("rank Sigma_hat", int(np.linalg.matrix_rank(X - X.mean(0))), "intrinsic dimension seen by the complexity bounds", "§0, §5")
+    p.line("lambda_max Sigma_hat", float(evals[-1]), "largest variance direction", "§0")
+    p.line("c_x sqrt(d) = min norm x_i", float(np.linalg.norm(X, axis=1).min()), "largest constant allowed by (A3)", "§4")
+
+    # §1 mixing ----------------------------------------------------------------------------------
+    p.section("2. Mixing distributions D_lambda = Beta(a, a) and its size-biased twin D~ (THEORY.md §1)")
+    mix = theory_mix
+    a = alpha
+    p.line("m_1 = E_D~[1-lambda]", mix.m(1), "first moment: scales R1 and the robustness radius", "§1")
+    p.line("  closed form a/(2a+1)", a / (2 * a + 1), "check of m_1 for alpha = beta", "§1")
+    p.line("m_2 = E_D~[(1-lambda)^2]", mix.m(2), "second moment: scales R2 and R3", "§1")
+    p.line("m_3 = E_D~[(1-lambda)^3]", mix.m(3), "size of the neglected third-order term", "§1, §3")
+    p.line("m_2 - m_1^2", mix.m(2) - mix.m(1) ** 2, "Jensen gap (>= 0) used in the C4 proof", "§4")
+    p.line("rho_2 = E_D~[((1-l)/l)^2]", mix.rho2(), "paper regularizer's constant: inf unless alpha > 1", "§1, §5")
+    p.line("E_D[lambda(1-lambda)]", mix.mean_lambda_one_minus_lambda(), "squared loss constant in identity (I)", "§3")
+
+    # model ----------------------------------------------------------------------------------------
+    from theory.models import has_bias, is_piecewise_linear
+
+    p.section(f"3. Model: {model}")
+    with torch.no_grad():
+        f = net(torch.as_tensor(X, dtype=torch.float64)).reshape(-1).numpy()
+    p.line("train accuracy", float(np.mean((f >= 0) == (y == 1))), "share of points on their side of the boundary", "§4 (A2)")
+    p.line("points outside Theta", int(np.sum((f >= 0) != (y == 1))), "misclassified training points: (A2) needs 0", "§4")
+    p.line("has biases", has_bias(net), "an intercept breaks f = grad f . x (C5, C6)", "§4")
+    p.line("piecewise linear", is_piecewise_linear(net), "input Hessian 0 a.e., so R3 = 0", "§3")
+
+    # §2 pair sum and identity (I) -------------------------------------------------------------------
+    from theory.mixup_loss import mixup_loss_error, mixup_loss_sampled, mixup_loss_unmixed
+
+    mixup_loss, mixup_expansion = api("mixup_loss"), api("mixup_expansion")
+    p.section("4. The Mixup loss as a pair sum, and identity (I) (THEORY.md §2, §3; C1)")
+    L_mix = mixup_loss(net, X, y, alpha)
+    fine, err = mixup_loss_error(net, X, y, alpha)
+    p.line("L_mix (exact)", L_mix, "mean over all n^2 ordered pairs x 32 Gauss-Jacobi nodes in lambda", "§2")
+    p.line("quadrature error estimate", _noise(err), "abs(L_mix(32 nodes) - L_mix(64 nodes))", "§1, §2")
+    est = mixup_loss_sampled(net, X, y, alpha, draws=SAMPLED_DRAWS, generator=np.random.default_rng(SEED))
+    p.line("L_mix sampled (permutation)", est.mean, f"what training sees: {SAMPLED_DRAWS} passes, +- {est.stderr:.2g} (1 s.e.), unbiased", "§2")
+    rhs = mixup_loss_unmixed(net, X, y, alpha)
+    p.line("RHS of (I)", rhs, "(1/n) sum_i E_D~ E_r l(x_i + (1-lambda)(r - x_i), y_i): labels un-mixed", "§3")
+    p.line("abs(L_mix - RHS(I))", _noise(abs(L_mix - rhs)), "identity (I) is exact for losses linear in y (C1)", "§3")
+
+    # §3 expansion ---------------------------------------------------------------------------------
+    p.section("5. Second-order expansion (THEORY.md §3; C2, C3)")
+    e = mixup_expansion(net, X, y, alpha)
+    p.line("L_std", e.standard, "standard (un-mixed) training loss", "§0")
+    p.line("R1", e.r1, "(m_1/n) sum (h'(f_i) - y_i) grad f_i . (x_bar - x_i): 0-mean data makes it a margin term", "§3")
+    p.line("R2", e.r2, "(m_2/2n) sum h''(f_i) E_r[(grad f_i . u)^2]: gradient-norm penalty", "§3")
+    p.line("R3", e.r3, f"(m_2/2n) sum (h'(f_i) - y_i) E_r[u' Hess f_i u] ({e.r3_method})", "§3")
+    p.line("L~_mix = L_std + R1+R2+R3", e.approx, "the paper's approximate Mixup loss (its Eq. (3))", "§3")
+    p.line("L_mix - L~_mix", L_mix - e.approx, "remainder: not small in general (m_1 = 1/3 at alpha = 1)", "§3, C3")
+    p.line("relative error", abs(L_mix - e.approx) / abs(L_mix), "how well the expansion tracks the exact loss", "§3, C3")
+    res = []
+    for s in HOMOTOPY_SCALES:
+        res.append(mixup_loss_unmixed(net, X, y, alpha, scale=s) - mixup_expansion(net, X, y, alpha, scale=s).approx)
+        p.line(f"remainder at s = {s:g}", res[-1], "L_mix(s) - L_std - s R1 - s^2 (R2 + R3) along the homotopy", "§3")
+    if res[1] != 0:
+        p.line("ratio (s halved)", res[0] / res[1], "about 8 when the remainder is O(s^3) (C2); a ReLU kink can spoil it", "§3")
+
+    # §4 robustness ---------------------------------------------------------------------------------
+    p.section("6. Robustness: Mixup loss vs adversarial loss (THEORY.md §4; C4, C5, C7, C13)")
+    try:
+        robustness_bound, adversarial_loss = api("robustness_bound"), api("adversarial_loss")
+        b = robustness_bound(net, X, y, alpha)
+        eps = np.asarray(b.eps_i)
+        p.line("eps_i min / median / max", f"{eps.min():.4g} / {np.median(eps):.4g} / {eps.max():.4g}",
+               "per-point radius m_1 R_i c_x sqrt(d), R_i = abs(cos(grad f_i, x_i))", "§4")
+        p.line("eps_mix = min_i eps_i", b.eps_mix, "the radius the theorem certifies", "§4")
+        p.line("eps*", b.eps_star, "largest eps with L~_mix >= L~_adv(eps): how loose eps_mix is", "§4")
+        p.line("L~_mix", b.mixup_approx, "left end of the chain", "§4")
+        p.line("mean_i L~_adv,i(eps_i)", b.adv_at_eps_i, "middle of the chain (second-order adversarial loss)", "§4")
+        p.line("L~_adv(eps_mix)", b.adv_at_eps_mix, "right end of the chain", "§4")
+        p.line("chain holds", bool(b.holds), "L~_mix >= mean L~_adv,i(eps_i) >= L~_adv(eps_mix)", "§4, C4/C5")
+        for key, what in [("centered", "(A1) centered data"), ("in_theta", "(A2) every point on its side"),
+                          ("homogeneous", "f = grad f . x and zero input Hessian (C5)")]:
+            p.line(f"assumption {key}", bool(b.assumptions.get(key, False)), what, "§4")
+        if b.eps_mix > 0:
+            _exact_adversarial(p, net, X, y, b.eps_mix, L_mix, model, adversarial_loss)
+        try:
+            binf = robustness_bound(net, X, y, alpha, norm=math.inf)
+            p.line("l_inf eps_mix", binf.eps_mix, "min_i m_1 abs(grad f_i . x_i) / norm_1(grad f_i) (C13)", "§4")
+            p.line("l_inf chain holds", bool(binf.holds), "the same chain in l_inf (our extension)", "§4, C13")
+        except ValueError as exc:
+            p.note(f"l_inf chain: n/a ({exc})")
+    except Missing as exc:
+        p.note(f"robustness: n/a ({exc})")
+
+    # §5 regularizer and complexity --------------------------------------------------------------------
+    p.section("7. Generalization: the regularizer forms (THEORY.md §5; C9, C11)")
+    try:
+        _regularizers(p, net, X, y, alpha, model, L_mix)
+    except Missing as exc:
+        p.note(f"regularizer: n/a ({exc})")
+    p.section("8. Rademacher complexity (THEORY.md §5; C10, C11)")
+    try:
+        _complexity(p, net, X, model)
+    except Missing as exc:
+        p.note(f"Rademacher complexity: n/a ({exc})")
+    return p.values
+
+
+def _exact_adversarial(p: Printer, net, X, y, eps, L_mix, model, adversarial_loss) -> None:
+    if model == "logistic":
+        exact = adversarial_loss(net, X, y, eps, method="exact")
+        p.line("L_adv(eps_mix) (exact)", exact, "closed form softplus(-s_i z_i + eps norm(theta)) (C7)", "§4")
+        p.line("L_mix - L_adv(eps_mix)", L_mix - exact, "exact-vs-exact margin (>= 0 under A1, A2 by Jensen)", "§4, C7")
+        return
+    lower = adversarial_loss(net, X, y, eps, method="pgd", **PGD)
+    p.line("L_adv(eps_mix) >= (PGD)", lower, "attack lower bound of the exact adversarial loss", "§4, C7")
+    try:
+        upper = adversarial_loss(net, X, y, eps, method="certified")
+        p.line("L_adv(eps_mix) <= (certified)", upper, "linear bound propagation upper bound", "§4, C7")
+        verdict = "holds" if L_mix >= upper else "fails" if L_mix < lower else "undecided"
+    except ValueError as exc:
+        p.note(f"certified bound: n/a ({exc})")
+        verdict = "fails" if L_mix < lower else "undecided (no certified bound)"
+    p.line("exact L_mix >= L_adv(eps_mix)", verdict, "C7 verdict from the bracket", "§4, C7")
+
+
+def _regularizers(p: Printer, net, X, y, alpha, model, L_mix) -> None:
+    from .claims._common import api, need
+
+    if model == "logistic":
+        glm_regularizer = api("glm_regularizer")
+        reg = need("theory.regularizer", "shrunk_standard_loss", "frozen_scale_excess")
+        S = reg.shrunk_standard_loss(net, X, y, alpha)
+        p.line("S = E_D~[L_std(lambda theta)]", S, "standard loss at the shrunk parameter", "§5, C9")
+        p.line("exact L_mix - S", L_mix - S, "the exact regularization the forms approximate", "§5, C9")
+        p.line("Reg shrinkage form", glm_regularizer(net, X, alpha, form="shrinkage"),
+               "(1/2n) E_D~[(1-l)^2 sum A''(l x_i theta)] theta' Sigma theta: finite for all alpha", "§5, C9")
+        p.line("Reg paper form", glm_regularizer(net, X, alpha, form="paper"),
+               "(1/2n)[sum A''(x_i theta)] rho_2 theta' Sigma theta: inf when alpha <= 1", "§5, C9")
+        p.line("frozen-scale excess F - L_std", reg.frozen_scale_excess(net, X, y, alpha),
+               "exact quantity whose 2nd-order term is the paper form", "§5, C9")
+        return
+    man = need("theory.manifold", "manifold_regularizer", "manifold_mixup_loss")
+    p.note("for a net: Mixup of the last hidden features phi(x) (manifold Mixup, C11), logistic head")
+    p.line("L_mix at hidden layer", man.manifold_mixup_loss(net, X, y, alpha, loss="logistic"),
+           "exact Mixup loss of the head on phi(X)", "§5, C11")
+    p.line("Reg shrinkage form (phi)", man.manifold_regularizer(net, X, alpha, loss="logistic", form="shrinkage"),
+           "shrinkage form in theta_1 on centered features", "§5, C11")
+    p.line("Reg paper form (phi)", man.manifold_regularizer(net, X, alpha, loss="logistic", form="paper"),
+           "paper form in theta_1: inf when alpha <= 1", "§5, C11")
+
+
+def _complexity(p: Printer, net, X, model) -> None:
+    from .claims._common import api, need
+
+    rademacher = api("rademacher")
+    if model == "logistic":
+        feats = X
+        theta = net[0].weight.detach().numpy().reshape(-1)
+        label = "x"
+    else:
+        man = need("theory.manifold", "hidden_features")
+        feats = man.hidden_features(net, X).numpy()
+        theta = net[-1].weight.detach().numpy().reshape(-1)
+        label = "phi(x)"
+    n = feats.shape[0]
+    Sigma0 = feats.T @ feats / n
+    c = float(theta @ Sigma0 @ theta)
+    p.line(f"c = theta' Sigma0 theta", c, f"this model's size in the data metric (Sigma0 = E[{label} {label}'])", "§5")
+    ell = rademacher(feats, c, cls="ellipsoid", draws=RADEMACHER_DRAWS, generator=np.random.default_rng(SEED))
+    p.line("Rad(ellipsoid theta'S0 theta<=c)", ell.value, f"Monte Carlo over {RADEMACHER_DRAWS} sign vectors, +- {ell.stderr:.2g}", "§5, C10")
+    p.line("  bound sqrt(c rank / n)", ell.bound, f"rank = {ell.rank}: intrinsic, not ambient, dimension", "§5, C10")
+    c_ridge = float(theta @ theta)
+    rid = rademacher(feats, c_ridge, cls="ridge", draws=RADEMACHER_DRAWS, generator=np.random.default_rng(SEED + 1))
+    p.line("Rad(ridge norm(theta)^2<=c')", rid.value, f"same model, ridge class with c' = {c_ridge:.4g}", "§5, C10")
+    p.line("  bound sqrt(c' tr S0 / n)", rid.bound, "scales with the ambient trace", "§5, C10")
+
+
+# ----------------------------------------------------------------------------- CLI
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("explain", help="print every quantity of the analysis on one small problem")
+    p.add_argument("--data", default="two_moons", choices=DATASETS)
+    p.add_argument("--model", default="logistic", choices=MODELS)
+    p.add_argument("--alpha", type=float, default=1.0, help="Mixup's Beta(alpha, alpha) parameter (> 0)")
+    p.add_argument("--n", type=int, default=N_SAMPLES, help="training points (default %(default)s)")
+    p.set_defaults(func=_cmd_explain)
+
+
+def _cmd_explain(args) -> int:
+    explain(args.data, args.model, args.alpha, n=args.n)
+    return 0
+
+
+__all__ = ["DATASETS", "MODELS", "explain", "fit_model", "load_small", "register"]
