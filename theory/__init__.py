@@ -57,5 +57,13 @@ def __getattr__(name: str):
     return value
 
 
+# A submodule import binds the submodule as an attribute of the package, so a public function that
+# shares its module's name (``mixup_loss`` in ``theory.mixup_loss``) is bound eagerly: after this,
+# ``from theory.mixup_loss import X`` no longer rebinds ``theory.mixup_loss`` to the module.
+for _name, _module in _EXPORTS.items():
+    if _module.rsplit(".", 1)[1] == _name:
+        globals()[_name] = getattr(importlib.import_module(_module), _name)
+
+
 def __dir__():
     return sorted(set(globals()) | set(_EXPORTS))
