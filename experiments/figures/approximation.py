@@ -73,7 +73,7 @@ def plot(rows: list[dict], summary: dict):
     from . import style
 
     problems = _problems(rows)
-    fig, axes = style.subplots(1, len(problems) + 1)
+    fig, axes = style.subplots((len(problems) + 2) // 2, 2)
     for k, (ds, model) in enumerate(problems):
         ax = axes[k]
         rs = sorted(select(rows, dataset=ds, model=model), key=lambda r: r["epoch"])
@@ -82,11 +82,13 @@ def plot(rows: list[dict], summary: dict):
         ax.plot(ep, [r["approx"] for r in rs], "s--", color=style.PALETTE[1], label="L̃_mix = L_std+R1+R2+R3")
         ax.plot(ep, [r["standard"] for r in rs], ":", color=style.PALETTE[7], label="L_std")
         ax.set_title(f"{ds}, {model} (n = {rs[0]['n']})")
+        style.integer_x(ax)
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss")
         ax.legend()
         axes[-1].plot(ep, [r["rel_error"] for r in rs], "o-", color=style.PALETTE[2 + k], label=f"{ds}, {model}")
     ax = axes[-1]
+    style.integer_x(ax)
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("|L̃_mix − L_mix| / L_mix")

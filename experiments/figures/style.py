@@ -64,7 +64,8 @@ def method_style(method: str) -> dict:
 
 def save(fig, png: str | Path, pdf: str | Path) -> None:
     """Writes PNG and PDF atomically and closes the figure."""
-    fig.tight_layout()
+    if not getattr(fig, "_mixup_layout_done", False):
+        fig.tight_layout()
     for path, fmt in ((png, "png"), (pdf, "pdf")):
         buf = io.BytesIO()
         fig.savefig(buf, format=fmt, bbox_inches="tight", metadata=_metadata(fmt))
@@ -77,3 +78,40 @@ def _metadata(fmt: str) -> dict:
     if fmt == "pdf":
         return {"CreationDate": None, "Creator": "mixup-theory", "Producer": "matplotlib"}
     return {"Software": "mixup-theory (matplotlib)"}
+
+
+def log_ticks(ax, values, axis: str = "x") -> None:
+    """Log scale with plain-number ticks at ``values`` (no minor tick labels)."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    values = sorted({float(v) for v in values})
+    getattr(ax, f"set_{axis}scale")("log")
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_locator(FixedLocator(values))
+    target.set_minor_locator(NullLocator())
+    getattr(ax, f"set_{axis}ticklabels")([f"{v:g}" for v in values])
+
+
+def integer_x(ax) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def figure_legend(fig, ax, ncol: int = 3) -> None:
+    """One legend for the whole figure, below the panels (for panels too busy to hold their own)."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, bbox_to_anchor=(0.5, -0.01))
+    rows = (len(labels) + ncol - 1) // ncol
+    fig.tight_layout(rect=(0, (0.02 + 0.035 * rows) * 3.4 / fig.get_figheight(), 1, 1))
+    fig._mixup_layout_done = True
+
+
+def plain_log_labels(ax, axis: str = "y") -> None:
+    """Plain numbers (0.1, 0.2, …) instead of 10^k notation on a log axis."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    target.set_minor_formatter(NullFormatter())
