@@ -91,9 +91,10 @@ def _scale(X_train, X_test, input_shape, center, standardize):
     """Subtract the per-feature training mean (``center``); divide by the training standard deviation
     (``standardize``: per feature for vectors, per channel for images; zero deviations left at 1)."""
     info = {"centered": bool(center), "standardized": bool(standardize)}
-    if center:
+    if center:  # in place: the loaders hand over fresh arrays (image sets are large)
         mean = X_train.mean(0)
-        X_train, X_test = X_train - mean, X_test - mean
+        X_train -= mean
+        X_test -= mean
     if standardize:
         if len(input_shape) > 1:  # images: one scale per channel keeps the picture's structure
             c = input_shape[0]
@@ -102,7 +103,8 @@ def _scale(X_train, X_test, input_shape, center, standardize):
         else:
             std = X_train.std(0)
             std = np.where(std > 0, std, 1.0)
-        X_train, X_test = X_train / std, X_test / std
+        X_train /= std
+        X_test /= std
     return X_train, X_test, info
 
 

@@ -157,7 +157,8 @@ def _project(delta: torch.Tensor, eps: float, norm) -> torch.Tensor:
 
 def _local_attack(model, X, y, eps, norm, attack, steps, step_size, generator):
     """FGSM (one step of size ε along sign(∇) for ℓ∞ or the unit gradient for ℓ2) or PGD
-    (``steps`` projected steps of ``step_size``, random start in the ε-ball when ``generator`` is given)."""
+    (``steps`` projected steps of ``step_size``, random start in the ε-ball when ``generator`` is given),
+    in the model's own dtype: the textbook attacks (Goodfellow et al. 2015; Madry et al. 2018)."""
     delta = torch.zeros_like(X)
     if attack == "pgd" and generator is not None:
         delta = (torch.rand(X.shape, generator=generator, dtype=X.dtype).to(X.device) * 2 - 1) * eps
@@ -171,18 +172,19 @@ def _local_attack(model, X, y, eps, norm, attack, steps, step_size, generator):
 
 
 ATTACK_BACKENDS = ("auto", "theory", "local")
+PGD_STEPS = 10
+PGD_RESTARTS = 1
 
 
 def _theory_attack_inputs(model, xb, yb, eps, norm, attack, steps, step_size, restarts, generator):
     """Adversarial inputs from ``theory.attacks`` (float64): FGSM point, or PGD's highest-loss point."""
     from theory._problem import prepare
-    from theory.attacks import PGD_RESTARTS, PGD_STEPS, fgsm_inputs, pgd_losses
+    from theory.attacks import fgsm_inputs, pgd_losses
 
     P = prepare(model, xb, yb.cpu().numpy(), "logistic" if _is_binary(model, xb) else "softmax")
     if attack == "fgsm":
         return fgsm_inputs(P, eps, norm)
-    _, Z = pgd_losses(P, eps, norm, steps=PGD_STEPS if steps is None else steps,
-                      restarts=PGD_RESTARTS if restarts is None else restarts, step_size=step_size,
+    _, Z = pgd_losses(P, eps, norm, steps=steps, restarts=restarts, step_size=step_size,
                       generator=generator, return_inputs=True)
     return Z
 
@@ -194,18 +196,18 @@ def _is_binary(model, xb) -> bool:
 
 
 def accuracy_under_attack(model: nn.Module, X, y, eps: float, norm=math.inf, attack: str = "fgsm", *,
-                          steps: int | None = None, step_size: float | None = None, restarts: int | None = None,
+                          steps: int = PGD_STEPS, step_size: float | None = None, restarts: int = PGD_RESTARTS,
                           batch_size: int = 1024, seed: int | None = 0, backend: str = "auto") -> float:
     """Accuracy of ``model`` on ``(X, y)`` under an FGSM or PGD perturbation of size ``eps`` in ``norm``
     (2 or inf), ascending the training loss (logistic for one logit, cross-entropy for K), in eval
     mode, batch by batch. FGSM is the paper's attack (THEORY §6); PGD is the stronger check.
     Inputs are not clipped to a pixel box.
 
-    ``backend="theory"`` uses ``theory.attacks`` (float64; PGD from the FGSM point plus ``restarts``
-    random starts, ``steps`` default ``theory.attacks.PGD_STEPS``, keeping each sample's highest-loss
-    point); ``"local"`` runs a textbook attack in the model's own dtype (cheaper for large nets: PGD
-    from a random start seeded by ``seed``, ``steps`` default 10, step ``2.5·eps/steps``);
-    ``"auto"`` picks ``theory`` when it is importable.
+    PGD takes ``steps`` steps of size ``step_size`` (default ``2.5·eps/steps``).
+    ``backend="theory"`` uses ``theory.attacks`` (float64; PGD from the FGSM point and ``restarts``
+    random points of the ball, keeping each sample's highest-loss point); ``"local"`` runs the
+    textbook attack in the model's own dtype (cheaper for large nets; PGD from one random start
+    seeded by ``seed``); ``"auto"`` picks ``theory`` when it is importable.
     """
     if attack not in ("fgsm", "pgd"):
         raise ValueError(f"attack must be 'fgsm' or 'pgd', got {attack!r}")
@@ -213,8 +215,10 @@ def accuracy_under_attack(model: nn.Module, X, y, eps: float, norm=math.inf, att
         raise ValueError(f"norm must be 2 or math.inf, got {norm!r}")
     if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
         raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise ValueError(f"steps must be an integer >= 1 or None, got {steps!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 0:
+        raise ValueError(f"restarts must be an integer >= 0, got {restarts!r}")
     if backend not in ATTACK_BACKENDS:
         raise ValueError(f"backend must be one of {ATTACK_BACKENDS}, got {backend!r}")
     if backend == "auto":
@@ -240,7 +244,7 @@ def accuracy_under_attack(model: nn.Module, X, y, eps: float, norm=math.inf, att
                                            gen if gen is not None else torch.Generator().manual_seed(0))
                 xa = xa.to(p.dtype)
             else:
-                xa = _local_attack(model, xb, yb, float(eps), norm, attack, steps or 10, step_size, gen)
+                xa = _local_attack(model, xb, yb, float(eps), norm, attack, steps, step_size, gen)
             with torch.no_grad():
                 out = model(xa)
                 pred = (out.reshape(-1) > 0).long() if (out.ndim == 1 or out.shape[1] == 1) else out.argmax(1)

@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass
 
@@ -100,9 +101,12 @@ class TrainResult:
 
 @contextlib.contextmanager
 def _deterministic(device: torch.device):
-    """Deterministic kernels for the run (restored afterwards); warn-only where none exists."""
+    """Deterministic kernels for the run (restored afterwards); warn-only where none exists (on CUDA,
+    e.g. the backward of max/adaptive-average pooling, so CNN runs there may differ in the last bits)."""
     prev = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
             torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
+    if device.type == "cuda":  # deterministic cuBLAS needs a fixed workspace (read when cuBLAS starts)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
     try:
@@ -220,10 +224,12 @@ def train(config: TrainConfig, *, progress: bool = False, dataset: Dataset | Non
     history: list[dict] = []
     start = time.perf_counter()
     with _deterministic(device):
-        for epoch in _progress(range(1, config.epochs + 1), progress, f"{config.method} {config.model}"):
+        bar = _progress(range(1, config.epochs + 1), progress, f"{config.method} {config.model} {dataset.name}")
+        for epoch in bar:
             model.train()
             order = torch.randperm(n, generator=shuffle_gen).to(device)
-            objective, seen = 0.0, 0
+            objective = torch.zeros((), dtype=torch.float64, device=device)  # summed on device: no sync per step
+            seen = 0
             for b0, b1 in batch_bounds(n, config.batch_size):
                 idx = order[b0:b1]
                 xb, tb = Xtr[idx], Ttr[idx]
@@ -236,11 +242,11 @@ def train(config: TrainConfig, *, progress: bool = False, dataset: Dataset | Non
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                objective += float(loss.detach()) * len(idx)
+                objective += loss.detach().double() * len(idx)
                 seen += len(idx)
             if epoch % config.measure_every == 0 or epoch == config.epochs:
                 model.eval()
-                row = {"epoch": epoch, "train_objective": objective / seen}
+                row = {"epoch": epoch, "train_objective": float(objective) / seen}
                 row["train_loss"], row["train_acc"] = evaluate(model, Xtr, ytr, k)
                 row["test_loss"], row["test_acc"] = evaluate(model, Xte, yte, k)
                 if config.measure:
@@ -248,5 +254,7 @@ def train(config: TrainConfig, *, progress: bool = False, dataset: Dataset | Non
                                        seed=config.seed))
                 row["seconds"] = time.perf_counter() - start
                 history.append(row)
+                if progress:
+                    bar.set_postfix(loss=f"{row['train_loss']:.4f}", test_acc=f"{row['test_acc']:.3f}")
     model.eval()
     return TrainResult(config, history, model, dataset, time.perf_counter() - start, str(device))
