@@ -9,20 +9,6 @@ from typing import Iterable
 import numpy as np
 
 
-def theory_fn(name: str):
-    """The public ``theory`` function ``name``, resolved through ``theory._EXPORTS``.
-
-    ``theory.mixup_loss`` / ``theory.rademacher`` share their names with their modules: once the
-    submodule has been imported (e.g. by ``theory.mixup_loss_unmixed``), attribute access on the
-    package returns the module, so figure code resolves functions here instead.
-    """
-    import importlib
-
-    import theory
-
-    return getattr(importlib.import_module(theory._EXPORTS[name]), name)
-
-
 def sklearn_logistic(X, y, *, C: float = 1e2, bias: bool = True):
     """Logistic regression fitted by scikit-learn, as a float64 ``theory.linear_model``."""
     from sklearn.linear_model import LogisticRegression

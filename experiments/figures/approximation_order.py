@@ -15,7 +15,7 @@ import dataclasses
 
 import numpy as np
 
-from ._common import theory_fn, loglog_slope, select, sklearn_logistic, sklearn_tanh_mlp
+from ._common import loglog_slope, select, sklearn_logistic, sklearn_tanh_mlp
 
 NAME = "approximation_order"
 CLAIMS = "C2/C3"
@@ -62,7 +62,7 @@ def compute(task: dict, ctx) -> dict:
         approx_s.append(dataclasses.replace(terms, scale=s).approx)
     exact_a, approx_a, m1 = [], [], []
     for a in task["alphas"]:
-        exact_a.append(theory_fn("mixup_loss")(model, X, y, a))
+        exact_a.append(theory.mixup_loss(model, X, y, a))
         approx_a.append(theory.mixup_expansion(model, X, y, a).approx)
         m1.append(theory.MixupLambda(a).m(1))
     return {"exact_s": exact_s, "approx_s": approx_s, "exact_alpha": exact_a, "approx_alpha": approx_a,
