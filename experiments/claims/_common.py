@@ -182,6 +182,14 @@ def figure_data(name: str) -> tuple[dict | None, list[dict] | None]:
     return meta, rows
 
 
+def data_source(name: str, meta) -> str:
+    """``'cached figures/data/NAME.csv (scale S)'``: where a check's numbers came from."""
+    scale = meta.get("scale") if isinstance(meta, dict) else None
+    if scale is None and isinstance(meta, dict):
+        scale = (meta.get("config") or {}).get("scale")
+    return f"cached figures/data/{name}.csv (scale {scale or 'unknown'})"
+
+
 def as_float(value) -> float:
     try:
         return float(value)

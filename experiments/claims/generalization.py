@@ -5,7 +5,8 @@ import math
 
 import numpy as np
 
-from ._common import Missing, Result, api, as_float, figure_data, fmt, logistic_fit, need, two_moons, verdict
+from ._common import (Missing, Result, api, as_float, data_source, figure_data, fmt, logistic_fit, need, two_moons,
+                      verdict)
 
 C9_ALPHA = 4.0
 """α = β = 4: ρ₂ = 5/3 and E_{D̃}[((1−λ)/λ)³] < ∞, so the third-order remainder is O(s³)."""
@@ -131,24 +132,25 @@ def check_c12() -> Result:
     meta, rows = figure_data("generalization_gap")
     if not rows:
         raise Missing("no cached figures/data/generalization_gap.csv; run: mixup-theory figures generalization_gap")
-    gaps: dict[tuple[str, float], list[float]] = {}
+    gaps: dict[tuple[str, int, str], list[float]] = {}
     for row in rows:
         method = str(row.get("method", "")).lower()
-        n = as_float(row.get("n_train", row.get("n")))
-        gap = as_float(row.get("loss_gap", row.get("gap")))
-        if not math.isfinite(gap):
-            gap = as_float(row.get("test_loss")) - as_float(row.get("train_loss"))
+        n = as_float(row.get("n", row.get("n_train")))
+        gap = as_float(row.get("loss_gap"))
         if method in ("standard", "mixup") and math.isfinite(n) and math.isfinite(gap):
-            gaps.setdefault((method, n), []).append(gap)
-    sizes = sorted({n for _, n in gaps if ("standard", n) in gaps and ("mixup", n) in gaps})
-    if not sizes:
-        raise Missing("figures/data/generalization_gap.csv has no (method, n_train, gap) rows for both methods")
-    reduction = {int(n): float(np.mean(gaps[("standard", n)]) - np.mean(gaps[("mixup", n)])) for n in sizes}
-    ok = all(v > 0 for v in reduction.values())
-    measured = {"loss-gap reduction by Mixup (standard - mixup), by n": {k: fmt(v, 3) for k, v in reduction.items()},
-                "more so for small n": reduction[min(reduction)] >= reduction[max(reduction)],
-                "source": "cached figures/data/generalization_gap.csv",
-                "scale": (meta or {}).get("config", {}).get("scale", "?") if isinstance(meta, dict) else "?"}
+            gaps.setdefault((str(row.get("dataset", "?")), int(n), method), []).append(gap)
+    reduction: dict[str, dict[int, float]] = {}
+    for ds, n, method in sorted(gaps):
+        if method == "mixup" and (ds, n, "standard") in gaps:
+            reduction.setdefault(ds, {})[n] = float(np.mean(gaps[(ds, n, "standard")]) - np.mean(gaps[(ds, n, "mixup")]))
+    if not reduction:
+        raise Missing("figures/data/generalization_gap.csv has no (dataset, n, method, loss_gap) rows for both methods")
+    ok = all(v > 0 for r in reduction.values() for v in r.values())
+    small_n_more = {ds: r[min(r)] >= r[max(r)] for ds, r in reduction.items()}
+    measured = {"test-train loss gap, standard minus Mixup, by n": {ds: {n: fmt(v, 3) for n, v in r.items()}
+                                                                     for ds, r in reduction.items()},
+                "larger reduction at the smallest n": small_n_more,
+                "source": data_source("generalization_gap", meta)}
     return Result("C12", verdict(ok), measured, "mixup-theory figures generalization_gap --scale paper")
 
 

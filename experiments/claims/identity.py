@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from ._common import Result, api, as_float, figure_data, fmt, logistic_fit, tiny, two_moons, verdict
+from ._common import Result, api, as_float, data_source, figure_data, fmt, logistic_fit, tiny, two_moons, verdict
 
 C1_RTOL = 1e-9
 """Identity (I) is exact; both sides use 32-node Gauss–Jacobi rules (≤ 1e-12 relative here)."""
@@ -77,44 +77,81 @@ def check_c2() -> Result:
 
 
 def _c3_cached() -> dict | None:
-    """Relative errors from the cached ``approximation`` figure data, if present."""
+    """Final-epoch relative errors per problem from the cached ``approximation`` figure data, if present."""
     meta, rows = figure_data("approximation")
     if not rows:
         return None
-    errs = []
+    last: dict[str, tuple[float, float]] = {}
     for row in rows:
-        ex = as_float(row.get("exact", row.get("mixup_exact", row.get("L_mix"))))
-        ap = as_float(row.get("approx", row.get("mixup_approx", row.get("L_tilde"))))
-        if math.isfinite(ex) and math.isfinite(ap) and ex != 0:
-            errs.append(abs(ap - ex) / abs(ex))
-    if not errs:
+        ex, ap, epoch = as_float(row.get("exact")), as_float(row.get("approx")), as_float(row.get("epoch"))
+        if not (math.isfinite(ex) and math.isfinite(ap) and ex != 0):
+            continue
+        key = f"{row.get('dataset', '?')}/{row.get('model', '?')}"
+        if key not in last or epoch >= last[key][0]:
+            last[key] = (epoch, abs(ap - ex) / abs(ex))
+    if not last:
         return None
-    return {"rows": len(errs), "median relative error": fmt(np.median(errs), 3),
-            "max relative error": fmt(max(errs), 3),
-            "scale": (meta or {}).get("config", {}).get("scale", "?") if isinstance(meta, dict) else "?"}
+    return {"final-epoch relative error": {k: fmt(v[1], 3) for k, v in sorted(last.items())},
+            "two-moons max": fmt(max((v[1] for k, v in last.items() if k.startswith("two_moons")), default=math.nan), 3),
+            "source": data_source("approximation", meta)}
+
+
+def mixup_fit_logistic(X, y, alpha: float, nodes: int = 16) -> np.ndarray:
+    """``(θ, b)`` minimising the exact Mixup loss of logistic regression (all pairs × Gauss–Jacobi, L-BFGS).
+
+    The end point of Mixup training without SGD noise: written here (a few lines of torch) because
+    ``theory.mixup_loss`` is not differentiable; it agrees with a derivative-free minimisation of
+    ``theory.mixup_loss`` (checked in tests/test_check.py).
+    """
+    import torch
+
+    import theory
+
+    lam, w = (torch.as_tensor(v) for v in theory.MixupLambda(alpha).nodes(nodes))
+    Xt, yt = torch.as_tensor(X, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64)
+    p = torch.zeros(X.shape[1] + 1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([p], lr=1, max_iter=200, tolerance_grad=1e-10, tolerance_change=1e-14,
+                            line_search_fn="strong_wolfe")
+    mix = lambda v: lam[:, None, None] * v[None, :, None] + (1 - lam)[:, None, None] * v[None, None, :]
+
+    def closure():
+        opt.zero_grad()
+        zm = mix(Xt @ p[:-1] + p[-1])
+        loss = (torch.nn.functional.softplus(zm) - mix(yt) * zm).mean((1, 2)) @ w
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return p.detach().numpy()
 
 
 def check_c3() -> Result:
-    """C3: on two-moons at α = 1, how close L̃_mix = L_std + R1 + R2 + R3 is to the exact L_mix."""
-    import theory
-    mixup_loss = api("mixup_loss")
+    """C3: on two-moons at α = 1, how close L̃_mix = L_std + R1 + R2 + R3 is to the exact L_mix.
 
-    X, y = two_moons(200, seed=0)
+    Judged on Mixup-trained models (the paper's experiment trains with Mixup): logistic regression at
+    the exact Mixup minimiser here, plus the two-moons runs of the cached ``approximation`` figure data
+    when present. Holds when every relative error is ≤ ``C3_RTOL``. A standard (sklearn) fit is shown
+    for context.
+    """
+    import theory
+
+    mixup_loss, mixup_expansion = api("mixup_loss"), api("mixup_expansion")
+    X, y = two_moons(100, seed=0)
+    p = mixup_fit_logistic(X, y, 1.0)
+    w, b = logistic_fit(X, y, intercept=True, C=1e4)
     rel = {}
-    for C in (1.0, 1e4):
-        w, b = logistic_fit(X, y, intercept=True, C=C)
-        model = theory.linear_model(2, weight=w, intercept=b)
+    for label, (wt, bt) in {"Mixup minimiser": (p[:-1], p[-1:]), "standard fit (context)": (w, b)}.items():
+        model = theory.linear_model(2, weight=wt, intercept=bt)
         exact = mixup_loss(model, X, y, 1.0)
-        approx = api("mixup_expansion")(model, X, y, 1.0).approx
-        rel[f"logistic C={C:g} (norm theta={np.linalg.norm(w):.2f})"] = abs(approx - exact) / exact
+        rel[f"{label}, norm theta={np.linalg.norm(wt):.2f}"] = abs(mixup_expansion(model, X, y, 1.0).approx - exact) / exact
+    judged = [next(iter(rel.values()))]
+    measured = {"logistic regression, relative error abs(L~_mix - L_mix)/L_mix at alpha=1": {k: fmt(v, 3) for k, v in rel.items()},
+                "threshold": C3_RTOL, "problem": "two-moons n=100 (noise 0.1), logistic regression with intercept"}
     cached = _c3_cached()
-    measured = {"relative error abs(L~_mix - L_mix)/L_mix, alpha=1": {k: fmt(v, 3) for k, v in rel.items()},
-                "threshold": C3_RTOL, "problem": "two-moons n=200, sklearn logistic regression with intercept"}
-    headline = rel[next(iter(rel))]
-    if cached is not None:
-        measured["cached figure data (figures/data/approximation.csv)"] = cached
-        headline = cached["median relative error"]
-    return Result("C3", verdict(headline <= C3_RTOL), measured,
+    if cached is not None and math.isfinite(cached["two-moons max"]):
+        measured["Mixup-trained models (figure data)"] = cached
+        judged.append(cached["two-moons max"])
+    return Result("C3", verdict(max(judged) <= C3_RTOL), measured,
                   "mixup-theory figures approximation --scale paper")
 
 

@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from ._common import FIXTURES, Missing, Result, api, as_float, centered_in_theta, figure_data, fmt, tiny, verdict
+from ._common import (FIXTURES, Missing, Result, api, as_float, centered_in_theta, data_source, figure_data, fmt,
+                      tiny, verdict)
 
 INSTANCES = 6
 """Random instances per setting (each n ≤ 20, d ≤ 5): enough to hit failures where they are common."""
@@ -252,36 +253,22 @@ def check_c8() -> Result:
 
 
 def _robust_accuracy_verdict(meta, rows) -> Result:
-    """Compare mean robust accuracy of Mixup vs standard training per attack over ε > 0."""
-    def key(row, *names):
-        for n in names:
-            if n in row and row[n] != "":
-                return row[n]
-        return None
-
+    """Mean robust accuracy over ε > 0 of Mixup minus standard training, per (dataset, attack)."""
     table: dict[tuple[str, str], list[float]] = {}
     for row in rows:
-        method = str(key(row, "method", "training", "train") or "").lower()
-        attack = str(key(row, "attack", "norm") or "?")
-        eps = as_float(key(row, "eps", "epsilon"))
-        acc = as_float(key(row, "accuracy", "robust_accuracy", "acc"))
-        if not (math.isfinite(eps) and math.isfinite(acc)) or eps <= 0:
+        method = str(row.get("method", "")).lower()
+        eps, acc = as_float(row.get("eps")), as_float(row.get("accuracy"))
+        if method not in ("mixup", "standard") or not (math.isfinite(eps) and math.isfinite(acc)) or eps <= 0:
             continue
-        kind = "mixup" if method.startswith("mixup") else "standard" if method.startswith("standard") else None
-        if kind:
-            table.setdefault((attack, kind), []).append(acc)
-    attacks = sorted({a for a, _ in table})
-    if not attacks:
-        raise Missing("figures/data/robust_accuracy.csv has no (method, attack, eps, accuracy) rows")
-    gaps = {}
-    for a in attacks:
-        mix, std = table.get((a, "mixup")), table.get((a, "standard"))
-        if mix and std:
-            gaps[a] = float(np.mean(mix) - np.mean(std))
-    ok = bool(gaps) and all(g > 0 for g in gaps.values())
-    measured = {"mean robust accuracy gain of Mixup over standard (eps > 0)": {a: fmt(g, 3) for a, g in gaps.items()},
-                "source": "cached figures/data/robust_accuracy.csv",
-                "scale": (meta or {}).get("config", {}).get("scale", "?") if isinstance(meta, dict) else "?"}
+        key = f"{row.get('dataset', '?')}/{row.get('attack', '?')}"
+        table.setdefault((key, method), []).append(acc)
+    gaps = {k: float(np.mean(table[(k, "mixup")]) - np.mean(table[(k, "standard")]))
+            for k in sorted({k for k, _ in table}) if (k, "mixup") in table and (k, "standard") in table}
+    if not gaps:
+        raise Missing("figures/data/robust_accuracy.csv has no (method, attack, eps, accuracy) rows for both methods")
+    ok = all(g > 0 for g in gaps.values())
+    measured = {"mean robust accuracy, Mixup minus standard (eps > 0)": {k: fmt(g, 3) for k, g in gaps.items()},
+                "source": data_source("robust_accuracy", meta)}
     return Result("C8", verdict(ok), measured, "mixup-theory figures robust_accuracy --scale paper")
 
 
