@@ -69,7 +69,7 @@ def check_c2() -> Result:
     at_zero = abs(mixup_loss_unmixed(net, X, y, 1.0, scale=0.0) - std)
     ok = abs(slope - 3.0) <= C2_SLOPE_TOL and at_zero <= 1e-12
     measured = {"log-log slope": fmt(slope, 3), "expected": "3 +- 0.2",
-                "residuals": {f"s={s}": fmt(r, 3) for s, r in zip(C2_SCALES, res)},
+                "residuals": {f"s={s}": fmt(r, 2) for s, r in zip(C2_SCALES, res)},
                 "abs(L_mix(0) - L_std)": tiny(at_zero),
                 "problem": "two-moons n=30, tanh net 2-16-1 with biases (R3 != 0), alpha=1"}
     return Result("C2", verdict(ok), measured,
