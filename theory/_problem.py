@@ -6,7 +6,7 @@ from typing import Callable
 
 import torch
 
-from ._validate import as_matrix, model_device
+from ._validate import DTYPE, as_matrix, model_device
 from .losses import GLMLoss, get_loss
 from .models import as_function
 
@@ -42,6 +42,9 @@ def logits(fn: Callable, X: torch.Tensor) -> torch.Tensor:
     out = fn(X)
     if not isinstance(out, torch.Tensor):
         raise ValueError(f"model must return a tensor, got {type(out).__name__}")
+    if not out.is_floating_point():
+        raise ValueError(f"model must return floating-point logits, got dtype {out.dtype}")
+    out = out.to(DTYPE)  # a plain callable may compute in float32; everything downstream is float64
     n = X.shape[0]
     if out.ndim == 1 and out.shape[0] == n:
         return out.reshape(n, 1)
