@@ -6,22 +6,30 @@ values per tensor, whatever n is.
 """
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
 from ._problem import Problem, prepare
 from ._validate import DTYPE, check_alpha_beta, check_choice, check_count, check_nonnegative
 from .mixing import MixupLambda
-from .models import is_affine, split_affine_prefix
+from .models import AFFINE_LAYERS, is_affine, layers_of, split_affine_prefix
 
 DEFAULT_NODES = 32
 """Default Gauss–Jacobi nodes: ≤ 1e-8 relative quadrature error for smooth models at the data
 scales of the paper's experiments (measured in tests/test_mixup_loss.py). ReLU nets have kinks in λ,
 where the error decays only algebraically: use ``mixup_loss_error`` to estimate it."""
-CHUNK_ELEMENTS = 1 << 22  # float64 values per intermediate tensor (32 MiB)
+CHUNK_ELEMENTS = 1 << 20
+"""Float64 values per intermediate tensor on CPU (8 MiB). Blocks this size measured fastest on CPU
+(``python -m benchmarks``): large enough to amortise per-block dispatch, small enough for the
+cache. Memory stays a few chunks whatever n is."""
+DEVICE_CHUNK_ELEMENTS = 1 << 24
+"""Used instead of the default ``CHUNK_ELEMENTS`` when the model lives on an accelerator (128 MiB
+per tensor): fewer, larger kernel launches. An explicit ``chunk_elements`` is always honoured."""
 
 
 def _rule(alpha, beta, nodes, tilde, device):
@@ -41,61 +49,200 @@ def _features(P: Problem, shortcut: bool):
     return U, (lambda Z: rest(Z).reshape(Z.shape[0], -1))
 
 
-def _pair_blocks(n: int, per_pair: int, chunk_elements: int):
-    """Blocks ``(i0, i1, j0, j1)`` of ordered pairs holding at most ``chunk_elements`` values."""
+def _row_range(n: int, rows) -> tuple[int, int]:
+    """``rows = (r0, r1)``: the first index i of the ordered pairs (i, j) a shard sums over (all by default)."""
+    if rows is None:
+        return 0, n
+    r0, r1 = int(rows[0]), int(rows[1])
+    if not 0 <= r0 <= r1 <= n:
+        raise ValueError(f"rows must satisfy 0 <= r0 <= r1 <= n = {n}, got {tuple(rows)}")
+    return r0, r1
+
+
+def _fold_symmetric(lam: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Halve a λ-rule symmetric under λ ↔ 1−λ (α = β) for sums over *all* ordered pairs.
+
+    The summand at (i, j, λ) equals the one at (j, i, 1−λ) (same mixed point, same mixed label), so
+    ``Σ_ij Σ_q w_q g(i, j, λ_q) = Σ_ij Σ_{λ_q > 1/2} 2w_q g(i, j, λ_q) [+ w_mid Σ_ij g(i, j, ½)]``.
+    Only the sum over all ordered pairs is preserved; a row shard's partial sum is its share of the
+    folded sum. Rules that are not symmetric (α ≠ β) are returned unchanged.
+    """
+    q = lam.shape[0]
+    order = torch.argsort(lam)
+    lam, w = lam[order], w[order]
+    mirror_lam, mirror_w = lam.flip(0), w.flip(0)
+    symmetric = bool(((lam + mirror_lam - 1).abs().max() <= 64 * torch.finfo(DTYPE).eps)
+                     & ((w - mirror_w).abs().max() <= 1e-12 * w.abs().max()))
+    if not symmetric or q < 2:
+        return lam, w
+    upper = slice((q + 1) // 2, q)
+    lam_f, w_f = lam[upper], (w + mirror_w)[upper]
+    if q % 2:
+        mid = q // 2
+        lam_f, w_f = torch.cat([lam[mid:mid + 1], lam_f]), torch.cat([w[mid:mid + 1], w_f])
+    return lam_f, w_f
+
+
+def _pair_moment(A: torch.Tensor, B: torch.Tensor, lam: torch.Tensor, w: torch.Tensor,
+                 r0: int, r1: int) -> torch.Tensor:
+    """``Σ_{r0≤i<r1} Σ_j E_λ[(λa_i + (1−λ)a_j)ᵀ(λb_i + (1−λ)b_j)]`` in closed form from λ's moments (O(nK))."""
+    n = A.shape[0]
+    e2, c, o2 = (w * lam * lam).sum(), (w * lam * (1 - lam)).sum(), (w * (1 - lam) ** 2).sum()
+    Ar, Br = A[r0:r1], B[r0:r1]
+    return (e2 * n * (Ar * Br).sum()
+            + c * ((Ar.sum(0) * B.sum(0)).sum() + (A.sum(0) * Br.sum(0)).sum())
+            + o2 * (r1 - r0) * (A * B).sum())
+
+
+def _pair_blocks(n: int, per_pair: int, chunk_elements: int, rows=None):
+    """Blocks ``(i0, i1, j0, j1)`` of ordered pairs holding at most ``chunk_elements`` values.
+
+    ``rows = (r0, r1)`` restricts i to a shard (``experiments.distributed``)."""
+    r0, r1 = _row_range(n, rows)
     bj = max(1, min(n, chunk_elements // max(per_pair, 1)))
-    bi = max(1, min(n, chunk_elements // max(per_pair * bj, 1)))
-    for i0 in range(0, n, bi):
+    bi = max(1, min(max(r1 - r0, 1), chunk_elements // max(per_pair * bj, 1)))
+    for i0 in range(r0, r1, bi):
         for j0 in range(0, n, bj):
-            yield i0, min(n, i0 + bi), j0, min(n, j0 + bj)
+            yield i0, min(r1, i0 + bi), j0, min(n, j0 + bj)
 
 
-def _label_pair_moments(Y: torch.Tensor, lam: torch.Tensor, w: torch.Tensor, Z: torch.Tensor):
-    """Σ_ij E_λ[ỹ_ijᵀ z̃_ij] and Σ_ij E_λ[½‖ỹ_ij‖²] for mixes of rows of Y and Z (closed form in the moments)."""
-    n = Y.shape[0]
-    same = (w * (lam ** 2 + (1 - lam) ** 2)).sum()
-    cross = 2 * (w * lam * (1 - lam)).sum()
-    yz = same * n * (Y * Z).sum() + cross * (Y.sum(0) * Z.sum(0)).sum()
-    yy = 0.5 * (same * n * (Y * Y).sum() + cross * (Y.sum(0) ** 2).sum())
-    return yz, yy
+def _linear_pair_sum(P: Problem, z: torch.Tensor, lam, w, chunk_elements: int, rows=None) -> torch.Tensor:
+    """Σ_ij E_λ l for a model affine end-to-end (K = 1): only the n margins are mixed.
 
-
-def _linear_pair_sum(P: Problem, z: torch.Tensor, lam, w, chunk_elements: int) -> torch.Tensor:
-    """Σ_ij E_λ l for a model affine end-to-end (K = 1): only the n margins are mixed."""
-    z = z.reshape(-1)
-    n, q = z.shape[0], lam.shape[0]
+    Logistic: ``Σ_ij E_λ softplus(λz_i + (1−λ)z_j)`` pair by pair — the cost — minus the label term
+    ``Σ_ij E_λ ỹ_ij z̃_ij`` in closed form. The λ-rule is folded for α = β (half the softplus
+    evaluations, ``_fold_symmetric``); blocks live in one preallocated buffer of ``chunk_elements``.
+    Squared: every term is a second moment of the mixed margins and labels, so the sum is closed
+    form, O(n). ``rows`` restricts i (sharding); the shards' sums add up to the total.
+    """
+    z = z.reshape(-1, 1)
+    n = z.shape[0]
+    r0, r1 = _row_range(n, rows)
+    label = _pair_moment(P.Y, z, lam, w, r0, r1)
+    if P.loss.name == "squared":  # ½(ỹ − z̃)² = ½z̃² − ỹz̃ + ½ỹ²
+        return 0.5 * _pair_moment(z, z, lam, w, r0, r1) - label + 0.5 * _pair_moment(P.Y, P.Y, lam, w, r0, r1)
+    lam_f, w_f = _fold_symmetric(lam, w)
+    q = lam_f.shape[0]
+    zf = z.reshape(-1)
+    left = zf[:, None] * lam_f  # (n, q): λ z_i
+    right = (1 - lam_f)[:, None] * zf  # (q, n): (1 − λ) z_j
+    bj = max(1, min(n, chunk_elements // q))
+    bi = max(1, min(max(r1 - r0, 1), chunk_elements // (q * bj)))
+    buf = torch.empty(bi * q * bj, dtype=DTYPE, device=z.device)
     zero = torch.zeros((), dtype=DTYPE, device=z.device)
-    right = (1 - lam)[:, None] * z[None, :]  # (Q, n)
-    bi = max(1, chunk_elements // (q * n))
-    total = torch.zeros((), dtype=DTYPE, device=z.device)
-    for i0 in range(0, n, bi):
-        A = (z[i0:i0 + bi, None] * lam[None, :])[:, :, None] + right[None]  # (B, Q, n)
-        if P.loss.name == "logistic":
-            torch.logaddexp(A, zero, out=A)
-        else:  # squared: h = z²/2
-            A.square_().mul_(0.5)
-        total = total + (A.sum(-1) @ w).sum()
-    yz, yy = _label_pair_moments(P.Y, lam, w, z[:, None])
-    total = total - yz
-    return total + yy if P.loss.name == "squared" else total
+    acc = torch.zeros(q, dtype=DTYPE, device=z.device)
+    for i0 in range(r0, r1, bi):
+        i1 = min(r1, i0 + bi)
+        for j0 in range(0, n, bj):
+            j1 = min(n, j0 + bj)
+            block = buf[:(i1 - i0) * q * (j1 - j0)].view(i1 - i0, q, j1 - j0)
+            torch.add(left[i0:i1, :, None], right[None, :, j0:j1], out=block)
+            torch.logaddexp(block, zero, out=block)
+            acc += block.sum((0, 2))
+    return acc @ w_f - label
 
 
-def _generic_pair_sum(P: Problem, U: torch.Tensor, rest, lam, w, chunk_elements: int) -> torch.Tensor:
-    n, q = U.shape[0], lam.shape[0]
-    shape = U.shape[1:]
-    width = max(int(np.prod(shape)), P.K)
-    lam_b = lam.reshape(1, 1, q, *([1] * len(shape)))
-    total = torch.zeros((), dtype=DTYPE, device=U.device)
+class _WidestOutput(torch.overrides.TorchFunctionMode):
+    """Records the largest tensor any torch function returns while active (sizes ``rest``'s layers)."""
+
+    def __init__(self):
+        super().__init__()
+        self.widest = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor):
+                self.widest = max(self.widest, t.numel())
+        return out
+
+
+PROBE_ROWS = 64
+
+
+def _row_width(U: torch.Tensor, rest) -> int:
+    """Float64 values per mixed row in the widest tensor of ``rest`` (its hidden layers, not just d)."""
+    probe = U[:1].expand(PROBE_ROWS, *U.shape[1:]).contiguous()
+    with torch.no_grad(), _WidestOutput() as mode:
+        rest(probe)
+    return max(int(np.prod(U.shape[1:])), -(-mode.widest // PROBE_ROWS))
+
+
+def _generic_pair_sum(P: Problem, U: torch.Tensor, rest, lam, w, chunk_elements: int, rows=None) -> torch.Tensor:
+    """Σ_ij E_λ l(f(λx_i + (1−λ)x_j), λy_i + (1−λ)y_j) with ``f = rest ∘ prefix`` and ``U = prefix(X)``.
+
+    Blocks of (i, j, λ) rows are mixed in one fused pass into a preallocated buffer
+    (``U_j + λ(U_i − U_j)``) and sent through ``rest``; no tensor of ``rest`` exceeds about
+    ``chunk_elements`` values (its widest layer is probed once). The λ-rule is folded for α = β.
+    ``rows`` restricts i (sharding).
+    """
+    n = U.shape[0]
+    shape = tuple(U.shape[1:])
+    width = int(np.prod(shape))
+    lam_f, w_f = _fold_symmetric(lam, w)
+    q = lam_f.shape[0]
+    per_pair = q * max(_row_width(U, rest), P.K)
+    lam_u = lam_f.reshape(1, 1, q, *([1] * len(shape)))
+    lam_y = lam_f.reshape(1, 1, q, 1)
+    acc = torch.zeros(q, dtype=DTYPE, device=U.device)
+    buf = ybuf = None
     with torch.no_grad():
-        for i0, i1, j0, j1 in _pair_blocks(n, q * width * 4, chunk_elements):
-            Ui, Uj = U[i0:i1, None, None], U[None, j0:j1, None]
-            mixed = Uj + lam_b * (Ui - Uj)  # (Bi, Bj, Q, *shape)
-            F = rest(mixed.reshape(-1, *shape)).reshape(i1 - i0, j1 - j0, q, -1)
-            lam_y = lam.reshape(1, 1, q, 1)
-            Yi, Yj = P.Y[i0:i1, None, None], P.Y[None, j0:j1, None]
-            values = P.loss.value(F, Yj + lam_y * (Yi - Yj))  # (Bi, Bj, Q)
-            total = total + (values @ w).sum()
-    return total
+        for i0, i1, j0, j1 in _pair_blocks(n, per_pair, chunk_elements, rows):
+            bi, bj = i1 - i0, j1 - j0
+            if buf is None:  # the first block is the largest
+                buf = torch.empty(bi * bj * q * width, dtype=DTYPE, device=U.device)
+                ybuf = torch.empty(bi * bj * q * P.K, dtype=DTYPE, device=U.device)
+            mixed = buf[:bi * bj * q * width].view(bi, bj, q, *shape)
+            Uj = U[None, j0:j1, None]
+            torch.addcmul(Uj, lam_u, U[i0:i1, None, None] - Uj, out=mixed)
+            Ym = ybuf[:bi * bj * q * P.K].view(bi, bj, q, P.K)
+            Yj = P.Y[None, j0:j1, None]
+            torch.addcmul(Yj, lam_y, P.Y[i0:i1, None, None] - Yj, out=Ym)
+            F = rest(mixed.view(-1, *shape)).reshape(bi, bj, q, -1)
+            acc += P.loss.value(F, Ym).sum((0, 1))
+    return acc @ w_f
+
+
+def _plain_rest(P: Problem, shortcut: bool):
+    """``(U, rest)`` as ``_features`` gives them, with ``rest`` a plain float64 copy of the model's
+    trailing layers when the model is an ``nn.Sequential`` (other models keep ``_features``' rest).
+
+    Same layers and parameters, so the same values as ``_features``' functional call, without its
+    per-call overhead; activations of the copy run in place on the block buffer (ours, not the
+    caller's). The caller's module is not touched.
+    """
+    U, rest = _features(P, shortcut)
+    layers = layers_of(P.model)
+    if not isinstance(P.model, nn.Sequential) or layers is None:
+        return U, rest
+    k = 0
+    if shortcut and split_affine_prefix(P.model) is not None:
+        while k < len(layers) and isinstance(layers[k], AFFINE_LAYERS):
+            k += 1
+    try:
+        tail = copy.deepcopy(nn.Sequential(*layers[k:])).to(dtype=DTYPE)
+    except Exception:  # modules that cannot be copied keep the functional path
+        return U, rest
+    for layer in tail:
+        if hasattr(layer, "inplace"):
+            layer.inplace = True
+    return U, (lambda Z: tail(Z).reshape(Z.shape[0], -1))
+
+
+def _exact_pair_sum(P: Problem, lam, w, *, shortcut: bool = True, chunk_elements: int = CHUNK_ELEMENTS,
+                    rows=None) -> torch.Tensor:
+    """``n² L_mix`` (or, with ``rows``, a shard's share of it): the dispatch of ``mixup_loss``.
+
+    A model affine end-to-end with one output (logistic/squared) mixes its n margins; otherwise a
+    leading affine block is applied once per sample when ``shortcut`` (THEORY §2) and ``rest`` sees
+    the mixed features.
+    """
+    if P.device.type != "cpu" and chunk_elements == CHUNK_ELEMENTS:
+        chunk_elements = DEVICE_CHUNK_ELEMENTS
+    if shortcut and P.K == 1 and P.loss.name != "softmax" and is_affine(P.model):
+        return _linear_pair_sum(P, P.F, lam, w, chunk_elements, rows)
+    U, rest = _plain_rest(P, shortcut)
+    return _generic_pair_sum(P, U, rest, lam, w, chunk_elements, rows)
 
 
 def mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: int | None = None,
@@ -112,11 +259,7 @@ def mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: 
     P = prepare(model, X, y, loss)
     check_count(chunk_elements, "chunk_elements")
     lam, w = _rule(alpha, beta, nodes, False, P.device)
-    if shortcut and P.K == 1 and P.loss.name != "softmax" and is_affine(model):
-        total = _linear_pair_sum(P, P.F, lam, w, chunk_elements)
-    else:
-        U, rest = _features(P, shortcut)
-        total = _generic_pair_sum(P, U, rest, lam, w, chunk_elements)
+    total = _exact_pair_sum(P, lam, w, shortcut=shortcut, chunk_elements=chunk_elements)
     return float(total) / P.n ** 2
 
 
