@@ -85,14 +85,15 @@ def plot(rows: list[dict], summary: dict):
         style.integer_x(ax)
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss")
-        ax.legend()
         axes[-1].plot(ep, [r["rel_error"] for r in rs], "o-", color=style.PALETTE[2 + k], label=f"{ds}, {model}")
     ax = axes[-1]
     style.integer_x(ax)
     ax.set_yscale("log")
+    style.plain_log_labels(ax, "y")
     ax.set_xlabel("epoch")
     ax.set_ylabel("|L̃_mix − L_mix| / L_mix")
     ax.set_title("relative error")
     ax.legend()
     style.suptitle(fig, CLAIMS, TITLE)
+    style.figure_legend(fig, [axes[0]], ncol=3)
     return fig

@@ -98,20 +98,26 @@ def integer_x(ax) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def figure_legend(fig, ax, ncol: int = 3) -> None:
-    """One legend for the whole figure, below the panels (for panels too busy to hold their own)."""
-    handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=ncol, bbox_to_anchor=(0.5, -0.01))
-    rows = (len(labels) + ncol - 1) // ncol
-    fig.tight_layout(rect=(0, (0.02 + 0.035 * rows) * 3.4 / fig.get_figheight(), 1, 1))
+def figure_legend(fig, axes, ncol: int = 3, title: str | None = None) -> None:
+    """One legend for the whole figure, below the panels (labels from ``axes``, each label once)."""
+    handles, labels = [], []
+    for ax in (axes if isinstance(axes, (list, tuple)) else [axes]):
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    legend = fig.legend(handles, labels, loc="lower center", ncol=ncol, bbox_to_anchor=(0.5, 0.0), title=title,
+                        title_fontsize=7.5)
+    box = legend.get_window_extent(fig.canvas.get_renderer())
+    fig.tight_layout(rect=(0, box.height / fig.bbox.height + 0.01, 1, 1))
     fig._mixup_layout_done = True
 
 
-def plain_log_labels(ax, axis: str = "y") -> None:
+def plain_log_labels(ax, axis: str = "y", subs=(1.0, 2.0, 5.0)) -> None:
     """Plain numbers (0.1, 0.2, …) instead of 10^k notation on a log axis."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     target = ax.yaxis if axis == "y" else ax.xaxis
-    target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    target.set_major_locator(LogLocator(base=10, subs=subs))
     target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     target.set_minor_formatter(NullFormatter())
