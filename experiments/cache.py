@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import os
 import tempfile
 import time
@@ -65,12 +64,19 @@ def _checksum(config: Any, result: Any) -> str:
     return hashlib.sha256(canonical_json({"config": config, "result": result}).encode()).hexdigest()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Writes ``data`` to ``path`` atomically (temporary file in the same folder, fsync, os.replace)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -155,8 +161,3 @@ class Cache:
         self.store(config, result, info)
         self.stats["computed"] += 1
         return {"config": to_jsonable(config), "result": to_jsonable(result), "meta": to_jsonable(info)}, True
-
-
-def finite_or_none(x: float) -> float | None:
-    """``None`` for NaN (for CSV cells); other floats unchanged."""
-    return None if isinstance(x, float) and math.isnan(x) else x

@@ -118,3 +118,10 @@ def test_interrupted_compute_stores_nothing(tmp_path):
 def test_unstorable_value_is_a_value_error(tmp_path):
     with pytest.raises(ValueError, match="cannot store"):
         Cache(tmp_path).store(CONFIG, {"x": object()})
+
+
+def test_atomic_write_gives_the_usual_file_mode(tmp_path):
+    mask = os.umask(0)
+    os.umask(mask)
+    atomic_write_text(tmp_path / "f.txt", "x")
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o666 & ~mask
