@@ -25,7 +25,6 @@ SEED = 0
 RADEMACHER_DRAWS = 2000
 HOMOTOPY_SCALES = (0.1, 0.05)
 SAMPLED_DRAWS = 100
-IDENTITY_NODES = 32
 
 
 # ----------------------------------------------------------------------------- problem
@@ -201,19 +200,20 @@ def _explain(data, model, alpha, n, out) -> dict:
     p.line("piecewise linear", is_piecewise_linear(net), "input Hessian 0 a.e., so R3 = 0", "§3")
 
     # §2 pair sum and identity (I) -------------------------------------------------------------------
-    from theory.mixup_loss import mixup_loss_error, mixup_loss_sampled, mixup_loss_unmixed
+    from theory.mixup_loss import DEFAULT_NODES, mixup_loss_error, mixup_loss_sampled, mixup_loss_unmixed
 
     mixup_loss, mixup_expansion = api("mixup_loss"), api("mixup_expansion")
     p.section("4. The Mixup loss as a pair sum, and identity (I) (THEORY.md §2, §3; C1)")
     L_mix = mixup_loss(net, X, y, alpha)
     fine, err = mixup_loss_error(net, X, y, alpha)
-    p.line("L_mix (exact)", L_mix, "mean over all n^2 ordered pairs x 32 Gauss-Jacobi nodes in lambda", "§2")
-    p.line("quadrature error estimate", _noise(err), "abs(L_mix(32 nodes) - L_mix(64 nodes)); ReLU kinks slow convergence", "§1, §2")
+    q = DEFAULT_NODES
+    p.line("L_mix (exact)", L_mix, f"mean over all n^2 ordered pairs x {q} Gauss-Jacobi nodes in lambda", "§2")
+    p.line("quadrature error estimate", _noise(err), f"abs(L_mix({q} nodes) - L_mix({2 * q} nodes)); ReLU kinks slow convergence", "§1, §2")
     est = mixup_loss_sampled(net, X, y, alpha, draws=SAMPLED_DRAWS, generator=np.random.default_rng(SEED))
     p.line("L_mix sampled (permutation)", est.mean, f"what training sees: {SAMPLED_DRAWS} passes, +- {est.stderr:.2g} (1 s.e.), unbiased", "§2")
-    rhs = mixup_loss_unmixed(net, X, y, alpha, nodes=2 * IDENTITY_NODES)
-    p.line("RHS of (I)", rhs, "(1/n) sum_i E_D~ E_r l(x_i + (1-lambda)(r - x_i), y_i): labels un-mixed (64 nodes)", "§3")
-    p.line("abs(L_mix - RHS(I))", _noise(abs(fine - rhs)), "identity (I), both sides with 64 nodes: 0 up to quadrature error (C1)", "§3")
+    rhs = mixup_loss_unmixed(net, X, y, alpha, nodes=2 * q)
+    p.line("RHS of (I)", rhs, f"(1/n) sum_i E_D~ E_r l(x_i + (1-lambda)(r - x_i), y_i): labels un-mixed ({2 * q} nodes)", "§3")
+    p.line("abs(L_mix - RHS(I))", _noise(abs(fine - rhs)), f"identity (I), both sides with {2 * q} nodes: 0 up to quadrature error (C1)", "§3")
 
     # §3 expansion ---------------------------------------------------------------------------------
     p.section("5. Second-order expansion (THEORY.md §3; C2, C3)")
