@@ -20,7 +20,7 @@ import torch
 from ._problem import Problem, prepare
 from ._validate import DTYPE, check_alpha_beta, check_choice, check_count, check_nonnegative
 from .mixing import MixupLambda
-from .models import is_affine, is_piecewise_linear, linear_parameters
+from .models import is_affine, is_piecewise_linear, linear_parameters, split_affine_prefix
 
 R3_METHODS = ("auto", "exact", "hutchinson", "zero")
 EXACT_R3_MAX_DIRECTIONS = 256
@@ -28,6 +28,9 @@ EXACT_R3_MAX_DIRECTIONS = 256
 rank, and by Hutchinson's estimator (probes g ~ N(0, Σ̂), E[gᵀHg] = tr(HΣ̂)) beyond it."""
 HUTCHINSON_PROBES = 128
 HVP_CHUNK_ROWS = 1 << 16
+HVP_CHUNK_ELEMENTS = 1 << 20
+"""HVP blocks hold at most ``HVP_CHUNK_ROWS`` rows and about this many float64 values per row-tensor
+(cache-sized blocks; ``python -m benchmarks`` measures the expansion)."""
 
 
 @dataclass(frozen=True)
@@ -60,21 +63,47 @@ def input_jacobians(P: Problem) -> torch.Tensor:
     return torch.stack(rows, 1).detach()
 
 
-def _hvp_rows(P: Problem, G: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
-    """Rows ``vᵀ H_i v`` for direction rows V (c·n, d) of data tiled c times; H_i = Hess of G_iᵀf."""
-    reps = V.shape[0] // P.n
-    Xr, Gr = P.X.repeat(reps, 1), G.repeat(reps, 1)
+def _hessian_space(P: Problem):
+    """``(U, g, lin)`` with ``f = g ∘ prefix``, ``U = prefix(X)`` and ``lin`` the linear part of the
+    leading affine block (identity without one).
+
+    ``∇²_x(Gᵀf) = Lᵀ ∇²_u(Gᵀg) L``, so ``vᵀH_i v = (Lv)ᵀ ∇²_u(Gᵀg)(u_i) (Lv)``: the Hessian-vector
+    products of R3 run through ``g`` only, on ``(n, H)`` rows instead of ``(n, d)`` — the first-layer
+    shortcut of THEORY §2 applied to the expansion. Same values up to rounding.
+    """
+    split = split_affine_prefix(P.model)
+    if split is None or is_affine(P.model):
+        return P.X, P.fn, (lambda V: V)
+    prefix, rest = split
+    with torch.no_grad():
+        U = prefix(P.X)
+
+    def lin(V):  # the tangent of an affine map is its linear part applied to V
+        return torch.func.jvp(prefix, (V,), (V,))[1].detach()
+
+    return U, (lambda Z: rest(Z).reshape(Z.shape[0], -1)), lin
+
+
+def _hvp_rows(fn, U: torch.Tensor, G: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+    """Rows ``vᵀ H_i v`` for direction rows V (c·n, ...) of points U (n, ...) tiled c times; H_i = Hess of G_iᵀfn."""
+    reps = V.shape[0] // U.shape[0]
+    Ur = U.repeat(reps, *([1] * (U.ndim - 1)))
+    Gr = G.repeat(reps, 1)
 
     def grad_g(Z):
-        return torch.func.vjp(P.fn, Z)[1](Gr)[0]
+        return torch.func.vjp(fn, Z)[1](Gr)[0]
 
-    _, HV = torch.func.jvp(grad_g, (Xr,), (V,))
-    return (HV * V).sum(-1)
+    _, HV = torch.func.jvp(grad_g, (Ur,), (V,))
+    return (HV * V).flatten(1).sum(-1)
 
 
 def _r3_terms(P: Problem, G: torch.Tensor, D: torch.Tensor, Sigma: torch.Tensor, method: str,
               probes: int, generator: torch.Generator | None) -> tuple[torch.Tensor, str]:
-    """Σ_i [tr(H_i Σ̂) + D_iᵀ H_i D_i] and the method used."""
+    """Σ_i [tr(H_i Σ̂) + D_iᵀ H_i D_i] and the method used.
+
+    Directions are chosen in input space (eigen-directions of Σ̂ or Hutchinson probes) and mapped
+    through the leading affine block (``_hessian_space``), where the HVPs are evaluated.
+    """
     if method == "zero" or (method == "auto" and is_piecewise_linear(P.model)):
         return torch.zeros((), dtype=DTYPE, device=P.device), "zero (piecewise linear)"
     evals, evecs = torch.linalg.eigh(Sigma)
@@ -87,12 +116,24 @@ def _r3_terms(P: Problem, G: torch.Tensor, D: torch.Tensor, Sigma: torch.Tensor,
         roots, weight, used = z @ roots, 1.0 / probes, f"hutchinson ({probes} probes)"
     else:
         weight, used = 1.0, "exact"
-    total = _hvp_rows(P, G, D).sum()
-    per_chunk = max(1, HVP_CHUNK_ROWS // P.n)
-    for c0 in range(0, roots.shape[0], per_chunk):
+    U, g, lin = _hessian_space(P)
+    n = P.n
+    rows = max(1, min(HVP_CHUNK_ROWS, HVP_CHUNK_ELEMENTS // max(1, U[0].numel())))
+    D_u = lin(D)
+    total = torch.zeros((), dtype=DTYPE, device=P.device)
+    for s0 in range(0, n, rows):  # Σ_i D_iᵀ H_i D_i
+        total = total + _hvp_rows(g, U[s0:s0 + rows], G[s0:s0 + rows], D_u[s0:s0 + rows]).sum()
+    if roots.shape[0] == 0:
+        return total.detach(), used
+    roots = lin(roots)
+    samples = min(n, rows)
+    per_chunk = max(1, rows // samples)
+    for c0 in range(0, roots.shape[0], per_chunk):  # Σ_i Σ_r r_rᵀ H_i r_r (blocks of directions × samples)
         block = roots[c0:c0 + per_chunk]
-        V = block.repeat_interleave(P.n, 0)
-        total = total + weight * _hvp_rows(P, G, V).sum()
+        for s0 in range(0, n, samples):
+            s1 = min(n, s0 + samples)
+            V = block.repeat_interleave(s1 - s0, 0)
+            total = total + weight * _hvp_rows(g, U[s0:s1], G[s0:s1], V).sum()
     return total.detach(), used
 
 
