@@ -25,6 +25,9 @@ _EXPORTS = {
     # robustness (C4-C7, C13)
     "adversarial_loss": "theory.adversarial",
     "robustness_bound": "theory.robustness",
+    "adversarial_losses": "theory.adversarial",
+    "exact_comparison": "theory.robustness",
+    "robustness_bound_softmax": "theory.robustness_softmax",
     # generalization (C9-C11)
     "glm_regularizer": "theory.regularizer",
     "shrunk_standard_loss": "theory.regularizer",

@@ -25,7 +25,7 @@ from ._validate import check_choice, check_nonnegative
 from .attacks import check_box, fgsm_losses, pgd_losses
 from .certify import certified_losses
 from .models import is_affine, linear_parameters
-from .second_order import dual_norm, second_order_losses
+from .second_order import dual_norm, second_order_losses, vector_norm
 from .trust_region import trust_region_max
 
 METHODS = ("exact", "second_order", "fgsm", "pgd", "certified")
@@ -63,7 +63,7 @@ def exact_losses(P: Problem, eps: float, norm: float) -> torch.Tensor:
     Theta = Theta.to(P.device)
     z, Y = P.F, P.Y
     if P.K == 1:
-        w = Theta[0].norm(p=dual_norm(norm))
+        w = vector_norm(Theta[0], dual_norm(norm))
         if P.loss.name == "logistic":
             shifted = -(2 * Y[:, 0] - 1) * z[:, 0] + eps * w
             return torch.logaddexp(shifted, torch.zeros_like(shifted))

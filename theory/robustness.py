@@ -28,7 +28,7 @@ from .adversarial import adversarial_loss, check_norm
 from .expansion import input_jacobians, mixup_expansion
 from .mixup_loss import mixup_loss
 from .models import is_affine, is_piecewise_linear
-from .second_order import dual_norm
+from .second_order import dual_norm, vector_norm
 
 CHAIN_ATOL = 1e-12
 CHAIN_RTOL = 1e-9
@@ -60,6 +60,8 @@ class RobustnessBound:
     eps_sharp: np.ndarray = field(default_factory=lambda: np.zeros(0))
     """``m_1 |∇f_iᵀx_i| / ‖∇f_i‖_q``: the sharper per-point radius the proof allows (``≥ eps_i``)."""
     adv_at_eps_sharp: float = float("nan")
+    kappa: np.ndarray | None = None
+    """Softmax chain only: the curvature-alignment factor κ_i ≤ 1 (docs/softmax_robustness.md)."""
 
 
 def geq(lhs: float, rhs: float) -> bool:
@@ -115,10 +117,10 @@ def check_assumptions(P: Problem, J: torch.Tensor, c_sqrt_d: float | None) -> di
     f = P.F[:, 0]
     in_theta = bool(((2 * P.Y[:, 0] - 1) * f >= 0).all())
     dot = (J[:, 0] * X).sum(1)
-    euler = (f - dot).abs() <= HOMOGENEOUS_RTOL * (f.abs() + J[:, 0].norm(dim=1) * X.norm(dim=1)) + 1e-12
+    euler = (f - dot).abs() <= HOMOGENEOUS_RTOL * (f.abs() + vector_norm(J[:, 0], 2) * vector_norm(X, 2)) + 1e-12
     # piecewise-linear Sequentials have a zero input Hessian a.e. by construction (autograd agrees)
     homogeneous = bool(euler.all()) and (is_piecewise_linear(P.model) or zero_input_hessian(P, J))
-    norm_bound = True if c_sqrt_d is None else bool((X.norm(dim=1) >= c_sqrt_d * (1 - A3_RTOL)).all())
+    norm_bound = True if c_sqrt_d is None else bool((vector_norm(X, 2) >= c_sqrt_d * (1 - A3_RTOL)).all())
     return {"centered": centered, "in_theta": in_theta, "homogeneous": homogeneous, "norm_bound": norm_bound}
 
 
@@ -146,17 +148,17 @@ def robustness_bound(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
     f, Y = P.F[:, 0], P.Y[:, 0]
     sig = torch.sigmoid(f)
     q = dual_norm(norm)
-    gq = grad.norm(p=q, dim=1)
+    gq = vector_norm(grad, q)
     slope = (sig - Y).abs() * gq
     curvature = sig * torch.sigmoid(-f) * gq * gq
     clean = P.loss.value(P.F, P.Y)
     dot = (grad * P.X).sum(1).abs()
-    eps_sharp = m1 * torch.where(gq > 0, dot / gq.clamp(min=1e-300), torch.zeros_like(dot))
+    dist = torch.where(gq > 0, dot / torch.where(gq > 0, gq, 1.0), 0.0)  # distance to the linearised boundary
+    eps_sharp = m1 * dist
     if norm == 2:
-        xnorm = P.X.norm(dim=1)
+        xnorm = vector_norm(P.X, 2)
         c_sqrt_d = float(xnorm.min()) if c_x is None else check_nonnegative(c_x, "c_x") * math.sqrt(P.d)
-        denom = gq * xnorm
-        R = torch.where(denom > 0, dot / denom.clamp(min=1e-300), torch.zeros_like(dot)).clamp(max=1.0)
+        R = torch.where(xnorm > 0, dist / torch.where(xnorm > 0, xnorm, 1.0), 0.0).clamp(max=1.0)  # |cos|
         eps_i = m1 * R * c_sqrt_d
         c_value = c_sqrt_d / math.sqrt(P.d)
     else:
@@ -223,7 +225,7 @@ def exact_comparison(model, X, y, alpha, beta=None, *, norm=2, c_x=None, eps=Non
     grad = input_jacobians(P)[:, 0]
     f, Y = P.F[:, 0], P.Y[:, 0]
     sig = torch.sigmoid(f)
-    gq = grad.norm(p=dual_norm(norm), dim=1)
+    gq = vector_norm(grad, dual_norm(norm))
     adv_approx = float(second_order_adv(P.loss.value(P.F, P.Y), (sig - Y).abs() * gq,
                                         sig * torch.sigmoid(-f) * gq * gq, e).mean())
     if geq(mix, upper):

@@ -20,7 +20,7 @@ from ._problem import Problem
 from ._validate import DTYPE
 from .expansion import input_jacobians
 from .models import is_piecewise_linear
-from .trust_region import trust_region_max
+from .trust_region import QuadraticModels
 
 HESSIAN_CHUNK_ELEMENTS = 1 << 22
 ZERO_HESSIAN_RTOL = 1e-10
@@ -31,6 +31,14 @@ the loss-curvature part JᵀAJ): rounding level for float64 autograd of affine/R
 def dual_norm(norm: float) -> float:
     """``q`` with ``1/p + 1/q = 1``: 2 for ℓ2, 1 for ℓ∞."""
     return 1.0 if norm == math.inf else 2.0
+
+
+def vector_norm(V: torch.Tensor, norm: float, dim: int = -1) -> torch.Tensor:
+    """``‖V‖_p`` along ``dim`` without underflow or overflow (rows scaled by their largest entry,
+    as BLAS ``nrm2`` does): ``torch.linalg.vector_norm`` squares entries and returns 0 below ~1e-154."""
+    big = V.abs().amax(dim=dim, keepdim=True)
+    scaled = V / torch.where(big > 0, big, torch.ones_like(big))
+    return big.squeeze(dim) * torch.linalg.vector_norm(scaled, ord=norm, dim=dim)
 
 
 def weighted_f_hessians(P: Problem, G: torch.Tensor, r0: int, r1: int) -> torch.Tensor:
@@ -70,18 +78,28 @@ def second_order_losses(P: Problem, eps: float, norm: float) -> torch.Tensor:
                     raise ValueError("method='second_order' with norm=inf needs a zero input Hessian (linear or "
                                      "piecewise-linear model): the model's input Hessian is non-zero here, and "
                                      "maximising a non-separable quadratic over an ℓ∞ ball has no exact form")
-        gq = J[:, 0].norm(p=dual_norm(norm), dim=1)
+        gq = vector_norm(J[:, 0], dual_norm(norm))
         return clean + eps * G[:, 0].abs() * gq + 0.5 * eps ** 2 * A[:, 0, 0] * gq ** 2
     if norm == math.inf:
         raise ValueError("method='second_order' with norm=inf needs a single-output model (K = 1): with K > 1 "
                          "the quadratic model has rank > 1 curvature, and its maximum over an ℓ∞ ball has no "
                          "exact form; use norm=2, or method='pgd' / 'certified'")
-    out = []
+    out = [clean[r0:r1] + QuadraticModels(g, H).max(eps).value for r0, r1, g, H in quadratic_models(P, J, G, A)]
+    return torch.cat(out)
+
+
+def quadratic_models(P: Problem, J: torch.Tensor | None = None, G: torch.Tensor | None = None,
+                     A: torch.Tensor | None = None):
+    """Yields ``(r0, r1, g, H)`` per row chunk: the gradient ``g_i = J_iᵀG_i`` and Hessian
+    ``H_i = J_iᵀA_iJ_i + Σ_k G_ik ∇²f_ik(x_i)`` of δ ↦ l(x_i + δ) at δ = 0 (the f-Hessian term is
+    skipped for piecewise-linear models, where it vanishes a.e.)."""
+    J = input_jacobians(P) if J is None else J
+    G = P.loss.grad_h(P.F) - P.Y if G is None else G
+    A = P.loss.hessian(P.F) if A is None else A
+    piecewise = is_piecewise_linear(P.model)
     for r0, r1 in _chunks(P):
         Jc = J[r0:r1]
         H = torch.einsum("nki,nkl,nlj->nij", Jc, A[r0:r1], Jc)
         if not piecewise:
             H = H + weighted_f_hessians(P, G, r0, r1)
-        g = torch.einsum("nk,nkd->nd", G[r0:r1], Jc)
-        out.append(clean[r0:r1] + trust_region_max(g, H, eps).value)
-    return torch.cat(out)
+        yield r0, r1, torch.einsum("nk,nkd->nd", G[r0:r1], Jc), H

@@ -1,0 +1,269 @@
+"""The robustness chain L̃_mix ≥ mean L̃_adv,i(ε_i) ≥ L̃_adv(ε_mix) (C4, C5, C13; THEORY.md §4) under
+(A1)–(A3), its fields against an independent numpy computation, ε* semantics and the C7 comparison.
+
+Strategies build instances that satisfy the assumptions: data centered, bias-free models, labels
+from the model's own sign (θ ∈ Θ), default c_x (A3 holds). Example counts are named constants;
+together they exceed 10⁴ (each example is a tiny problem)."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy.special import expit, log_expit
+
+import theory
+from theory.models import linear_model, relu_mlp, smooth_mlp
+
+C4_EXAMPLES = 4000
+C5_EXAMPLES = 3500
+C13_EXAMPLES = 3000
+ATOL, RTOL = 1e-12, 1e-9
+FIELD_RTOL = 1e-9
+INF = math.inf
+
+# Data on a grid of step 1/4 in [-3, 3] (cheap to draw, and exact ties/zeros — boundary cases — are
+# common); weights as floats, where entries below TINY snap to 0 (a boundary case kept): the theorem is
+# about real numbers, and products of subnormal floats carry no significant digits.
+GRID = st.integers(-12, 12)
+TINY = 1e-12
+coords = st.floats(-3, 3, allow_nan=False, allow_infinity=False)
+alphas = st.floats(0.05, 8.0, allow_nan=False, allow_infinity=False)
+
+
+def snap(a):
+    return np.where(np.abs(a) < TINY, 0.0, a)
+
+
+def geq(lhs, rhs):
+    return lhs >= rhs - ATOL - RTOL * abs(rhs)
+
+
+def labels_from(model, X):
+    """y_i = 1[f(x_i) ≥ 0]: every point on its side (θ ∈ Θ), computed by the model itself."""
+    with torch.no_grad():
+        return (model(torch.as_tensor(X)).reshape(-1) >= 0).double().numpy()
+
+
+@st.composite
+def centered_data(draw, n_max=6, d_max=4):
+    n = draw(st.integers(2, n_max))
+    d = draw(st.integers(1, d_max))
+    X = draw(arrays(np.int64, (n, d), elements=GRID)) / 4.0
+    X = X - X.mean(0)
+    return X - X.mean(0)  # twice: the first pass leaves a rounding residual of a few ulps
+
+
+@st.composite
+def linear_instances(draw):
+    X = draw(centered_data())
+    theta = snap(draw(arrays(np.float64, X.shape[1], elements=coords)))
+    return X, theta, draw(alphas)
+
+
+@st.composite
+def relu_instances(draw):
+    X = draw(centered_data(d_max=3))
+    hidden = draw(st.lists(st.integers(1, 6), min_size=1, max_size=3))
+    seed = draw(st.integers(0, 2 ** 16))
+    scale = draw(st.floats(0.2, 4.0))
+    model = relu_mlp(X.shape[1], hidden, bias=False, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        model[0].weight.mul_(scale)
+    return X, model, draw(alphas)
+
+
+def safe_norm(a, axis=None):
+    """‖a‖₂ without underflow for tiny entries (scaled by the largest magnitude, like BLAS nrm2)."""
+    big = np.abs(a).max(axis=axis, keepdims=True)
+    safe = np.where(big > 0, big, 1.0)
+    out = big * np.sqrt(((a / safe) ** 2).sum(axis=axis, keepdims=True))
+    return out.squeeze() if axis is None else out.squeeze(axis)
+
+
+def numpy_chain(X, theta, alpha, norm):
+    """The C4/C13 chain for f = θᵀx written out in numpy from THEORY §4 (independent of theory/)."""
+    n, d = X.shape
+    m1 = alpha / (2 * alpha + 1)
+    m2 = alpha * (alpha + 1) / ((2 * alpha + 1) * (2 * alpha + 2))
+    z = X @ theta
+    y = (z >= 0).astype(float)
+    sig = expit(z)
+    clean = -log_expit((2 * y - 1) * z)
+    Sigma = X.T @ X / n
+    r1 = m1 * np.mean((sig - y) * (-z))
+    r2 = 0.5 * m2 * np.mean(sig * (1 - sig) * (theta @ Sigma @ theta + z ** 2))
+    approx = clean.mean() + r1 + r2
+    q = 1 if norm == INF else 2
+    tq = np.abs(theta).sum() if q == 1 else safe_norm(theta)
+    if norm == INF:
+        eps_i = m1 * np.abs(z) / tq if tq > 0 else np.zeros(n)
+    else:
+        xn = safe_norm(X, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            R = np.where((xn > 0) & (tq > 0), np.abs(z) / tq / xn, 0.0)
+        eps_i = m1 * R * xn.min()
+
+    def adv(eps):
+        return clean + eps * np.abs(sig - y) * tq + 0.5 * eps ** 2 * sig * (1 - sig) * tq ** 2
+
+    return approx, adv(eps_i).mean(), adv(eps_i.min()).mean(), eps_i
+
+
+def check_linear(X, theta, alpha, norm):
+    model = linear_model(X.shape[1], bias=False, weight=theta)
+    y = labels_from(model, X)
+    res = theory.robustness_bound(model, X, y, alpha, norm=norm)
+    assert all(res.assumptions.values()), res.assumptions
+    approx, adv_i, adv_mix, eps_i = numpy_chain(X, theta, alpha, norm)
+    scale = 1 + abs(approx)
+    assert res.mixup_approx == pytest.approx(approx, rel=FIELD_RTOL, abs=1e-12 * scale)
+    assert res.adv_at_eps_i == pytest.approx(adv_i, rel=FIELD_RTOL, abs=1e-12 * scale)
+    assert res.adv_at_eps_mix == pytest.approx(adv_mix, rel=FIELD_RTOL, abs=1e-12 * scale)
+    np.testing.assert_allclose(res.eps_i, eps_i, rtol=FIELD_RTOL, atol=1e-12)
+    assert geq(approx, adv_i) and geq(adv_i, adv_mix)  # the theorem, on independent numbers
+    assert res.holds
+
+
+# ---------------------------------------------------------------- C4: logistic regression, ℓ2
+
+@settings(max_examples=C4_EXAMPLES)
+@given(linear_instances())
+@example((np.array([[1.0, 0.0], [-1.0, 0.0]]), np.array([0.0, 1.0]), 1.0))  # every point on the boundary: ε_i = 0
+@example((np.zeros((2, 3)), np.array([1.0, -2.0, 0.5]), 0.05))  # all points at the mean: c_x = 0
+@example((np.array([[2.0], [-2.0]]), np.array([1.5]), 8.0))  # d = 1, R_i = 1, m_2 ≈ m_1² (near equality)
+@example((np.array([[1.0, 1.0], [-1.0, -1.0]]), np.zeros(2), 1.0))  # θ = 0: no gradient, ε* = inf
+def test_c4_chain_logistic_regression_l2(instance):
+    check_linear(*instance, norm=2)
+
+
+# ---------------------------------------------------------------- C13: ℓ∞
+
+@settings(max_examples=C13_EXAMPLES // 2)
+@given(linear_instances())
+@example((np.array([[1.0, 0.0], [-1.0, 0.0]]), np.array([0.0, 1.0]), 1.0))
+@example((np.array([[2.0, -1.0], [-2.0, 1.0]]), np.array([1.0, 3.0]), 8.0))
+def test_c13_chain_logistic_regression_linf(instance):
+    check_linear(*instance, norm=INF)
+
+
+def check_relu(X, model, alpha, norm):
+    y = labels_from(model, X)
+    res = theory.robustness_bound(model, X, y, alpha, norm=norm)
+    assert res.assumptions["centered"] and res.assumptions["in_theta"] and res.assumptions["homogeneous"]
+    assert geq(res.mixup_approx, res.adv_at_eps_i) and geq(res.adv_at_eps_i, res.adv_at_eps_mix)
+    assert res.holds
+    assert np.all(res.eps_i <= res.eps_sharp * (1 + 1e-12) + 1e-15)
+    assert geq(res.mixup_approx, res.adv_at_eps_sharp)  # the sharper per-point radius the proof allows
+
+
+# ---------------------------------------------------------------- C5: bias-free ReLU nets
+
+@settings(max_examples=C5_EXAMPLES)
+@given(relu_instances())
+@example((np.array([[1.0, -1.0], [-1.0, 1.0]]), relu_mlp(2, [1], bias=False), 1.0))  # width 1
+def test_c5_chain_bias_free_relu_nets_l2(instance):
+    check_relu(*instance, norm=2)
+
+
+@settings(max_examples=C13_EXAMPLES - C13_EXAMPLES // 2)
+@given(relu_instances())
+def test_c13_chain_bias_free_relu_nets_linf(instance):
+    check_relu(*instance, norm=INF)
+
+
+# ---------------------------------------------------------------- fields, ε*, flags
+
+def test_eps_star_is_the_root_of_the_quadratic():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(8, 3))
+    X -= X.mean(0)
+    model = linear_model(3, bias=False, weight=[0.8, -1.1, 0.3])
+    y = labels_from(model, X)
+    res = theory.robustness_bound(model, X, y, 1.0)
+    assert res.eps_star > res.eps_mix > 0
+    at_star = theory.adversarial_loss(model, X, y, res.eps_star, method="second_order")
+    assert at_star == pytest.approx(res.mixup_approx, rel=1e-12)
+    assert theory.adversarial_loss(model, X, y, res.eps_star * 1.001, method="second_order") > res.mixup_approx
+    assert res.adv_at_eps_mix == pytest.approx(
+        theory.adversarial_loss(model, X, y, res.eps_mix, method="second_order"), rel=1e-12)
+
+
+def test_eps_star_nan_and_inf():
+    X = np.array([[1.0, 1.0], [-1.0, -1.0]])
+    flat = linear_model(2, bias=False, weight=[0.0, 0.0])  # no gradient: every ε qualifies
+    assert theory.robustness_bound(flat, X, np.ones(2), 1.0).eps_star == math.inf
+    model = linear_model(2, bias=False, weight=[2.0, 1.0])
+    wrong = 1 - labels_from(model, X)  # θ ∉ Θ: R1 < 0 and here L̃_mix < L_std, so no ε qualifies
+    res = theory.robustness_bound(model, X, wrong, 0.5)
+    assert res.mixup_approx < theory.adversarial_loss(model, X, wrong, 0.0)
+    assert math.isnan(res.eps_star)
+    assert not res.assumptions["in_theta"]
+
+
+def test_explicit_c_x_and_assumption_flags():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(6, 2))
+    X -= X.mean(0)
+    model = linear_model(2, bias=False, weight=[1.0, 0.5])
+    y = labels_from(model, X)
+    c = np.linalg.norm(X, axis=1).min() / np.sqrt(2)
+    res = theory.robustness_bound(model, X, y, 1.0, c_x=c / 2)
+    np.testing.assert_allclose(res.eps_i, theory.robustness_bound(model, X, y, 1.0).eps_i / 2, rtol=1e-12)
+    assert res.assumptions["norm_bound"]
+    assert not theory.robustness_bound(model, X, y, 1.0, c_x=2 * c).assumptions["norm_bound"]
+    shifted = theory.robustness_bound(model, X + 1.0, y, 1.0).assumptions
+    assert not shifted["centered"]
+    with_bias = linear_model(2, weight=[1.0, 0.5], intercept=0.3)
+    assert not theory.robustness_bound(with_bias, X, labels_from(with_bias, X), 1.0).assumptions["homogeneous"]
+    tanh = smooth_mlp(2, [4], bias=False)
+    assert not theory.robustness_bound(tanh, X, labels_from(tanh, X), 1.0).assumptions["homogeneous"]
+    relu = relu_mlp(2, [4, 3], bias=False)
+    assert theory.robustness_bound(relu, X, labels_from(relu, X), 1.0).assumptions["homogeneous"]
+    biased = relu_mlp(2, [4, 3], bias=True)
+    assert not theory.robustness_bound(biased, X, labels_from(biased, X), 1.0).assumptions["homogeneous"]
+
+
+def test_bad_input_raises_value_error():
+    X = np.array([[1.0, 0.0], [-1.0, 0.0]])
+    model = linear_model(2, bias=False, weight=[1.0, 1.0])
+    y = np.array([1.0, 0.0])
+    for kwargs, match in [(dict(alpha=0.0), "alpha"), (dict(alpha=1.0, norm=1), "norm"),
+                          (dict(alpha=1.0, loss="squared"), "loss"), (dict(alpha=1.0, c_x=-1.0), "c_x"),
+                          (dict(alpha=1.0, norm=INF, c_x=1.0), "c_x")]:
+        with pytest.raises(ValueError, match=match):
+            theory.robustness_bound(model, X, y, **kwargs)
+
+
+# ---------------------------------------------------------------- C7: exact comparison
+
+def test_exact_comparison_linear_uses_closed_forms():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(10, 3)) * 2
+    X -= X.mean(0)
+    theta = np.array([1.0, -0.5, 2.0])
+    model = linear_model(3, bias=False, weight=theta)
+    y = labels_from(model, X)
+    cmp = theory.robustness.exact_comparison(model, X, y, 1.0)
+    rb = theory.robustness_bound(model, X, y, 1.0)
+    assert cmp.eps == rb.eps_mix and cmp.exact_adversary
+    z = X @ theta
+    expected = np.mean(-log_expit((2 * y - 1) * z - cmp.eps * np.linalg.norm(theta)))
+    assert cmp.adv_lower == cmp.adv_upper == pytest.approx(expected, rel=1e-12)
+    assert cmp.mixup_exact == theory.mixup_loss(model, X, y, 1.0)
+    assert cmp.status == ("holds" if cmp.mixup_exact >= cmp.adv_upper else "fails")
+
+
+def test_exact_comparison_relu_brackets():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(8, 2))
+    X -= X.mean(0)
+    model = relu_mlp(2, [6, 4], bias=False, generator=torch.Generator().manual_seed(4))
+    y = labels_from(model, X)
+    cmp = theory.robustness.exact_comparison(model, X, y, 1.0, norm=INF, pgd=dict(restarts=3))
+    assert not cmp.exact_adversary
+    assert cmp.adv_lower <= cmp.adv_upper * (1 + 1e-12)
+    assert cmp.status in ("holds", "fails", "undecided")
+    assert (cmp.status == "holds") == (cmp.mixup_exact >= cmp.adv_upper - 1e-12 - 1e-9 * cmp.adv_upper)

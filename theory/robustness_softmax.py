@@ -1,0 +1,119 @@
+"""Multi-class (softmax cross-entropy) version of the robustness chain, ℓ2 — derived in
+docs/softmax_robustness.md (beyond the paper; the binary chain is C4/C5, THEORY.md §4).
+
+Per sample, with ``g_i = J_iᵀ(p_i − y_i)`` (the loss's input gradient), ``A_i = diag p_i − p_i p_iᵀ``
+and ``M_i = J_iᵀA_iJ_i``, the second-order adversarial loss is the exact trust-region maximum
+
+    L̃_adv,i(ε) = l_i + max_{‖δ‖₂ ≤ ε} [g_iᵀδ + ½ δᵀM_iδ]   (≤ l_i + ε‖g_i‖ + ½ε²λ_max(M_i)).
+
+Under (A1) centered data, homogeneity (f_i = J_i x_i, zero input Hessian) and
+Θ_soft = {(y_i − p_i)ᵀf_i ≥ 0 ∀i} (true for every correctly classified point with one-hot labels):
+``R1 = (m_1/n) Σ |g_iᵀx_i|`` and ``R2 ≥ (m_1²/2n) Σ x_iᵀM_ix_i``. The first-order step carries over
+with ``g_i`` in place of ``∇f_i``; the second-order one needs the curvature *along x_i* to match the
+worst-case curvature ``λ_max(M_i)``, which holds for K = 2 (M_i has rank one, along g_i) but not in
+general. The correction factor
+
+    κ_i = min(1, √(x_iᵀM_ix_i / (ρ_i² λ_max(M_i)))),   ρ_i = |g_iᵀx_i| / ‖g_i‖,
+
+makes the chain sound: with ``ε_i = m_1 κ_i R_i c_x√d`` (``R_i = |cos(g_i, x_i)|``; the sharper
+``m_1 κ_i ρ_i`` also works), ``L̃_mix ≥ (1/n) Σ L̃_adv,i(ε_i) ≥ L̃_adv(ε_mix)``, ``ε_mix = min ε_i``.
+Without κ the chain can fail (tests/test_counterexamples.py finds an instance).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from scipy.optimize import brentq
+
+from ._problem import prepare
+from ._validate import DTYPE, check_alpha_beta, check_nonnegative
+from .adversarial import check_norm
+from .expansion import input_jacobians, mixup_expansion
+from .models import is_piecewise_linear
+from .robustness import (A3_RTOL, CENTER_RTOL, HOMOGENEOUS_RTOL, RobustnessBound, geq, largest_eps,
+                         zero_input_hessian)
+from .second_order import quadratic_models, vector_norm
+from .trust_region import QuadraticModels
+
+EPS_STAR_DOUBLINGS = 1100
+
+
+def _largest_eps(adv_minus_mix, gap: float, slope: float, curvature: float) -> float:
+    """Largest ε ≥ 0 with ``adv_minus_mix(ε) ≤ 0`` for a nondecreasing function bounded above by
+    ``slope·ε + curvature·ε²/2 − gap`` (nan / inf semantics as ε*). The root of that quadratic is a
+    point where the function is ≤ 0: the search starts there and doubles to bracket the root."""
+    lo = largest_eps(gap, slope, curvature)
+    if not math.isfinite(lo):
+        return lo  # nan: gap < 0; inf: no gradient and no positive curvature anywhere
+    hi = max(2.0 * lo, 1e-300)
+    for _ in range(EPS_STAR_DOUBLINGS):
+        if adv_minus_mix(hi) > 0:
+            break
+        lo, hi = hi, 2.0 * hi
+        if not math.isfinite(hi):
+            return math.inf
+    if adv_minus_mix(lo) >= 0:
+        return lo
+    return float(brentq(adv_minus_mix, lo, hi, xtol=1e-15 * hi, rtol=4 * np.finfo(float).eps))
+
+
+def robustness_bound_softmax(model, X, y, alpha, beta=None, *, norm=2, c_x=None) -> RobustnessBound:
+    """Softmax chain ``L̃_mix ≥ (1/n) Σ L̃_adv,i(ε_i) ≥ L̃_adv(ε_mix)`` on the ℓ2 ball (module docstring).
+
+    Fields as ``robustness_bound`` (``in_theta`` means ``(y_i − p_i)ᵀf(x_i) ≥ 0``), plus ``kappa``.
+    ``adv_at_*`` use the exact trust-region maximum of the quadratic model (``second_order``).
+    """
+    alpha, beta = check_alpha_beta(alpha, beta)
+    if check_norm(norm) != 2:
+        raise ValueError("norm must be 2 for robustness_bound_softmax: the ℓ∞ maximum of the softmax quadratic "
+                         "model (rank > 1 curvature) has no exact form")
+    P = prepare(model, X, y, "softmax")
+    expansion = mixup_expansion(model, X, y, alpha, beta, loss="softmax")
+    m1 = expansion.m1
+    J = input_jacobians(P)
+    p = torch.softmax(P.F, 1)
+    G = p - P.Y
+    A = torch.diag_embed(p) - p[:, :, None] * p[:, None, :]
+    chunks = list(quadratic_models(P, J, G, A))
+    g = torch.cat([c[2] for c in chunks])
+    H = torch.cat([c[3] for c in chunks])
+    models = QuadraticModels(g, H)
+    clean = P.loss.value(P.F, P.Y)
+    gn = vector_norm(g, 2)
+    dot = (g * P.X).sum(1).abs()
+    rho = torch.where(gn > 0, dot / torch.where(gn > 0, gn, 1.0), 0.0)
+    V = torch.einsum("nkd,nd->nk", J, P.X)  # J_i x_i (= f_i for homogeneous nets)
+    xMx = (p * (V - (p * V).sum(1, keepdim=True)) ** 2).sum(1)  # (J x)ᵀA(J x) = Var_p(J x) ≥ 0
+    lam = torch.linalg.eigvalsh(0.5 * (H + H.transpose(1, 2)))[:, -1].clamp(min=0.0)
+    worst = rho * rho * lam
+    kappa = torch.where(worst > xMx, (xMx / torch.where(worst > 0, worst, 1.0)).sqrt(), 1.0)
+    xnorm = vector_norm(P.X, 2)
+    c_sqrt_d = float(xnorm.min()) if c_x is None else check_nonnegative(c_x, "c_x") * math.sqrt(P.d)
+    R = torch.where(xnorm > 0, rho / torch.where(xnorm > 0, xnorm, 1.0), 0.0).clamp(max=1.0)
+    eps_i = m1 * kappa * R * c_sqrt_d
+    eps_sharp = m1 * kappa * rho
+    eps_mix = float(eps_i.min())
+
+    def adv(eps):
+        return float((clean + models.max(eps).value).mean())
+
+    approx = expansion.approx
+    adv_i, adv_mix, adv_sharp = adv(eps_i), adv(eps_mix), adv(eps_sharp)
+    gap = expansion.r1 + expansion.r2 + expansion.r3
+    eps_star = _largest_eps(lambda e: adv(e) - approx, gap, float(gn.mean()), float(lam.mean()))
+    f = P.F
+    in_theta = bool((((P.Y - p) * f).sum(1) >= 0).all())
+    euler = ((f - V).abs() <= HOMOGENEOUS_RTOL * (f.abs() + vector_norm(J, 2) * xnorm[:, None]) + 1e-12).all()
+    assumptions = {
+        "centered": bool(P.X.mean(0).abs().max() <= CENTER_RTOL * P.X.abs().max()),
+        "in_theta": in_theta,
+        "homogeneous": bool(euler) and (is_piecewise_linear(P.model) or zero_input_hessian(P, J)),
+        "norm_bound": bool((xnorm >= c_sqrt_d * (1 - A3_RTOL)).all()),
+    }
+    return RobustnessBound(
+        eps_i=eps_i.cpu().numpy(), eps_mix=eps_mix, eps_star=eps_star, mixup_approx=approx, adv_at_eps_i=adv_i,
+        adv_at_eps_mix=adv_mix, holds=geq(approx, adv_i) and geq(adv_i, adv_mix), assumptions=assumptions,
+        norm=2, m1=m1, c_x=c_sqrt_d / math.sqrt(P.d), eps_sharp=eps_sharp.cpu().numpy(),
+        adv_at_eps_sharp=adv_sharp, kappa=kappa.cpu().numpy())
