@@ -20,6 +20,7 @@ from theory.models import linear_model, relu_mlp, smooth_mlp
 C4_EXAMPLES = 4000
 C5_EXAMPLES = 3500
 C13_EXAMPLES = 3000
+C7_EXAMPLES = 300
 ATOL, RTOL = 1e-12, 1e-9
 FIELD_RTOL = 1e-9
 INF = math.inf
@@ -267,3 +268,54 @@ def test_exact_comparison_relu_brackets():
     assert cmp.adv_lower <= cmp.adv_upper * (1 + 1e-12)
     assert cmp.status in ("holds", "fails", "undecided")
     assert (cmp.status == "holds") == (cmp.mixup_exact >= cmp.adv_upper - 1e-12 - 1e-9 * cmp.adv_upper)
+
+
+# ---------------------------------------------------------------- C7: the exact chain for logistic regression
+
+@settings(max_examples=C7_EXAMPLES)
+@given(linear_instances(), st.sampled_from([2, INF]))
+@example((np.array([[2.0], [-2.0]]), np.array([1.5]), 8.0), 2)
+@example((np.zeros((3, 2)), np.array([1.0, -1.0]), 0.05), INF)
+def test_c7_exact_chain_logistic_regression(instance, norm):
+    """Exact L_mix ≥ (1/n) Σ L_adv,i(ε^sharp_i) ≥ L_adv(ε_mix) (Jensen twice; exact_comparison docstring)."""
+    X, theta, alpha = instance
+    model = linear_model(X.shape[1], bias=False, weight=theta)
+    y = labels_from(model, X)
+    cmp = theory.exact_comparison(model, X, y, alpha, norm=norm)
+    m1 = alpha / (2 * alpha + 1)
+    z = X @ theta
+    sharp = np.mean(-log_expit((1 - m1) * np.abs(z)))  # softplus(−|z_i| + m_1|z_i|)
+    assert cmp.adv_sharp == pytest.approx(sharp, rel=1e-9, abs=1e-12)
+    mix = theory.mixup_loss(model, X, y, alpha)
+    assert geq(mix, sharp) and geq(sharp, cmp.adv_upper)
+    assert cmp.status == "holds"
+
+
+# Minimal bias-free ReLU instances (found with hypothesis ``find``) where every assumption holds, the
+# approximate chain holds, and the exact inequality fails: the loss is not convex in x. The first is
+# f(x) = |x|/4, whose loss peaks between the two points, so mixing them raises it less than the adversary.
+RELU_EXACT_FAILURES = [
+    ([[-0.125], [0.125]], [[[-0.5], [0.5]], [[0.5, 0.5]]]),  # ε_mix = 1/24
+    ([[-1.5], [0.5], [0.5], [0.5]], [[[-1.0]], [[2.0]]]),  # ε_mix = 0: L_mix < L_std
+]
+
+
+@pytest.mark.parametrize("X,weights", RELU_EXACT_FAILURES)
+def test_c7_exact_inequality_can_fail_for_relu_nets(X, weights):
+    X = np.asarray(X)
+    layers = []
+    for k, W in enumerate(weights):
+        W = torch.tensor(W, dtype=torch.float64)
+        lin = torch.nn.Linear(W.shape[1], W.shape[0], bias=False, dtype=torch.float64)
+        with torch.no_grad():
+            lin.weight.copy_(W)
+        layers += [lin, torch.nn.ReLU()] if k < len(weights) - 1 else [lin]
+    model = torch.nn.Sequential(*layers)
+    y = labels_from(model, X)
+    cmp = theory.exact_comparison(model, X, y, 1.0)
+    assert all(cmp.assumptions.values())
+    assert cmp.mixup_approx >= cmp.adv_approx  # the paper's (approximate) chain holds
+    assert cmp.status == "fails" and cmp.mixup_exact < cmp.adv_lower - 1e-4
+    # independent check of the adversary: a point of the ball with a higher loss than exact L_mix
+    P = theory.adversarial_losses(model, X, y, cmp.eps, method="fgsm")
+    assert P.mean() > cmp.mixup_exact

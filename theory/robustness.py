@@ -185,7 +185,9 @@ class ExactComparison:
     ``status``: ``"holds"`` if ``mixup_exact ≥ adv_upper`` (the exact inequality is certain),
     ``"fails"`` if ``mixup_exact < adv_lower`` (certainly violated), else ``"undecided"``; for linear
     models ``adv_lower = adv_upper`` is the closed form. ``mixup_approx``/``adv_approx`` are the
-    paper's approximations at the same ε, for context.
+    paper's approximations at the same ε, for context. ``adv_sharp`` (linear models; nan otherwise)
+    is the exact ``(1/n) Σ_i L_adv,i(ε^sharp_i)``, ``ε^sharp_i = m_1 |θᵀx_i| / ‖θ‖_q``, which the exact
+    chain places between ``mixup_exact`` and ``adv_upper`` (see ``exact_comparison``).
     """
 
     eps: float
@@ -197,6 +199,7 @@ class ExactComparison:
     status: str
     exact_adversary: bool
     assumptions: dict
+    adv_sharp: float = float("nan")
 
     @property
     def margin(self) -> float:
@@ -211,6 +214,15 @@ def exact_comparison(model, X, y, alpha, beta=None, *, norm=2, c_x=None, eps=Non
 
     Linear models: ``L_adv`` in closed form. ReLU MLPs: bracketed by PGD (``pgd`` = options for
     ``method="pgd"``) below and the certified bound (``bound``) above.
+
+    Exact chain for logistic regression (derived here, beyond the paper): under (A1) and (A2) with
+    no intercept, ``L_mix ≥ (1/n) Σ_i L_adv,i(ε^sharp_i) ≥ L_adv(ε_mix)`` *exactly*, for every α, β.
+    Proof: by identity (I), ``L_mix = (1/n) Σ_i E_t E_r l(x_i + t(r − x_i))`` with ``t = 1 − λ ~ D̃``;
+    ``l`` is convex in x (convex ``h`` of a linear function), so Jensen over r (``E r = x̄ = 0``) gives
+    ``≥ E_t l((1 − t)x_i)``; convex in t, so Jensen over t gives ``≥ l((1 − m_1)x_i) =
+    softplus(−|z_i| + m_1|z_i|)`` (A2: ``s_i z_i = |z_i|``), which is the closed-form
+    ``L_adv,i(ε)`` at ``ε = m_1|z_i|/‖θ‖_q = ε^sharp_i ≥ ε_i ≥ ε_mix``. For ReLU nets the loss is not
+    convex in x and the exact inequality can fail (``status == "fails"``).
     """
     rb = robustness_bound(model, X, y, alpha, beta, norm=norm, c_x=c_x)
     e = rb.eps_mix if eps is None else check_nonnegative(eps, "eps")
@@ -234,4 +246,9 @@ def exact_comparison(model, X, y, alpha, beta=None, *, norm=2, c_x=None, eps=Non
         status = "fails"
     else:
         status = "undecided"
-    return ExactComparison(e, mix, lower, upper, rb.mixup_approx, adv_approx, status, exact, rb.assumptions)
+    sharp = math.nan
+    if exact:
+        shifted = -(2 * Y - 1) * f + torch.as_tensor(rb.eps_sharp, dtype=DTYPE, device=P.device) * gq
+        sharp = float(torch.logaddexp(shifted, torch.zeros_like(shifted)).mean())
+    return ExactComparison(e, mix, lower, upper, rb.mixup_approx, adv_approx, status, exact, rb.assumptions,
+                           sharp)

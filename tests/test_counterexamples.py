@@ -1,0 +1,225 @@
+"""C6: drop one assumption of the robustness chain and hypothesis finds a counterexample (THEORY.md §4).
+
+Each strategy breaks exactly one assumption and keeps the others: (a) data not centered, (b) labels
+not from the model (θ ∉ Θ), (c) a linear model with an intercept, (d) a ReLU net with biases.
+``find()`` shrinks to a minimal instance; the minimal ones are stored in ``tests/fixtures/c6_*.json``
+(regenerate with ``python tests/test_counterexamples.py --write``), and the tests assert that the
+stored instances fail the chain, by a margin, with only the intended assumption broken.
+
+The softmax chain without its curvature factor κ (docs/softmax_robustness.md) fails too: the
+minimal instance hypothesis found (``find`` in the slow test) is pinned below.
+"""
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, find, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+import theory
+
+FIXTURES = Path(__file__).parent / "fixtures"
+FIND_SETTINGS = settings(database=None, derandomize=True, max_examples=3000, deadline=None,
+                         suppress_health_check=list(HealthCheck))
+VIOLATION_RTOL = 1e-6
+"""A counterexample must break the chain by more than this (relative), far above rounding."""
+SETTINGS_BROKEN = {"non_centered": "centered", "outside_theta": "in_theta", "intercept": "homogeneous",
+                   "relu_biases": "homogeneous"}
+
+GRID = st.integers(-8, 8)  # coordinates k/4: short, readable minimal instances
+WEIGHTS = st.integers(-4, 4)  # weights k/2
+ALPHAS = st.sampled_from([1.0, 0.5, 2.0, 0.2, 4.0])  # shrinks towards α = 1
+
+
+def _grid(draw, shape, elements, scale):
+    return (draw(arrays(np.int64, shape, elements=elements)) / scale).tolist()
+
+
+def _center(X):
+    X = np.asarray(X, dtype=float)
+    X = X - X.mean(0)
+    return (X - X.mean(0)).tolist()
+
+
+def _linear_labels(X, theta, bias=0.0):
+    return [int(v >= 0) for v in np.asarray(X) @ np.asarray(theta) + bias]
+
+
+@st.composite
+def cases(draw, setting):
+    """A JSON-serialisable instance breaking exactly the assumption named by ``setting``."""
+    n = draw(st.integers(2, 5))
+    d = draw(st.integers(1, 3))
+    X = _grid(draw, (n, d), GRID, 4.0)
+    alpha = draw(ALPHAS)
+    if setting == "relu_biases":
+        widths = [d, *draw(st.lists(st.integers(1, 3), min_size=1, max_size=2)), 1]
+        layers = [{"weight": _grid(draw, (b, a), WEIGHTS, 2.0), "bias": _grid(draw, (b,), WEIGHTS, 2.0)}
+                  for a, b in zip(widths[:-1], widths[1:])]
+        case = {"setting": setting, "X": _center(X), "layers": layers, "alpha": alpha, "norm": 2}
+        case["y"] = [int(v >= 0) for v in _forward(case, np.asarray(case["X"]))]
+        return case
+    theta = _grid(draw, (d,), WEIGHTS, 2.0)
+    if setting == "non_centered":
+        return {"setting": setting, "X": X, "theta": theta, "bias": None, "alpha": alpha, "norm": 2,
+                "y": _linear_labels(X, theta)}
+    X = _center(X)
+    if setting == "intercept":
+        b = draw(WEIGHTS) / 2.0
+        return {"setting": setting, "X": X, "theta": theta, "bias": [b], "alpha": alpha, "norm": 2,
+                "y": _linear_labels(X, theta, b)}
+    y = draw(st.lists(st.integers(0, 1), min_size=n, max_size=n))  # outside_theta: labels not from the model
+    return {"setting": setting, "X": X, "theta": theta, "bias": None, "alpha": alpha, "norm": 2, "y": y}
+
+
+def _forward(case, X):
+    h = X
+    for k, layer in enumerate(case["layers"]):
+        h = h @ np.asarray(layer["weight"]).T + np.asarray(layer["bias"])
+        if k < len(case["layers"]) - 1:
+            h = np.maximum(h, 0.0)
+    return h[:, 0]
+
+
+def build(case):
+    """``(model, X, y, kwargs)`` for ``theory.robustness_bound``."""
+    X = np.asarray(case["X"], dtype=float)
+    y = np.asarray(case["y"], dtype=np.int64)
+    kw = {"alpha": case["alpha"], "norm": math.inf if str(case.get("norm")) in ("inf", "Infinity") else 2}
+    if "layers" in case:
+        mods = []
+        for k, layer in enumerate(case["layers"]):
+            W = torch.as_tensor(layer["weight"], dtype=torch.float64)
+            lin = torch.nn.Linear(W.shape[1], W.shape[0], bias=layer.get("bias") is not None, dtype=torch.float64)
+            with torch.no_grad():
+                lin.weight.copy_(W)
+                if layer.get("bias") is not None:
+                    lin.bias.copy_(torch.as_tensor(layer["bias"], dtype=torch.float64))
+            mods += [lin, torch.nn.ReLU()] if k < len(case["layers"]) - 1 else [lin]
+        return torch.nn.Sequential(*mods), X, y, kw
+    bias = case.get("bias")
+    model = theory.linear_model(X.shape[1], bias=bias is not None, weight=case["theta"], intercept=bias)
+    return model, X, y, kw
+
+
+def violation(case) -> float:
+    """How much the chain fails, relative (> 0: fails); -inf unless exactly the intended assumption is broken."""
+    model, X, y, kw = build(case)
+    res = theory.robustness_bound(model, X, y, **kw)
+    broken = SETTINGS_BROKEN[case["setting"]]
+    flags = res.assumptions
+    if flags[broken] or not all(v for k, v in flags.items() if k != broken):
+        return -math.inf
+    first = (res.adv_at_eps_i - res.mixup_approx) / (1 + abs(res.mixup_approx))
+    second = (res.adv_at_eps_mix - res.adv_at_eps_i) / (1 + abs(res.adv_at_eps_i))
+    return max(first, second)
+
+
+def find_counterexample(setting):
+    return find(cases(setting), lambda c: violation(c) > VIOLATION_RTOL, settings=FIND_SETTINGS)
+
+
+@pytest.mark.parametrize("setting", sorted(SETTINGS_BROKEN))
+def test_hypothesis_finds_a_counterexample(setting):
+    case = find_counterexample(setting)
+    model, X, y, kw = build(case)
+    res = theory.robustness_bound(model, X, y, **kw)
+    assert not res.holds
+    assert not res.assumptions[SETTINGS_BROKEN[setting]]
+    assert len(case["y"]) <= 3  # shrinking reaches a tiny instance
+
+
+FIXTURE_FILES = sorted(FIXTURES.glob("c6_*.json"))
+
+
+def test_every_setting_has_a_stored_counterexample():
+    stored = {json.loads(p.read_text())["setting"] for p in FIXTURE_FILES}
+    assert stored == set(SETTINGS_BROKEN)
+
+
+@pytest.mark.parametrize("path", FIXTURE_FILES, ids=[p.stem for p in FIXTURE_FILES])
+def test_stored_counterexample_fails_the_chain(path):
+    case = json.loads(path.read_text())
+    model, X, y, kw = build(case)
+    res = theory.robustness_bound(model, X, y, **kw)
+    assert not res.holds
+    assert violation(case) > VIOLATION_RTOL
+    broken = SETTINGS_BROKEN[case["setting"]]
+    assert not res.assumptions[broken]
+    assert all(v for k, v in res.assumptions.items() if k != broken)
+    # the instance is genuinely outside the theorem: repairing the assumption restores the chain
+    if case["setting"] == "non_centered":
+        Xc = X - X.mean(0)
+        yc = (Xc @ np.asarray(case["theta"]) >= 0).astype(int)
+        assert theory.robustness_bound(model, Xc, yc, **kw).holds
+
+
+# ---------------------------------------------------------------- softmax without κ
+
+# Minimal instance found by ``find`` in test_find_softmax_counterexample_without_kappa (bias-free linear
+# softmax, centered data, labels = argmax, so every assumption of the softmax chain holds).
+SOFTMAX_NO_KAPPA = {"X": [[-0.125, 0.375], [0.125, -0.375]], "W": [[0.0, -1.0], [-1.0, -1.5], [0.5, -1.0]], "alpha": 1.0}
+
+
+def naive_softmax_chain(case):
+    """``(L̃_mix, mean L̃_adv,i(m_1 ρ_i))`` with ρ_i = |g_iᵀx_i|/‖g_i‖ from plain autograd — the
+    softmax chain without κ; L̃_adv,i is the exact second-order (trust-region) value per sample."""
+    X = np.asarray(case["X"], dtype=float)
+    W = np.asarray(case["W"], dtype=float)
+    model = theory.linear_model(X.shape[1], out=W.shape[0], bias=False, weight=W)
+    y = (X @ W.T).argmax(1)
+    Xt = torch.tensor(X, requires_grad=True)
+    ce = torch.nn.functional.cross_entropy(model(Xt), torch.tensor(y), reduction="sum")
+    (g,) = torch.autograd.grad(ce, Xt)
+    g = g.numpy()
+    gn = np.linalg.norm(g, axis=1)
+    rho = np.where(gn > 0, np.abs((g * X).sum(1)) / np.where(gn > 0, gn, 1.0), 0.0)
+    m1 = theory.MixupLambda(case["alpha"]).m(1)
+    adv = [theory.adversarial_loss(model, X[i:i + 1], y[i:i + 1], m1 * rho[i], loss="softmax", method="second_order")
+           for i in range(len(X))]
+    mix = theory.mixup_expansion(model, X, y, case["alpha"], loss="softmax").approx
+    return mix, float(np.mean(adv)), (model, X, y)
+
+
+def test_softmax_chain_without_kappa_fails_and_with_kappa_holds():
+    mix, naive, (model, X, y) = naive_softmax_chain(SOFTMAX_NO_KAPPA)
+    assert naive > mix * (1 + VIOLATION_RTOL)
+    res = theory.robustness_bound_softmax(model, X, y, SOFTMAX_NO_KAPPA["alpha"])
+    assert all(res.assumptions.values())
+    assert res.holds and np.min(res.kappa) < 1
+
+
+@pytest.mark.slow
+def test_find_softmax_counterexample_without_kappa():
+    @st.composite
+    def softmax_cases(draw):
+        n, d, K = draw(st.integers(2, 4)), draw(st.integers(1, 3)), draw(st.integers(3, 4))
+        X = _center(_grid(draw, (n, d), GRID, 4.0))
+        return {"X": X, "W": _grid(draw, (K, d), WEIGHTS, 2.0), "alpha": draw(ALPHAS)}
+
+    def fails(case):
+        mix, naive, _ = naive_softmax_chain(case)
+        return naive > mix * (1 + VIOLATION_RTOL) + 1e-12
+
+    case = find(softmax_cases(), fails, settings=settings(FIND_SETTINGS, max_examples=20000))
+    print(json.dumps(case))
+    assert fails(case)
+
+
+def write_fixtures():
+    FIXTURES.mkdir(exist_ok=True)
+    for setting in sorted(SETTINGS_BROKEN):
+        case = find_counterexample(setting)
+        path = FIXTURES / f"c6_{setting}.json"
+        path.write_text(json.dumps(case, indent=1) + "\n")
+        print(path, json.dumps(case))
+
+
+if __name__ == "__main__":
+    if "--write" in sys.argv:
+        write_fixtures()
