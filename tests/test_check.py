@@ -89,8 +89,16 @@ def test_table_has_a_row_and_figure_link_per_claim():
     for name in ("approximation", "approximation_order", "robustness_chain", "robust_accuracy", "regularizer",
                  "rademacher", "generalization_gap"):
         assert f'src="figures/{name}.png"' in text
-    for sub in ("C9/paper-alpha<=1", "C9/paper-vs-exact", "C7/relu-nets"):
+    for sub in ("C9/paper-alpha<=1", "C9/paper-vs-exact", "C7/relu-random", "C7/relu-abs"):
         assert sub in rows
+
+
+def test_every_result_has_its_own_row_in_the_committed_table(written):
+    """No row is appended by --write: each result (sub-rows and C6 fixtures included) is already in the table."""
+    _, results, *_ = written
+    text = (REPO / "paper_checks.md").read_text(encoding="utf-8")
+    rows = {ln.split("|")[1].strip() for ln in text.split("\n") if ln.startswith("| C")}
+    assert {r["id"] for r in _all_rows(results)} <= rows
 
 
 def test_table_cites_existing_tests():
