@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ._problem import Problem, prepare
-from ._validate import DTYPE, check_alpha_beta, check_choice, check_count, check_nonnegative
+from ._validate import DTYPE, as_labels, check_alpha_beta, check_choice, check_count, check_nonnegative
 from .mixing import MixupLambda
 from .models import AFFINE_LAYERS, is_affine, layers_of, split_affine_prefix
 
@@ -269,10 +269,21 @@ def mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: 
 def squared_label_constant(y, alpha, beta=None) -> float:
     """``E_{D_λ}[λ(1−λ)] · (1/n²) Σ_ij ½‖y_i − y_j‖²``: RHS(I) minus L_mix for the squared loss (C1)."""
     a, b = check_alpha_beta(alpha, beta)
-    Y = torch.as_tensor(np.asarray(y), dtype=DTYPE).reshape(len(y), -1)
+    t = as_labels(y, _label_count(y), "y")
+    if t.shape[0] == 0:
+        raise ValueError("y is empty: n = 0 labels (need n >= 1)")
+    Y = t.to(DTYPE).reshape(t.shape[0], -1)
     n = Y.shape[0]
-    pair_sq = 2 * n * (Y * Y).sum() - 2 * (Y.sum(0) ** 2).sum()  # Σ_ij ‖y_i − y_j‖²
+    C = Y - Y.mean(0)
+    pair_sq = 2 * n * (C * C).sum()  # Σ_ij ‖y_i − y_j‖² = 2n Σ_i ‖y_i − ȳ‖² (no cancellation)
     return MixupLambda(a, b).mean_lambda_one_minus_lambda() * 0.5 * float(pair_sq) / n ** 2
+
+
+def _label_count(y) -> int:
+    try:
+        return len(y)
+    except TypeError:
+        raise ValueError(f"y must have shape (n,) or (n, K), got {type(y).__name__}") from None
 
 
 def mixup_loss_unmixed(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: int | None = None,
@@ -287,6 +298,7 @@ def mixup_loss_unmixed(model, X, y, alpha, beta=None, *, loss: str = "logistic",
     """
     alpha, beta = check_alpha_beta(alpha, beta)
     s = check_nonnegative(scale, "scale")
+    check_count(chunk_elements, "chunk_elements")
     P = prepare(model, X, y, loss)
     lam, w = _rule(alpha, beta, nodes, True, P.device)
     own = 1 - s * (1 - lam)  # weight on x_i after the homotopy
