@@ -1,0 +1,3 @@
+"""Performance benchmarks (``python -m benchmarks [--quick]``); see ``benchmarks/run.py``.
+
+Speed is measured here, never in the test suite."""

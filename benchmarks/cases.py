@@ -1,0 +1,149 @@
+"""Benchmark cases. Each runs in its own process (``benchmarks.run``) so that its peak memory can
+be read from the kernel, and returns a JSON-serialisable dict with ``wall_s`` and ``cpu_s``.
+
+Peak memory is the process's resident-set high-water mark (``VmHWM`` in ``/proc/self/status``),
+reset just before the timed call (``/proc/self/clear_refs``, Linux ≥ 4.0), minus the resident set
+at that moment: the memory the call itself added, torch's allocations included (``tracemalloc``
+does not see them). Without ``/proc`` it falls back to ``resource.getrusage``'s lifetime peak.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+DTYPE = torch.float64
+SEED = 0
+WARMUP = 16
+"""Rows of a first, untimed call of the same function: lazy imports and one-off initialisation
+(scipy, torch.func, the allocator) are not part of the cost against n and d."""
+
+
+# ------------------------------------------------------------------------------ measurement
+
+def _status_kib(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def timed(fn):
+    """``(value, {"wall_s", "cpu_s", "peak_mib", "peak_kind"})`` for one call of ``fn``."""
+    before = _status_kib("VmRSS")
+    reset = before is not None and _reset_peak()
+    wall, cpu = time.perf_counter(), time.process_time()
+    value = fn()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    if reset:
+        peak, kind = (_status_kib("VmHWM") - before) / 1024, "added"
+    else:
+        import resource
+        import sys
+
+        scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+        peak, kind = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2 ** 20, "process"
+    return value, {"wall_s": wall, "cpu_s": cpu, "peak_mib": peak, "peak_kind": kind}
+
+
+# ------------------------------------------------------------------------------------- data
+
+def _data(n: int, d: int, seed: int = SEED):
+    """Standard normal inputs; binary labels from a random linear teacher with 10% label noise."""
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, d, generator=g, dtype=DTYPE)
+    teacher = torch.randn(d, generator=g, dtype=DTYPE)
+    y = (X @ teacher > 0).long()
+    flip = torch.rand(n, generator=g) < 0.1
+    return X, torch.where(flip, 1 - y, y)
+
+
+def _linear(d: int):
+    import theory
+
+    g = torch.Generator().manual_seed(SEED + 1)
+    return theory.linear_model(d, weight=torch.randn(d, generator=g, dtype=DTYPE) / d ** 0.5, intercept=0.1)
+
+
+def _mlp(d: int, hidden: int, activation: str = "relu"):
+    import theory
+
+    g = torch.Generator().manual_seed(SEED + 2)
+    if activation == "relu":
+        return theory.relu_mlp(d, [hidden], generator=g)
+    return theory.smooth_mlp(d, [hidden], activation=activation, generator=g)
+
+
+# ------------------------------------------------------------------------------------ cases
+
+def roofline(elements: int, chunk: int = 1 << 17) -> dict:
+    """A tight loop of ``torch.logaddexp(x, 0)`` (softplus, as the exact loss evaluates it) over
+    ``elements`` float64 values, in cache-sized chunks with preallocated buffers, summed."""
+    g = torch.Generator().manual_seed(SEED)
+    src = torch.randn(chunk, generator=g, dtype=DTYPE) * 3
+    dst = torch.empty_like(src)
+    zero = torch.zeros((), dtype=DTYPE)
+    full, rest = divmod(elements, chunk)
+
+    def run():
+        acc = torch.zeros((), dtype=DTYPE)
+        for _ in range(full):
+            torch.logaddexp(src, zero, out=dst)
+            acc += dst.sum()
+        if rest:
+            acc += torch.logaddexp(src[:rest], zero).sum()
+        return float(acc)
+
+    _, t = timed(run)
+    return {**t, "elements": elements}
+
+
+def exact_linear(n: int, d: int = 10, nodes: int = 32, alpha: float = 1.0) -> dict:
+    """Exact ``mixup_loss`` of a logistic-regression model: n² pairs × ``nodes`` softplus terms."""
+    import theory
+
+    X, y = _data(n, d)
+    model = _linear(d)
+    theory.mixup_loss(model, X[:WARMUP], y[:WARMUP], alpha, nodes=nodes)
+    value, t = timed(lambda: theory.mixup_loss(model, X, y, alpha, nodes=nodes))
+    return {**t, "value": value, "work": n * n * nodes}
+
+
+def exact_mlp(n: int, d: int, hidden: int = 256, shortcut: bool = True, nodes: int = 32,
+              alpha: float = 1.0) -> dict:
+    """Exact ``mixup_loss`` of a ReLU MLP d-hidden-1, mixing first-layer outputs or inputs."""
+    import theory
+
+    X, y = _data(n, d)
+    model = _mlp(d, hidden)
+    theory.mixup_loss(model, X[:WARMUP], y[:WARMUP], alpha, nodes=nodes, shortcut=shortcut)
+    value, t = timed(lambda: theory.mixup_loss(model, X, y, alpha, nodes=nodes, shortcut=shortcut))
+    return {**t, "value": value, "work": n * n * nodes}
+
+
+def expansion(n: int, d: int, model: str = "relu", hidden: int = 256, alpha: float = 1.0) -> dict:
+    """``mixup_expansion`` (L_std, R1, R2, R3) for a linear model or an MLP d-hidden-1."""
+    import theory
+
+    X, y = _data(n, d)
+    net = _linear(d) if model == "linear" else _mlp(d, hidden, model)
+    theory.mixup_expansion(net, X[:WARMUP], y[:WARMUP], alpha)
+    e, t = timed(lambda: theory.mixup_expansion(net, X, y, alpha))
+    return {**t, "value": e.approx, "r3": e.r3, "r3_method": e.r3_method}
+
+
+CASES = {"roofline": roofline, "exact_linear": exact_linear, "exact_mlp": exact_mlp, "expansion": expansion}

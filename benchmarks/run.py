@@ -1,0 +1,228 @@
+"""Performance benchmarks of the exact Mixup loss and its expansion (``python -m benchmarks``).
+
+Prints one table per suite with wall and CPU seconds, throughput, peak memory added by the call,
+the scaling exponent in n (least-squares slope of log time against log n), and whether the
+performance targets are met:
+
+- ``linear``: exact ``mixup_loss`` of logistic regression at n ∈ {10³, 3·10³, 10⁴} (Q = 32 nodes),
+  against the softplus roofline — ``torch.logaddexp(x, 0)`` in a tight loop over the same n²Q
+  float64 values. Target: time ≤ 2× the roofline's.
+- ``mlp``: ReLU MLP 100-256-1 at n = 2000 with and without the first-layer shortcut.
+- ``shortcut``: MLP d-256-1, d ∈ {2, 100, 784}: identical results, speed-up of the shortcut over
+  input mixing. Target: ≥ 10× for d ≥ 100.
+- ``expansion``: ``mixup_expansion`` against n and d (ReLU MLP d-256-1; R3 = 0 structurally),
+  a tanh MLP (R3 by Hutchinson) and a linear model. Target: ReLU MLP at n = 10⁴, d = 784 in < 30 s.
+
+Every case runs in a fresh process (peak memory per case). ``--quick`` runs a small subset
+(about a minute); ``--threads`` sets ``torch.set_num_threads`` (default: torch's default);
+``--json FILE`` saves every measurement. On a machine shared with other jobs prefer
+``--threads 1`` and read the CPU-seconds columns: OpenMP regions with several threads stall
+whenever another process holds a core.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+
+THREADS_ENV = "MIXUP_BENCH_THREADS"
+NODES = 32
+TARGET_ROOFLINE_FACTOR = 2.0
+TARGET_SHORTCUT_SPEEDUP = 10.0
+TARGET_EXPANSION_SECONDS = 30.0
+SAME_RESULT_RTOL = 1e-12
+
+
+def suites(quick: bool) -> dict[str, list[tuple[str, dict]]]:
+    """Suite name -> list of (case, params)."""
+    ns = [1000, 3000] if quick else [1000, 3000, 10000]
+    linear = []
+    for n in ns:
+        linear += [("roofline", {"elements": n * n * NODES}), ("exact_linear", {"n": n, "nodes": NODES})]
+    n_mlp = 500 if quick else 2000
+    mlp = [("exact_mlp", {"n": n_mlp, "d": 100, "shortcut": s, "nodes": NODES}) for s in (True, False)]
+    n_sc = 120 if quick else 400
+    shortcut = [("exact_mlp", {"n": n_sc, "d": d, "shortcut": s, "nodes": NODES})
+                for d in (2, 100, 784) for s in (True, False)]
+    n_big = 3000 if quick else 10000
+    exp_n = [1000, 3000] if quick else [1000, 3000, 10000]
+    expansion = [("expansion", {"n": n, "d": 784, "model": "relu"}) for n in exp_n]
+    expansion += [("expansion", {"n": n_big, "d": d, "model": "relu"}) for d in (10, 100)]
+    expansion += [("expansion", {"n": n_big, "d": 784, "model": "linear"}),
+                  ("expansion", {"n": 1000 if quick else n_big, "d": 784, "model": "tanh"})]
+    return {"linear": linear, "mlp": mlp, "shortcut": shortcut, "expansion": expansion}
+
+
+# ----------------------------------------------------------------------------- running cases
+
+def run_case(case: str, params: dict, threads: int | None) -> dict:
+    """Runs one case in a fresh interpreter and returns its measurements."""
+    env = dict(os.environ)
+    if threads:
+        env[THREADS_ENV] = str(threads)
+    cmd = [sys.executable, "-m", "benchmarks.run", "--case", case, "--params", json.dumps(params)]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=root)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return {"case": case, "params": params, **json.loads(line[len("RESULT "):])}
+    raise RuntimeError(f"benchmark case {case} {params} failed:\n{proc.stdout}\n{proc.stderr}")
+
+
+def _child(case: str, params: dict) -> None:
+    import torch
+
+    from .cases import CASES
+
+    if os.environ.get(THREADS_ENV):
+        torch.set_num_threads(int(os.environ[THREADS_ENV]))
+    out = CASES[case](**params)
+    out["threads"] = torch.get_num_threads()
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+# ---------------------------------------------------------------------------------- analysis
+
+def slope(xs, ys) -> float:
+    """Least-squares slope of log y against log x (the scaling exponent)."""
+    lx, ly = [math.log(x) for x in xs], [math.log(y) for y in ys]
+    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
+    den = sum((a - mx) ** 2 for a in lx)
+    return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / den if den else float("nan")
+
+
+def _fmt(x, spec=".3g"):
+    return "-" if x is None else format(x, spec)
+
+
+def _table(title: str, header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[k]) for r in rows)) if rows else len(h) for k, h in enumerate(header)]
+    line = "  ".join(h.rjust(w) for h, w in zip(header, widths))
+    body = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join([title, line, "-" * len(line), *body])
+
+
+def report(results: dict[str, list[dict]]) -> tuple[str, list[tuple[str, bool | None, str]]]:
+    """The printed tables and the list of (target, met, measured)."""
+    out, targets = [], []
+    if "linear" in results:
+        rs = results["linear"]
+        roof = {r["params"]["elements"]: r for r in rs if r["case"] == "roofline"}
+        rows, ns, walls, cpus = [], [], [], []
+        for r in (r for r in rs if r["case"] == "exact_linear"):
+            n = r["params"]["n"]
+            ref = roof.get(n * n * NODES)
+            fw = r["wall_s"] / ref["wall_s"] if ref else None
+            fc = r["cpu_s"] / ref["cpu_s"] if ref else None
+            rows.append([f"{n:g}", f"{r['work']:.2e}", _fmt(r["wall_s"]), _fmt(r["cpu_s"]),
+                         f"{r['work'] / r['wall_s']:.3e}", f"{ref['elements'] / ref['wall_s']:.3e}" if ref else "-",
+                         _fmt(fw, ".2f"), _fmt(fc, ".2f"), _fmt(r["peak_mib"], ".1f")])
+            ns.append(n), walls.append(r["wall_s"]), cpus.append(r["cpu_s"])
+            if ref:
+                targets.append((f"linear exact loss n={n}: time ≤ {TARGET_ROOFLINE_FACTOR:g}× roofline",
+                                min(fw, fc) <= TARGET_ROOFLINE_FACTOR, f"{fw:.2f}× wall, {fc:.2f}× cpu"))
+        out.append(_table("Exact mixup_loss, logistic regression (d = 10, Q = 32) vs softplus roofline",
+                          ["n", "pairs*nodes", "wall s", "cpu s", "pairs*nodes/s", "roofline/s",
+                           "x roof wall", "x roof cpu", "peak MiB"], rows))
+        if len(ns) > 1:
+            out.append(f"scaling exponent in n: {slope(ns, walls):.2f} (wall), {slope(ns, cpus):.2f} (cpu)")
+    if "mlp" in results:
+        rows = []
+        for r in results["mlp"]:
+            p = r["params"]
+            rows.append([f"{p['n']}", "first layer" if p["shortcut"] else "inputs", _fmt(r["wall_s"]),
+                         _fmt(r["cpu_s"]), f"{r['work'] / r['wall_s']:.3e}", _fmt(r["peak_mib"], ".1f"),
+                         f"{r['value']:.15f}"])
+        out.append(_table("Exact mixup_loss, ReLU MLP 100-256-1 (Q = 32): first-layer shortcut vs input mixing",
+                          ["n", "mixes", "wall s", "cpu s", "pairs*nodes/s", "peak MiB", "L_mix"], rows))
+        if len(results["mlp"]) == 2:
+            a, b = results["mlp"]
+            out.append(f"speed-up {b['wall_s'] / a['wall_s']:.1f}x (wall), {b['cpu_s'] / a['cpu_s']:.1f}x (cpu); "
+                       f"relative difference {abs(a['value'] - b['value']) / abs(b['value']):.1e}")
+    if "shortcut" in results:
+        rows = []
+        by_d = {}
+        for r in results["shortcut"]:
+            by_d.setdefault(r["params"]["d"], {})[r["params"]["shortcut"]] = r
+        for d, pair in sorted(by_d.items()):
+            if True not in pair or False not in pair:
+                continue
+            a, b = pair[True], pair[False]
+            rel = abs(a["value"] - b["value"]) / abs(b["value"])
+            sw, sc = b["wall_s"] / a["wall_s"], b["cpu_s"] / a["cpu_s"]
+            rows.append([f"{d}", f"{a['params']['n']}", _fmt(a["wall_s"]), _fmt(b["wall_s"]), _fmt(a["cpu_s"]),
+                         _fmt(b["cpu_s"]), f"{sw:.1f}", f"{sc:.1f}", f"{rel:.1e}",
+                         _fmt(a["peak_mib"], ".1f"), _fmt(b["peak_mib"], ".1f")])
+            if d >= 100:
+                targets.append((f"shortcut ≥ {TARGET_SHORTCUT_SPEEDUP:g}× input mixing, d={d}, identical",
+                                max(sw, sc) >= TARGET_SHORTCUT_SPEEDUP and rel <= SAME_RESULT_RTOL,
+                                f"{sw:.1f}× wall, {sc:.1f}× cpu, rel diff {rel:.1e}"))
+        out.append(_table("First-layer shortcut vs input mixing, ReLU MLP d-256-1 (Q = 32)",
+                          ["d", "n", "short wall", "input wall", "short cpu", "input cpu", "x wall", "x cpu",
+                           "rel diff", "short MiB", "input MiB"], rows))
+    if "expansion" in results:
+        rows = []
+        for r in results["expansion"]:
+            p = r["params"]
+            rows.append([p["model"], f"{p['n']}", f"{p['d']}", _fmt(r["wall_s"]), _fmt(r["cpu_s"]),
+                         _fmt(r["peak_mib"], ".1f"), r["r3_method"]])
+            if p["model"] == "relu" and p["n"] == 10000 and p["d"] == 784:
+                targets.append((f"expansion ReLU MLP n=10^4, d=784 < {TARGET_EXPANSION_SECONDS:g} s",
+                                r["wall_s"] < TARGET_EXPANSION_SECONDS, f"{r['wall_s']:.2f} s wall"))
+        out.append(_table("mixup_expansion cost (MLP d-256-1)", ["model", "n", "d", "wall s", "cpu s",
+                                                                  "peak MiB", "R3"], rows))
+        sweep = [r for r in results["expansion"] if r["params"]["model"] == "relu" and r["params"]["d"] == 784]
+        if len(sweep) > 1:
+            xs = [r["params"]["n"] for r in sweep]
+            out.append(f"scaling exponent in n (ReLU, d = 784): {slope(xs, [r['wall_s'] for r in sweep]):.2f} (wall), "
+                       f"{slope(xs, [r['cpu_s'] for r in sweep]):.2f} (cpu)")
+    return "\n\n".join(out), targets
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="a small subset (about a minute)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per case (default: torch's default)")
+    p.add_argument("--only", nargs="+", default=None, help="suites to run: linear mlp shortcut expansion")
+    p.add_argument("--json", default=None, help="write all measurements to this file")
+    p.add_argument("--case", help=argparse.SUPPRESS)
+    p.add_argument("--params", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.case:
+        _child(args.case, json.loads(args.params))
+        return 0
+    import platform
+
+    import torch
+
+    plan = suites(args.quick)
+    if args.only:
+        unknown = set(args.only) - set(plan)
+        if unknown:
+            p.error(f"unknown suite(s) {sorted(unknown)}; choose from {sorted(plan)}")
+        plan = {k: v for k, v in plan.items() if k in args.only}
+    threads = args.threads or torch.get_num_threads()
+    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"{threads} torch threads per case{' (quick)' if args.quick else ''}", flush=True)
+    results: dict[str, list[dict]] = {}
+    for name, cases in plan.items():
+        for case, params in cases:
+            r = run_case(case, params, args.threads)
+            results.setdefault(name, []).append(r)
+            print(f"  {name:<10} {case:<13} {json.dumps(params):<58} wall {r['wall_s']:8.3f} s  "
+                  f"cpu {r['cpu_s']:8.3f} s  peak {r['peak_mib']:8.1f} MiB", flush=True)
+    text, targets = report(results)
+    print("\n" + text + "\n\nTargets")
+    for name, met, measured in targets:
+        print(f"  [{'met' if met else 'NOT met'}] {name}: {measured}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"threads": threads, "results": results}, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
