@@ -129,6 +129,13 @@ def test_squared_finite_at_huge_margins():
     assert loss.value(F, Y).tolist() == [0.5 * (HUGE - 1) ** 2, 0.5 * HUGE ** 2]
 
 
+def test_squared_value_without_cancellation():
+    """Offset labels and logits: ½(y − f)² directly, not h(f) − yf + ½y² (which loses every digit at 1e8)."""
+    F = torch.tensor([[1e8 + 0.5]], dtype=DT)
+    Y = torch.tensor([[1e8 - 0.5]], dtype=DT)
+    assert float(get_loss("squared").value(F, Y)) == 0.5
+
+
 def test_labels_validation():
     lg, sm, sq = get_loss("logistic"), get_loss("softmax"), get_loss("squared")
     np.testing.assert_array_equal(lg.labels([0, 1, 1], 3, 1).numpy().ravel(), [0, 1, 1])

@@ -121,6 +121,23 @@ def test_squared_multi_output_against_brute_force():
     assert squared_label_constant(Y, 1.5, 0.4) == pytest.approx(brute_squared_constant(Y, 1.5, 0.4), rel=BRUTE_RTOL)
 
 
+@pytest.mark.parametrize("offset", [0.0, 1e3, 1e6])
+def test_squared_loss_with_offset_labels(offset):
+    """Regression (cancellation): labels and margins near a large offset; closed form, pair sum and (I) agree."""
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(20, 3))
+    model = theory.linear_model(3, weight=[1.0, -2.0, 0.5], intercept=offset)
+    y = offset + X @ np.array([1.0, -2.0, 0.5]) + rng.normal(size=20)
+    closed = theory.mixup_loss(model, X, y, 0.7, 1.9, loss="squared")
+    pairs = theory.mixup_loss(model, X, y, 0.7, 1.9, loss="squared", shortcut=False)
+    unmixed = theory.mixup_loss_unmixed(model, X, y, 0.7, 1.9, loss="squared") - squared_label_constant(y, 0.7, 1.9)
+    centered = theory.mixup_loss(theory.linear_model(3, weight=[1.0, -2.0, 0.5], intercept=0.0), X, y - offset,
+                                 0.7, 1.9, loss="squared")  # shifting labels and intercept together changes nothing
+    assert closed == pytest.approx(centered, rel=1e-9)
+    assert pairs == pytest.approx(centered, rel=1e-9)
+    assert unmixed == pytest.approx(centered, rel=1e-9)
+
+
 def test_unmixed_homotopy_against_brute_force():
     model, X, y = make_problem("tanh", "logistic", n=3, d=2, seed=8)
     f, Y = numpy_model(model), labels_matrix("logistic", y)

@@ -28,10 +28,10 @@ class GLMLoss:
 
     def value(self, F: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
         """Per-sample loss for logits ``F`` and (possibly mixed) labels ``Y``, both ``(..., K)``."""
-        out = self.h(F) - (Y * F).sum(-1)
-        if self.name == "squared":  # ½‖y − f‖² = h(f) − yᵀf + ½‖y‖²
-            out = out + 0.5 * (Y * Y).sum(-1)
-        return out
+        if self.name == "squared":  # ½‖y − f‖² = h(f) − yᵀf + ½‖y‖², summed without cancellation
+            R = Y - F
+            return 0.5 * (R * R).sum(-1)
+        return self.h(F) - (Y * F).sum(-1)
 
     def labels(self, y, n: int, K: int, device=None) -> torch.Tensor:
         """Validated labels as a float64 ``(n, K)`` tensor matching logits with ``K`` columns."""

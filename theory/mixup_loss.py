@@ -115,15 +115,17 @@ def _linear_pair_sum(P: Problem, z: torch.Tensor, lam, w, chunk_elements: int, r
     Logistic: ``Σ_ij E_λ softplus(λz_i + (1−λ)z_j)`` pair by pair — the cost — minus the label term
     ``Σ_ij E_λ ỹ_ij z̃_ij`` in closed form. The λ-rule is folded for α = β (half the softplus
     evaluations, ``_fold_symmetric``); blocks live in one preallocated buffer of ``chunk_elements``.
-    Squared: every term is a second moment of the mixed margins and labels, so the sum is closed
-    form, O(n). ``rows`` restricts i (sharding); the shards' sums add up to the total.
+    Squared: a second moment of the mixed residuals ``z − y``, so the sum is closed form, O(n).
+    ``rows`` restricts i (sharding); the shards' sums add up to the total.
     """
     z = z.reshape(-1, 1)
     n = z.shape[0]
     r0, r1 = _row_range(n, rows)
+    if P.loss.name == "squared":  # ½(ỹ − z̃)² = ½(λr_i + (1−λ)r_j)² with residuals r = z − y
+        # (one moment of residuals: expanding into ½z̃² − ỹz̃ + ½ỹ² cancels catastrophically for offset labels)
+        resid = z - P.Y
+        return 0.5 * _pair_moment(resid, resid, lam, w, r0, r1)
     label = _pair_moment(P.Y, z, lam, w, r0, r1)
-    if P.loss.name == "squared":  # ½(ỹ − z̃)² = ½z̃² − ỹz̃ + ½ỹ²
-        return 0.5 * _pair_moment(z, z, lam, w, r0, r1) - label + 0.5 * _pair_moment(P.Y, P.Y, lam, w, r0, r1)
     lam_f, w_f = _fold_symmetric(lam, w)
     q = lam_f.shape[0]
     zf = z.reshape(-1)
