@@ -21,6 +21,7 @@ C4_EXAMPLES = 4000
 C5_EXAMPLES = 3500
 C13_EXAMPLES = 3000
 C7_EXAMPLES = 300
+SOFTMAX_EXAMPLES = 150
 ATOL, RTOL = 1e-12, 1e-9
 FIELD_RTOL = 1e-9
 INF = math.inf
@@ -319,3 +320,62 @@ def test_c7_exact_inequality_can_fail_for_relu_nets(X, weights):
     # independent check of the adversary: a point of the ball with a higher loss than exact L_mix
     P = theory.adversarial_losses(model, X, y, cmp.eps, method="fgsm")
     assert P.mean() > cmp.mixup_exact
+
+
+# ---------------------------------------------------------------- softmax chain (docs/softmax_robustness.md)
+
+@st.composite
+def softmax_instances(draw):
+    X = draw(centered_data(n_max=5, d_max=3))
+    K = draw(st.integers(2, 4))
+    if draw(st.booleans()):
+        W = snap(draw(arrays(np.float64, (K, X.shape[1]), elements=coords)))
+        model = linear_model(X.shape[1], out=K, bias=False, weight=W)
+    else:
+        hidden = draw(st.lists(st.integers(1, 5), min_size=1, max_size=2))
+        model = relu_mlp(X.shape[1], hidden, out=K, bias=False,
+                         generator=torch.Generator().manual_seed(draw(st.integers(0, 2 ** 16))))
+    return X, model, draw(alphas)
+
+
+@settings(max_examples=SOFTMAX_EXAMPLES)
+@given(softmax_instances())
+@example((np.array([[-0.125, 0.375], [0.125, -0.375]]),  # κ < 1: the chain without κ fails here
+          linear_model(2, out=3, bias=False, weight=[[0.0, -1.0], [-1.0, -1.5], [0.5, -1.0]]), 1.0))
+def test_softmax_chain_with_curvature_factor(instance):
+    X, model, alpha = instance
+    with torch.no_grad():
+        y = model(torch.as_tensor(X)).argmax(1).numpy()  # correctly classified: (y − p)ᵀf ≥ 0
+    res = theory.robustness_bound_softmax(model, X, y, alpha)
+    assert all(res.assumptions.values()), res.assumptions
+    assert geq(res.mixup_approx, res.adv_at_eps_i) and geq(res.adv_at_eps_i, res.adv_at_eps_mix)
+    assert geq(res.mixup_approx, res.adv_at_eps_sharp)
+    assert res.holds and np.all((0 <= res.kappa) & (res.kappa <= 1))
+    per_sample = [theory.adversarial_loss(model, X[i:i + 1], y[i:i + 1], res.eps_i[i], loss="softmax",
+                                          method="second_order") for i in range(len(y))]
+    assert res.adv_at_eps_i == pytest.approx(np.mean(per_sample), rel=1e-9, abs=1e-12)
+    if np.isfinite(res.eps_star) and res.eps_star > 0:
+        at_star = theory.adversarial_loss(model, X, y, res.eps_star, loss="softmax", method="second_order")
+        assert at_star == pytest.approx(res.mixup_approx, rel=1e-9)
+
+
+def test_softmax_chain_with_two_classes_is_the_binary_chain():
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(7, 3))
+    X -= X.mean(0)
+    W = rng.normal(size=(2, 3))
+    soft = linear_model(3, out=2, bias=False, weight=W)
+    binary = linear_model(3, bias=False, weight=W[1] - W[0])  # logit of class 1 minus class 0
+    y = (X @ (W[1] - W[0]) >= 0).astype(int)
+    a = theory.robustness_bound_softmax(soft, X, y, 0.7)
+    b = theory.robustness_bound(binary, X, y, 0.7)
+    np.testing.assert_allclose(a.kappa, 1.0)
+    np.testing.assert_allclose(a.eps_i, b.eps_i, rtol=1e-9)
+    for field in ("mixup_approx", "adv_at_eps_i", "adv_at_eps_mix", "eps_star"):
+        assert getattr(a, field) == pytest.approx(getattr(b, field), rel=1e-9), field
+
+
+def test_softmax_bound_rejects_linf():
+    X = np.array([[1.0, 0.0], [-1.0, 0.0]])
+    with pytest.raises(ValueError, match="norm"):
+        theory.robustness_bound_softmax(linear_model(2, out=3, bias=False), X, [0, 1], 1.0, norm=INF)

@@ -28,7 +28,7 @@ import torch
 from scipy.optimize import brentq
 
 from ._problem import prepare
-from ._validate import DTYPE, check_alpha_beta, check_nonnegative
+from ._validate import check_alpha_beta, check_nonnegative
 from .adversarial import check_norm
 from .expansion import input_jacobians, mixup_expansion
 from .models import is_piecewise_linear
@@ -40,14 +40,15 @@ from .trust_region import QuadraticModels
 EPS_STAR_DOUBLINGS = 1100
 
 
-def _largest_eps(adv_minus_mix, gap: float, slope: float, curvature: float) -> float:
+def _largest_eps(adv_minus_mix, gap: float, slope: float, curvature: float, scale: float) -> float:
     """Largest ε ≥ 0 with ``adv_minus_mix(ε) ≤ 0`` for a nondecreasing function bounded above by
     ``slope·ε + curvature·ε²/2 − gap`` (nan / inf semantics as ε*). The root of that quadratic is a
-    point where the function is ≤ 0: the search starts there and doubles to bracket the root."""
+    point where the function is ≤ 0: the search starts there and doubles (from ``scale`` if that root
+    is 0) to bracket the root, then ``brentq``."""
     lo = largest_eps(gap, slope, curvature)
     if not math.isfinite(lo):
         return lo  # nan: gap < 0; inf: no gradient and no positive curvature anywhere
-    hi = max(2.0 * lo, 1e-300)
+    hi = 2.0 * lo if lo > 0 else scale
     for _ in range(EPS_STAR_DOUBLINGS):
         if adv_minus_mix(hi) > 0:
             break
@@ -102,7 +103,8 @@ def robustness_bound_softmax(model, X, y, alpha, beta=None, *, norm=2, c_x=None)
     approx = expansion.approx
     adv_i, adv_mix, adv_sharp = adv(eps_i), adv(eps_mix), adv(eps_sharp)
     gap = expansion.r1 + expansion.r2 + expansion.r3
-    eps_star = _largest_eps(lambda e: adv(e) - approx, gap, float(gn.mean()), float(lam.mean()))
+    eps_star = _largest_eps(lambda e: adv(e) - approx, gap, float(gn.mean()), float(lam.mean()),
+                            max(float(xnorm.max()), 1.0))
     f = P.F
     in_theta = bool((((P.Y - p) * f).sum(1) >= 0).all())
     euler = ((f - V).abs() <= HOMOGENEOUS_RTOL * (f.abs() + vector_norm(J, 2) * xnorm[:, None]) + 1e-12).all()
