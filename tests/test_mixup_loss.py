@@ -87,12 +87,13 @@ def test_identity_I_property(alpha, beta, n, d, scale, seed, loss):
     assert lhs == pytest.approx(rhs, rel=IDENTITY_RTOL, abs=1e-14)
 
 
+@pytest.mark.parametrize("alpha, beta", [(0.3, 2.5), (0.7, 0.7)])
 @pytest.mark.parametrize("loss", LOSSES)
 @pytest.mark.parametrize("kind", ["linear", "tanh"])
-def test_against_brute_force_quadrature(kind, loss):
-    """mixup_loss and RHS(I) vs python loops over (i, j) and QUADPACK over λ (α ≠ β, α < 1)."""
+def test_against_brute_force_quadrature(kind, loss, alpha, beta):
+    """mixup_loss and RHS(I) vs python loops over (i, j) and QUADPACK over λ (α ≠ β with α < 1; α = β,
+    where the λ-rule is folded under λ ↔ 1 − λ)."""
     model, X, y = make_problem(kind, loss, n=4, d=2, seed=5)
-    alpha, beta = 0.3, 2.5
     f, Y = numpy_model(model), labels_matrix(loss, y)
     assert theory.mixup_loss(model, X, y, alpha, beta, loss=loss) == pytest.approx(
         brute_mixup_loss(f, X, Y, loss, alpha, beta), rel=BRUTE_RTOL)
@@ -188,9 +189,10 @@ def test_shortcut_equals_input_mixing(name, build, loss):
     y = (rng.integers(0, K, 7) if loss == "softmax" else rng.integers(0, 2, 7) if loss == "logistic"
          else rng.normal(size=(7, K)).squeeze())
     for fn in (theory.mixup_loss, theory.mixup_loss_unmixed):
-        fast = fn(model, X, y, 0.4, 1.3, loss=loss)
-        slow = fn(model, X, y, 0.4, 1.3, loss=loss, shortcut=False)
-        assert fast == pytest.approx(slow, rel=SHORTCUT_RTOL)
+        for alpha, beta in ((0.4, 1.3), (0.6, 0.6)):
+            fast = fn(model, X, y, alpha, beta, loss=loss)
+            slow = fn(model, X, y, alpha, beta, loss=loss, shortcut=False)
+            assert fast == pytest.approx(slow, rel=SHORTCUT_RTOL)
 
 
 @pytest.mark.parametrize("kind, loss", [("linear", "logistic"), ("linear", "squared"), ("tanh", "softmax")])
