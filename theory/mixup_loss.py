@@ -31,8 +31,9 @@ CHUNK_ELEMENTS = 1 << 20
 (``python -m benchmarks``): large enough to amortise per-block dispatch, small enough for the
 cache. Memory stays a few chunks whatever n is."""
 DEVICE_CHUNK_ELEMENTS = 1 << 24
-"""Used instead of the default ``CHUNK_ELEMENTS`` when the model lives on an accelerator (128 MiB
-per tensor): fewer, larger kernel launches. An explicit ``chunk_elements`` is always honoured."""
+"""Used in place of ``CHUNK_ELEMENTS`` when ``chunk_elements`` is left at that default and the model
+lives on an accelerator (128 MiB per tensor): fewer, larger kernel launches. Any other value of
+``chunk_elements`` is used as given."""
 
 
 def _rule(alpha, beta, nodes, tilde, device):
