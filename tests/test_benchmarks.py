@@ -1,0 +1,55 @@
+"""Smoke tests of the benchmark harness (benchmarks/): tiny cases, the report, the measurement.
+
+Speed is measured by ``python -m benchmarks``, never here; these only keep the harness from rotting.
+"""
+import math
+import os
+
+import pytest
+import torch
+
+from benchmarks import cases
+from benchmarks.run import NODES, report, slope, suites
+
+ALLOC_MIB = 80
+
+
+def test_slope_recovers_a_power_law():
+    ns = [10, 30, 100, 300]
+    assert math.isclose(slope(ns, [3.0 * n ** 2 for n in ns]), 2.0, rel_tol=1e-12)
+    assert math.isclose(slope(ns, [0.5 * n ** 0.5 for n in ns]), 0.5, rel_tol=1e-12)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux /proc peak-RSS reset")
+def test_peak_memory_sees_torch_allocations():
+    def allocate():
+        t = torch.ones(ALLOC_MIB * 2 ** 20 // 8, dtype=torch.float64)
+        return float(t[-1])
+
+    _, t = cases.timed(allocate)
+    assert t["peak_kind"] == "added"
+    assert t["peak_mib"] >= 0.9 * ALLOC_MIB
+
+
+def test_tiny_cases_and_report():
+    n = 24
+    res = {
+        "linear": [{"case": "roofline", "params": {"elements": n * n * NODES}, **cases.roofline(n * n * NODES, 256)},
+                   {"case": "exact_linear", "params": {"n": n}, **cases.exact_linear(n, d=3, nodes=NODES)}],
+        "shortcut": [{"case": "exact_mlp", "params": {"n": n, "d": 100, "shortcut": s},
+                      **cases.exact_mlp(n, 100, hidden=8, shortcut=s, nodes=4)} for s in (True, False)],
+        "expansion": [{"case": "expansion", "params": {"n": n, "d": 5, "model": m},
+                       **cases.expansion(n, 5, model=m, hidden=8)} for m in ("relu", "tanh")],
+    }
+    a, b = (r["value"] for r in res["shortcut"])
+    assert abs(a - b) <= 1e-12 * abs(b)  # the shortcut is exact
+    text, targets = report(res)
+    assert "softplus roofline" in text and "First-layer shortcut" in text and "mixup_expansion" in text
+    assert {name.split(":")[0].split(" n=")[0] for name, _, _ in targets} >= {"linear exact loss"}
+    assert res["expansion"][0]["r3"] == 0.0 and res["expansion"][1]["r3"] != 0.0
+
+
+def test_quick_plan_is_a_subset_of_sizes():
+    quick, full = suites(True), suites(False)
+    assert set(quick) == set(full) == {"linear", "mlp", "shortcut", "expansion"}
+    assert max(p.get("n", 0) for v in quick.values() for _, p in v) <= 3000
