@@ -236,12 +236,17 @@ def _mixup_trained_tanh(X, y, steps=300, seed=0):
     model = theory.smooth_mlp(X.shape[1], [32, 32], generator=torch.Generator().manual_seed(seed))
     Xt, yt = torch.as_tensor(X), torch.as_tensor(y, dtype=DT)
     opt = torch.optim.Adam(model.parameters(), lr=0.02)
-    for _ in range(steps):
-        lam, perm = rng.beta(1.0, 1.0), torch.as_tensor(rng.permutation(len(X)))
-        opt.zero_grad()
-        out = model(lam * Xt + (1 - lam) * Xt[perm]).reshape(-1)
-        nn.functional.binary_cross_entropy_with_logits(out, lam * yt + (1 - lam) * yt[perm]).backward()
-        opt.step()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny ops: one thread is ~10× faster than two on a busy 2-core machine
+    try:
+        for _ in range(steps):
+            lam, perm = rng.beta(1.0, 1.0), torch.as_tensor(rng.permutation(len(X)))
+            opt.zero_grad()
+            out = model(lam * Xt + (1 - lam) * Xt[perm]).reshape(-1)
+            nn.functional.binary_cross_entropy_with_logits(out, lam * yt + (1 - lam) * yt[perm]).backward()
+            opt.step()
+    finally:
+        torch.set_num_threads(threads)
     return model
 
 
@@ -264,13 +269,13 @@ def test_default_nodes_fitted_logistic(data):
 def test_default_nodes_mixup_trained_tanh_mlp():
     X, y = _moons(100)
     model = _mixup_trained_tanh(X, y)
-    X, y = X[:50], y[:50]  # the error is an average over pairs: half the training points suffice
+    X, y = X[:40], y[:40]  # the error is an average over pairs: a subset of the training points suffices
     for alpha, beta in [(0.2, None), (1.0, None), (0.5, 2.0)]:
-        assert _relative_quadrature_error(model, X, y, alpha, beta) <= DEFAULT_NODES_RTOL
-    assert _relative_quadrature_error(model, X[:30], y[:30], 1.0, unmixed=True) <= DEFAULT_NODES_RTOL
-    # half the default nodes is not enough here: the test can fail (3e-7 measured at 32 nodes)
-    ref = theory.mixup_loss(model, X, y, 1.0, nodes=REFERENCE_NODES)
-    assert abs(theory.mixup_loss(model, X, y, 1.0, nodes=DEFAULT_NODES // 2) - ref) > DEFAULT_NODES_RTOL * ref
+        ref = theory.mixup_loss(model, X, y, alpha, beta, nodes=REFERENCE_NODES)
+        assert abs(theory.mixup_loss(model, X, y, alpha, beta) - ref) <= DEFAULT_NODES_RTOL * ref
+        # half the default nodes is not enough here, so this check can fail (3e-7 measured at 32 nodes)
+        assert abs(theory.mixup_loss(model, X, y, alpha, beta, nodes=DEFAULT_NODES // 2) - ref) > DEFAULT_NODES_RTOL * ref
+    assert _relative_quadrature_error(model, X[:25], y[:25], 1.0, unmixed=True) <= DEFAULT_NODES_RTOL
 
 
 def test_relu_error_estimate_tracks_the_error():

@@ -325,9 +325,10 @@ def mixup_loss_error(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
                      **kwargs) -> tuple[float, float]:
     """``(L_mix with 2Q nodes, |L(Q) − L(2Q)|)``: an a-posteriori quadrature error estimate.
 
-    For smooth integrands Gauss rules converge geometrically and the Q-vs-2Q difference bounds the
-    Q-node error; for ReLU nets (kinks in λ) the error decays algebraically, and the difference is
-    an estimate of the Q-node error rather than a bound.
+    For smooth integrands Gauss rules converge geometrically, so the 2Q error is negligible and the
+    Q-vs-2Q difference is the Q-node error (measured ratio 0.98 on a tanh MLP). For ReLU nets (kinks
+    in λ) the error decays algebraically and not monotonically: the difference estimates the Q-node
+    error to within a small factor (measured 1.3–3.7 on two-moons ReLU MLPs), it is not a bound.
     """
     q = DEFAULT_NODES if nodes is None else check_count(nodes, "nodes")
     coarse = mixup_loss(model, X, y, alpha, beta, loss=loss, nodes=q, **kwargs)
