@@ -1,9 +1,8 @@
-"""Names of figures and datasets, shared by the CLI (filled in by the figure and data modules)."""
+"""Names of figures and datasets, shared by the CLI (datasets come from experiments.datasets)."""
 from __future__ import annotations
 
 FIGURES = ["approximation", "approximation_order", "robustness_chain", "robust_accuracy",
            "regularizer", "rademacher", "generalization_gap"]
-DATASETS = ["two_moons", "digits", "digits01", "breast_cancer", "mnist1d", "lowrank_gaussian"]
 
 
 def figure_names() -> list[str]:
@@ -11,4 +10,6 @@ def figure_names() -> list[str]:
 
 
 def dataset_names() -> list[str]:
-    return list(DATASETS)
+    from .datasets import dataset_names as names
+
+    return list(names())
