@@ -388,6 +388,6 @@ def mixup_loss_sampled(model, X, y, alpha, beta=None, *, loss: str = "logistic",
             lt = torch.as_tensor(lam, dtype=DTYPE, device=P.device)[:, None]
             Xm = lt * P.X + (1 - lt) * P.X[j]
             Ym = lt * P.Y + (1 - lt) * P.Y[j]
-            passes.append(float(P.loss.value(P.fn(Xm), Ym).mean()))
-    arr = np.asarray(passes)
+            passes.append(P.loss.value(P.fn(Xm), Ym).mean())  # stays on device: one sync at the end
+    arr = torch.stack(passes).cpu().numpy()
     return SampledEstimate(float(arr.mean()), float(arr.std(ddof=1) / math.sqrt(draws)), draws, scheme)
