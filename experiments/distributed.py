@@ -110,9 +110,7 @@ def ddp_train(config, *, dataset=None, progress: bool = False, sync_batchnorm: b
     from torch.nn.parallel import DistributedDataParallel
     from torch.utils.data import DistributedSampler
 
-    from .datasets import load_dataset
-    from .nets import build_model
-    from .training import DTYPES, batch_bounds, mixed_batch_loss, soft_targets, task_loss
+    from .training import DTYPES, batch_bounds, build_run, mixed_batch_loss, soft_targets, task_loss
 
     if not is_distributed():
         raise ValueError("ddp_train needs an initialised torch.distributed process group (launch with torchrun)")
@@ -122,11 +120,8 @@ def ddp_train(config, *, dataset=None, progress: bool = False, sync_batchnorm: b
     rank, world = dist.get_rank(), dist.get_world_size()
     device = _rank_device(config.device)
     dtype = DTYPES[config.dtype]
-    if dataset is None:
-        dataset = load_dataset(config.dataset, n=config.n_train, seed=config.seed, **dict(config.dataset_kwargs))
+    dataset, model = build_run(config, device, dataset)
     k = dataset.n_classes
-    model = build_model(config.model, dataset.input_shape, k, hidden=config.hidden, bias=config.bias,
-                        seed=config.seed, dtype=dtype).to(device)
     if sync_batchnorm and device.type == "cuda":
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)

@@ -189,6 +189,15 @@ def _progress(iterable, enabled: bool, desc: str):
     return tqdm(iterable, desc=desc, leave=False)
 
 
+def build_run(config: TrainConfig, device: torch.device, dataset: Dataset | None = None) -> tuple[Dataset, nn.Module]:
+    """The dataset (loaded unless given) and the freshly initialised model of ``config`` on ``device``."""
+    if dataset is None:
+        dataset = load_dataset(config.dataset, n=config.n_train, seed=config.seed, **dict(config.dataset_kwargs))
+    model = build_model(config.model, dataset.input_shape, dataset.n_classes, hidden=config.hidden,
+                        bias=config.bias, seed=config.seed, dtype=DTYPES[config.dtype]).to(device)
+    return dataset, model
+
+
 def train(config: TrainConfig, *, progress: bool = False, dataset: Dataset | None = None) -> TrainResult:
     """Train ``config.model`` on ``config.dataset`` with ``config.method``; history per measured epoch.
 
@@ -203,11 +212,8 @@ def train(config: TrainConfig, *, progress: bool = False, dataset: Dataset | Non
     config.validate()
     device = resolve_device(config.device)
     dtype = DTYPES[config.dtype]
-    if dataset is None:
-        dataset = load_dataset(config.dataset, n=config.n_train, seed=config.seed, **dict(config.dataset_kwargs))
+    dataset, model = build_run(config, device, dataset)
     k = dataset.n_classes
-    model = build_model(config.model, dataset.input_shape, k, hidden=config.hidden, bias=config.bias,
-                        seed=config.seed, dtype=dtype).to(device)
     if config.method == "manifold":
         head, tail = split_at_hidden(model, MANIFOLD_LAYER)
     else:
