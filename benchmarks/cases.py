@@ -94,7 +94,7 @@ def roofline(elements: int, chunk: int | None = None) -> dict:
     """A tight loop of ``torch.logaddexp(x, 0)`` (softplus, as the exact loss evaluates it) over
     ``elements`` float64 values, summed, in chunks with preallocated buffers of the exact loss's
     block size (``CHUNK_ELEMENTS``; one thread runs the same speed at 2¹⁶–2²² values)."""
-    from theory.mixup_loss import CHUNK_ELEMENTS
+    from theory import CHUNK_ELEMENTS
 
     chunk = chunk or CHUNK_ELEMENTS
     g = torch.Generator().manual_seed(SEED)

@@ -39,7 +39,7 @@ from sklearn.datasets import make_moons
 from sklearn.linear_model import LogisticRegression
 
 import theory
-from theory.mixup_loss import mixup_loss_sampled, mixup_loss_unmixed
+from theory import mixup_loss_sampled, mixup_loss_unmixed
 
 OUT = Path(os.environ.get("MIXUP_TUTORIAL_OUT", "tutorial_figures"))
 OUT.mkdir(parents=True, exist_ok=True)
@@ -259,7 +259,7 @@ for a in (1.0, 2.0):
 # for every α, and it tracks the exact excess `L_mix − E_D̃[L_std(λθ)]`:
 
 # %%
-from theory.regularizer import shrunk_standard_loss
+from theory import shrunk_standard_loss
 
 lr_moons = theory.linear_model(2, bias=False, weight=LogisticRegression(C=1.0, fit_intercept=False).fit(X, y).coef_)
 for a in (0.5, 1.0, 4.0):

@@ -24,9 +24,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from theory._problem import prepare
 from theory._validate import DTYPE, check_alpha_beta, check_count
-from theory.mixup_loss import CHUNK_ELEMENTS, _exact_pair_sum, _rule, mixup_loss
+from theory import CHUNK_ELEMENTS, mixup_loss
 
 
 def is_distributed() -> bool:
@@ -68,13 +67,11 @@ def sharded_mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic",
     if not is_distributed():
         return mixup_loss(model, X, y, alpha, beta, loss=loss, nodes=nodes, shortcut=shortcut,
                           chunk_elements=chunk_elements)
-    alpha, beta = check_alpha_beta(alpha, beta)
-    P = prepare(model, X, y, loss)
-    check_count(chunk_elements, "chunk_elements")
-    lam, w = _rule(alpha, beta, nodes, False, P.device)
-    rows = shard_rows(P.n, dist.get_rank(group), dist.get_world_size(group))
-    part = _exact_pair_sum(P, lam, w, shortcut=shortcut, chunk_elements=chunk_elements, rows=rows)
-    return float(_all_reduce_sum(part.to(DTYPE), group)) / P.n ** 2
+    n = len(X)
+    rows = shard_rows(n, dist.get_rank(group), dist.get_world_size(group))
+    part = mixup_loss(model, X, y, alpha, beta, loss=loss, nodes=nodes, shortcut=shortcut,
+                      chunk_elements=chunk_elements, rows=rows)
+    return float(_all_reduce_sum(torch.tensor(part, dtype=DTYPE), group))
 
 
 # ------------------------------------------------------------------------------------- training

@@ -189,7 +189,7 @@ def _explain(data, model, alpha, n, out) -> dict:
     p.line("E_D[lambda(1-lambda)]", mix.mean_lambda_one_minus_lambda(), "squared loss constant in identity (I)", "§3")
 
     # model ----------------------------------------------------------------------------------------
-    from theory.models import has_bias, is_piecewise_linear
+    from theory import has_bias, is_piecewise_linear
 
     p.section(f"3. Model: {model}")
     with torch.no_grad():
@@ -200,7 +200,7 @@ def _explain(data, model, alpha, n, out) -> dict:
     p.line("piecewise linear", is_piecewise_linear(net), "input Hessian 0 a.e., so R3 = 0", "§3")
 
     # §2 pair sum and identity (I) -------------------------------------------------------------------
-    from theory.mixup_loss import DEFAULT_NODES, mixup_loss_error, mixup_loss_sampled, mixup_loss_unmixed
+    from theory import DEFAULT_NODES, mixup_loss_error, mixup_loss_sampled, mixup_loss_unmixed
 
     mixup_loss, mixup_expansion = api("mixup_loss"), api("mixup_expansion")
     p.section("4. The Mixup loss as a pair sum, and identity (I) (THEORY.md §2, §3; C1)")

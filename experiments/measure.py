@@ -45,7 +45,7 @@ def measurement_subset(dataset, max_n: int = MEASURE_MAX_N, seed: int = 0) -> tu
 
 def _pair_cost(model: nn.Module) -> int:
     """Parameters the exact L_mix evaluates per mixed pair (those after the leading affine layer)."""
-    from theory.models import is_affine
+    from theory import is_affine
 
     if is_affine(model):
         return 1
@@ -58,7 +58,7 @@ def _pair_cost(model: nn.Module) -> int:
 
 
 def exact_mixup_feasible(model: nn.Module, n: int) -> bool:
-    from theory.mixup_loss import DEFAULT_NODES
+    from theory import DEFAULT_NODES
 
     return n <= EXACT_MIXUP_MAX_N and n * n * DEFAULT_NODES * _pair_cost(model) <= EXACT_MIXUP_MAX_WORK
 
@@ -66,7 +66,7 @@ def exact_mixup_feasible(model: nn.Module, n: int) -> bool:
 def _mixup(model, X, y, alpha, beta, loss, seed, exact):
     # Imported from the module: the submodule ``theory.mixup_loss`` shadows the lazily exported
     # function of the same name once anything imports the submodule.
-    from theory.mixup_loss import mixup_loss, mixup_loss_sampled
+    from theory import mixup_loss, mixup_loss_sampled
 
     if exact if exact is not None else exact_mixup_feasible(model, len(y)):
         return {"mixup_loss": mixup_loss(model, X, y, alpha, beta, loss=loss),
@@ -77,7 +77,7 @@ def _mixup(model, X, y, alpha, beta, loss, seed, exact):
 
 
 def _expansion(model, X, y, alpha, beta, loss):
-    from theory.expansion import mixup_expansion
+    from theory import mixup_expansion
 
     e = mixup_expansion(model, X, y, alpha, beta, loss=loss)
     return {"exp_standard": e.standard, "exp_r1": e.r1, "exp_r2": e.r2, "exp_r3": e.r3, "exp_approx": e.approx}
@@ -177,16 +177,14 @@ PGD_RESTARTS = 1
 
 
 def _theory_attack_inputs(model, xb, yb, eps, norm, attack, steps, step_size, restarts, generator):
-    """Adversarial inputs from ``theory.attacks`` (float64): FGSM point, or PGD's highest-loss point."""
-    from theory._problem import prepare
-    from theory.attacks import fgsm_inputs, pgd_losses
+    """Adversarial inputs from ``theory.adversarial_examples`` (float64): FGSM point, or PGD's best."""
+    from theory import adversarial_examples
 
-    P = prepare(model, xb, yb.cpu().numpy(), "logistic" if _is_binary(model, xb) else "softmax")
+    loss = "logistic" if _is_binary(model, xb) else "softmax"
     if attack == "fgsm":
-        return fgsm_inputs(P, eps, norm)
-    _, Z = pgd_losses(P, eps, norm, steps=steps, restarts=restarts, step_size=step_size,
-                      generator=generator, return_inputs=True)
-    return Z
+        return adversarial_examples(model, xb, yb.cpu().numpy(), eps, loss=loss, norm=norm, method="fgsm")
+    return adversarial_examples(model, xb, yb.cpu().numpy(), eps, loss=loss, norm=norm, method="pgd", steps=steps,
+                                restarts=restarts, step_size=step_size, generator=generator)
 
 
 def _is_binary(model, xb) -> bool:

@@ -9,11 +9,11 @@ import torch
 from scipy.special import expit, log_expit
 
 import theory
-from theory.adversarial import adversarial_losses
-from theory.attacks import pgd_losses
+from theory import adversarial_losses
+from theory._attacks import pgd_losses
 from theory._problem import prepare
-from theory.models import linear_model, relu_mlp, smooth_mlp
-from theory.trust_region import trust_region_max
+from theory import linear_model, relu_mlp, smooth_mlp
+from theory._trust_region import trust_region_max
 
 SPHERE_2D = 20_000  # angles on the circle: margin error ≤ ε‖θ‖(1 − cos(π/N)) ≈ 1.2e-8 ε‖θ‖
 SPHERE_3D = 200_000  # Fibonacci points: spacing ≈ √(4π/N) ≈ 8e-3 rad, error ≈ 4e-5 ε‖θ‖

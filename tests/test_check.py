@@ -152,14 +152,14 @@ def test_missing_code_is_skipped_and_errors_fail(monkeypatch):
     from experiments import claims
 
     def missing():
-        _common.need("theory.no_such_module")
+        _common.need("theory", "no_such_name")
 
     def broken():
         raise RuntimeError("boom")
 
     monkeypatch.setattr(claims, "_registry", lambda: {"C1": missing, "C2": broken})
     skipped, failed = run_check("C1"), run_check("C2")
-    assert skipped.status == "skipped" and "theory.no_such_module" in skipped.measured
+    assert skipped.status == "skipped" and "theory.no_such_name" in skipped.measured
     assert failed.status == "fails" and "boom" in failed.measured and failed.unexpected_failure
     with pytest.raises(_common.Missing):
         _common.api("no_such_function")

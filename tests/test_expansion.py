@@ -10,7 +10,7 @@ from torch import nn
 
 import theory
 from theory._problem import prepare
-from theory.expansion import input_jacobians
+from theory._expansion import input_jacobians
 
 DT = torch.float64
 FD_STEP = 4e-3  # homotopy step per unit of max‖x_r − x_i‖₂, for the one-sided 5-point stencils below

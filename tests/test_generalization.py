@@ -13,7 +13,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from theory.generalization import (generalization_gap_bound, intrinsic_dimension_sweep, lowrank_gaussian,
+from theory import (generalization_gap_bound, intrinsic_dimension_sweep, lowrank_gaussian,
                                    retentive_constant, retentiveness_ratio, wgamma_bound,
                                    wgamma_ellipsoid_constant, wgamma_rademacher, wgamma_value)
 

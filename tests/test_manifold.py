@@ -13,9 +13,9 @@ from scipy import integrate, special, stats
 from torch import nn
 
 import theory
-from theory.manifold import (centered_head, hidden_features, manifold_comparison, manifold_mixup_loss,
+from theory import (centered_head, hidden_features, manifold_comparison, manifold_mixup_loss,
                              manifold_rademacher, manifold_regularizer)
-from theory.mixup_loss import squared_label_constant
+from theory import squared_label_constant
 
 QUAD_RTOL = 1e-8
 N_SE = 5

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 import theory
-from theory.mixup_loss import DEFAULT_NODES, mixup_loss_error, squared_label_constant
-from theory.models import split_affine_prefix
+from theory import DEFAULT_NODES, mixup_loss_error, squared_label_constant
+from theory import split_affine_prefix
 
 from _brute import (brute_mixup_loss, brute_squared_constant, brute_unmixed, loss_np, numpy_model,
                     one_hot)

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import theory
-from theory.models import (as_function, has_bias, is_affine, is_piecewise_linear, linear_parameters,
+from theory import (as_function, has_bias, is_affine, is_piecewise_linear, linear_parameters,
                            split_affine_prefix)
 
 DT = torch.float64

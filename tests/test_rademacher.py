@@ -14,7 +14,7 @@ from hypothesis.extra.numpy import arrays
 from scipy import optimize
 
 import theory
-from theory.complexity import ellipsoid_sup, ridge_sup
+from theory import ellipsoid_sup, ridge_sup
 
 N_SE = 5  # Monte-Carlo tolerance in standard errors
 DRAWS = 4000

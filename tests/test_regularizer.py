@@ -11,8 +11,8 @@ import torch
 from scipy import integrate, special, stats
 
 import theory
-from theory.mixup_loss import mixup_loss, squared_label_constant
-from theory.regularizer import frozen_scale_excess, regularizer_comparison, shrunk_standard_loss
+from theory import mixup_loss, squared_label_constant
+from theory import frozen_scale_excess, regularizer_comparison, shrunk_standard_loss
 
 QUAD_RTOL = 1e-9  # Gauss–Jacobi (64 nodes) vs adaptive quadrature, smooth integrands
 IDENTITY_ATOL = 1e-12

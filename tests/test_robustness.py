@@ -15,7 +15,7 @@ from hypothesis.extra.numpy import arrays
 from scipy.special import beta as beta_fn, expit, log_expit
 
 import theory
-from theory.models import linear_model, relu_mlp, smooth_mlp
+from theory import linear_model, relu_mlp, smooth_mlp
 
 C4_EXAMPLES = 4000
 C5_EXAMPLES = 2500
@@ -258,7 +258,7 @@ def test_exact_comparison_linear_uses_closed_forms():
     theta = np.array([1.0, -0.5, 2.0])
     model = linear_model(3, bias=False, weight=theta)
     y = labels_from(model, X)
-    cmp = theory.robustness.exact_comparison(model, X, y, 1.0)
+    cmp = theory.exact_comparison(model, X, y, 1.0)
     rb = theory.robustness_bound(model, X, y, 1.0)
     assert cmp.eps == rb.eps_mix and cmp.exact_adversary
     z = X @ theta
@@ -274,7 +274,7 @@ def test_exact_comparison_relu_brackets():
     X -= X.mean(0)
     model = relu_mlp(2, [6, 4], bias=False, generator=torch.Generator().manual_seed(4))
     y = labels_from(model, X)
-    cmp = theory.robustness.exact_comparison(model, X, y, 1.0, norm=INF, pgd=dict(restarts=3))
+    cmp = theory.exact_comparison(model, X, y, 1.0, norm=INF, pgd=dict(restarts=3))
     assert not cmp.exact_adversary
     assert cmp.adv_lower <= cmp.adv_upper * (1 + 1e-12)
     assert cmp.status in ("holds", "fails", "undecided")

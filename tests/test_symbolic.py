@@ -198,7 +198,7 @@ def test_mixup_expansion_code_matches_symbolic_terms():
 def test_quadratic_model_expansion_is_exact_for_squared_loss():
     """For f linear and the squared loss, (1/n) Σ_r l(x_i + t u) is quadratic in t: the expansion has no remainder,
     so the exact RHS of (I) equals L_std + R1 + R2 + R3 (checked through the code at α = 0.7)."""
-    from theory.mixup_loss import mixup_loss_unmixed
+    from theory import mixup_loss_unmixed
 
     X = np.array([[float(p) for p in pt] for pt in X_POINTS])
     yv = np.array([0.3, -0.5, 2.0])

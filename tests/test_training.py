@@ -106,7 +106,7 @@ def test_mixup_objective_is_unbiased_for_exact_mixup_loss():
 def test_manifold_batch_loss_estimates_mixup_loss_of_the_tail():
     """For a trained MLP, the manifold-Mixup minibatch loss (full batch, λ ~ Beta(2, 0.5), random
     partners) averages to the exact L_mix of the tail on the hidden features head(X)."""
-    from theory.mixup_loss import mixup_loss
+    from theory import mixup_loss
 
     from experiments.training import mixed_batch_loss, soft_targets
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import theory
-from theory.mixup_loss import squared_label_constant
+from theory import squared_label_constant
 
 DT = torch.float64
 HUGE = 800.0  # margins past float64 exp overflow
@@ -34,7 +34,7 @@ def _sampled(model, X, y, alpha, **kw):
 FUNCTIONS = {
     "mixup_loss": theory.mixup_loss,
     "mixup_loss_unmixed": theory.mixup_loss_unmixed,
-    "mixup_loss_error": lambda *a, **k: __import__("theory.mixup_loss", fromlist=["x"]).mixup_loss_error(*a, **k),
+    "mixup_loss_error": lambda *a, **k: theory.mixup_loss_error(*a, **k),
     "mixup_loss_sampled": _sampled,
     "mixup_expansion": theory.mixup_expansion,
 }

@@ -1,72 +1,51 @@
-"""mixup-theory: exact quantities of the Mixup analysis (Zhang et al., ICLR 2021).
+"""mixup-theory: exact quantities of the Mixup analysis.
 
-Public names follow ../shared/CONTRACT.md. Modules are imported lazily, so each layer can be
-used (and tested) on its own; ``from theory import X`` and ``theory.X`` both work.
+Zhang, Deng, Kawaguchi, Ghorbani, Zou, *How Does Mixup Help With Robustness and Generalization?*,
+ICLR 2021 (arXiv:2010.04819). The analysis, in our words, is in ``docs/theory.md``.
+
+Implementation modules are private (``theory._mixup_loss``, ...); every public name is re-exported
+here and listed in ``__all__``. ``theory.strategies`` (hypothesis strategies) is the one public
+submodule.
 """
 from __future__ import annotations
 
-import importlib
+from ._adversarial import adversarial_examples, adversarial_loss, adversarial_losses
+from ._complexity import RademacherEstimate, ellipsoid_sup, rademacher, ridge_sup
+from ._expansion import Expansion, mixup_expansion
+from ._generalization import (generalization_gap_bound, intrinsic_dimension_sweep, lowrank_gaussian,
+                              retentive_constant, retentiveness_ratio, wgamma_bound, wgamma_ellipsoid_constant,
+                              wgamma_rademacher, wgamma_value)
+from ._losses import GLMLoss, get_loss
+from ._manifold import (centered_head, hidden_features, manifold_comparison, manifold_mixup_loss,
+                        manifold_rademacher, manifold_regularizer)
+from ._mixing import MixupLambda
+from ._mixup_loss import (CHUNK_ELEMENTS, DEFAULT_NODES, SampledEstimate, mixup_loss, mixup_loss_error,
+                          mixup_loss_sampled, mixup_loss_unmixed, squared_label_constant)
+from ._models import (as_function, has_bias, is_affine, is_piecewise_linear, linear_model, linear_parameters, mlp,
+                      relu_mlp, smooth_mlp, split_affine_prefix)
+from ._regularizer import frozen_scale_excess, glm_regularizer, regularizer_comparison, shrunk_standard_loss
+from ._robustness import ExactComparison, RobustnessBound, exact_comparison, robustness_bound
+from ._robustness_softmax import robustness_bound_softmax
 
-_EXPORTS = {
-    # mixing distributions (THEORY §1)
-    "MixupLambda": "theory.mixing",
-    # losses and models (THEORY §0)
-    "get_loss": "theory.losses",
-    "linear_model": "theory.models",
-    "relu_mlp": "theory.models",
-    "smooth_mlp": "theory.models",
-    # exact Mixup loss (THEORY §2, C1)
-    "mixup_loss": "theory.mixup_loss",
-    "mixup_loss_unmixed": "theory.mixup_loss",
-    "mixup_loss_sampled": "theory.mixup_loss",
-    "mixup_loss_error": "theory.mixup_loss",
-    # second-order expansion (C2)
-    "mixup_expansion": "theory.expansion",
-    # robustness (C4-C7, C13)
-    "adversarial_loss": "theory.adversarial",
-    "robustness_bound": "theory.robustness",
-    "adversarial_losses": "theory.adversarial",
-    "exact_comparison": "theory.robustness",
-    "robustness_bound_softmax": "theory.robustness_softmax",
-    # generalization (C9-C11)
-    "glm_regularizer": "theory.regularizer",
-    "shrunk_standard_loss": "theory.regularizer",
-    "frozen_scale_excess": "theory.regularizer",
-    "regularizer_comparison": "theory.regularizer",
-    "rademacher": "theory.complexity",
-    "ellipsoid_sup": "theory.complexity",
-    "ridge_sup": "theory.complexity",
-    "retentive_constant": "theory.generalization",
-    "wgamma_bound": "theory.generalization",
-    "wgamma_rademacher": "theory.generalization",
-    "intrinsic_dimension_sweep": "theory.generalization",
-    "generalization_gap_bound": "theory.generalization",
-    "hidden_features": "theory.manifold",
-    "manifold_mixup_loss": "theory.manifold",
-    "manifold_regularizer": "theory.manifold",
-    "manifold_comparison": "theory.manifold",
-    "manifold_rademacher": "theory.manifold",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'theory' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-# A submodule import binds the submodule as an attribute of the package, so a public function that
-# shares its module's name (``mixup_loss`` in ``theory.mixup_loss``) is bound eagerly: after this,
-# ``from theory.mixup_loss import X`` no longer rebinds ``theory.mixup_loss`` to the module.
-for _name, _module in _EXPORTS.items():
-    if _module.rsplit(".", 1)[1] == _name:
-        globals()[_name] = getattr(importlib.import_module(_module), _name)
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__all__ = [
+    # mixing distributions D_λ, D̃_λ (docs/theory.md §1)
+    "MixupLambda",
+    # losses and models (§0)
+    "GLMLoss", "get_loss", "linear_model", "mlp", "relu_mlp", "smooth_mlp",
+    "as_function", "has_bias", "is_affine", "is_piecewise_linear", "linear_parameters", "split_affine_prefix",
+    # exact Mixup loss and identity (I) (§2, C1)
+    "mixup_loss", "mixup_loss_error", "mixup_loss_unmixed", "mixup_loss_sampled", "SampledEstimate",
+    "squared_label_constant", "DEFAULT_NODES", "CHUNK_ELEMENTS",
+    # second-order expansion (§3, C2)
+    "mixup_expansion", "Expansion",
+    # robustness (§4, C4–C7, C13)
+    "adversarial_loss", "adversarial_losses", "adversarial_examples",
+    "robustness_bound", "RobustnessBound", "exact_comparison", "ExactComparison", "robustness_bound_softmax",
+    # generalization (§5, C9–C12)
+    "glm_regularizer", "shrunk_standard_loss", "frozen_scale_excess", "regularizer_comparison",
+    "rademacher", "RademacherEstimate", "ellipsoid_sup", "ridge_sup",
+    "retentive_constant", "retentiveness_ratio", "wgamma_bound", "wgamma_value", "wgamma_rademacher",
+    "wgamma_ellipsoid_constant", "lowrank_gaussian", "intrinsic_dimension_sweep", "generalization_gap_bound",
+    "hidden_features", "centered_head", "manifold_mixup_loss", "manifold_regularizer", "manifold_comparison",
+    "manifold_rademacher",
+]

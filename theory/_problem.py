@@ -7,8 +7,8 @@ from typing import Callable
 import torch
 
 from ._validate import DTYPE, as_matrix, model_device
-from .losses import GLMLoss, get_loss
-from .models import as_function
+from ._losses import GLMLoss, get_loss
+from ._models import as_function
 
 
 @dataclass(frozen=True)

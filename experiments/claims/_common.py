@@ -75,44 +75,22 @@ class Missing(Exception):
 
 
 def need(module: str, *names: str):
-    """Import ``module`` (and check ``names`` exist in it), else raise :class:`Missing`."""
-    import importlib
+    """The public ``theory`` namespace, checked to have ``names`` (else :class:`Missing`).
 
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        raise Missing(f"{exc.name} not available") from None
+    ``module`` names the area of the analysis for the message only; every public name is
+    re-exported by ``theory``.
+    """
+    import theory
+
     for name in names:
-        if not hasattr(mod, name):
-            raise Missing(f"{module}.{name} not available")
-    return mod
+        if not hasattr(theory, name):
+            raise Missing(f"theory.{name} not available ({module})")
+    return theory
 
 
 def api(name: str):
-    """The public ``theory`` function ``name`` (CONTRACT.md), else :class:`Missing`.
-
-    Resolved through the package's export table, because a submodule with the same name as its
-    function (``theory/mixup_loss.py``) replaces the attribute ``theory.mixup_loss`` once anything
-    imports that submodule directly.
-    """
-    import importlib
-    import types
-
-    import theory
-
-    module = getattr(theory, "_EXPORTS", {}).get(name)
-    if module is None:
-        obj = getattr(theory, name, None)
-        if obj is None or isinstance(obj, types.ModuleType):
-            raise Missing(f"theory.{name} not available")
-        return obj
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        raise Missing(f"theory.{name} not available ({exc.name} missing)") from None
-    if not hasattr(mod, name):
-        raise Missing(f"theory.{name} not available in {module}")
-    return getattr(mod, name)
+    """The public ``theory`` function ``name``, else :class:`Missing`."""
+    return getattr(need("theory", name), name)
 
 
 def fmt(x, digits: int = 4):

@@ -22,7 +22,7 @@ def check_c1() -> Result:
     from sklearn.datasets import make_blobs
 
     import theory
-    from theory.mixup_loss import mixup_loss_unmixed, squared_label_constant
+    from theory import mixup_loss_unmixed, squared_label_constant
 
     mixup_loss = api("mixup_loss")
 
@@ -55,7 +55,7 @@ def check_c2() -> Result:
     import torch
 
     import theory
-    from theory.mixup_loss import mixup_loss_unmixed
+    from theory import mixup_loss_unmixed
 
     X, y = two_moons(30, seed=2)
     net = theory.smooth_mlp(2, [16], generator=torch.Generator().manual_seed(1))

@@ -31,7 +31,7 @@ def tasks(scale: str) -> list[dict]:
 
 
 def compute(task: dict, ctx) -> dict:
-    from theory.generalization import intrinsic_dimension_sweep
+    from theory import intrinsic_dimension_sweep
 
     rng = np.random.default_rng([task["seed"], task["r"]])
     (row,) = intrinsic_dimension_sweep([task["r"]], d=task["d"], n=task["n"], c=task["c"], draws=task["draws"],

@@ -33,7 +33,7 @@ def tasks(scale: str) -> list[dict]:
 
 def compute(task: dict, ctx) -> dict:
     from experiments.datasets import load_dataset
-    from theory.regularizer import regularizer_comparison
+    from theory import regularizer_comparison
 
     ds = load_dataset(task["dataset"], n=task["n_train"], seed=task["seed"])
     table = regularizer_comparison(ds.X_train, ds.y_train, task["alphas"], C=task["C"])

@@ -43,7 +43,7 @@ def tasks(scale: str) -> list[dict]:
 def compute(task: dict, ctx) -> dict:
     import torch
 
-    from theory.robustness import exact_comparison, robustness_bound
+    from theory import exact_comparison, robustness_bound
 
     run = train_run(task, ctx.device)
     X, y = run.dataset.X_train, run.dataset.y_train

@@ -40,9 +40,9 @@ import numpy as np
 import torch
 
 from ._validate import DTYPE, as_matrix, check_alpha_beta, check_choice, check_count, model_device
-from .losses import get_loss
-from .mixing import MixupLambda
-from .models import as_function, is_affine
+from ._losses import get_loss
+from ._mixing import MixupLambda
+from ._models import as_function, is_affine
 
 FORMS = ("paper", "shrinkage")
 GLM_LOSSES = ("logistic", "squared")
@@ -193,8 +193,8 @@ def regularizer_comparison(X, y, alphas=ALPHAS, beta=None, *, loss: str = "logis
       exact_vs_shrunk, the primary comparison), ``paper_err_vs_std``, ``paper_err_vs_frozen``,
       ``expansion_err`` (vs exact_vs_std), and ``*_rel`` = |err| / |target|.
     """
-    from .expansion import mixup_expansion
-    from .mixup_loss import mixup_loss, squared_label_constant
+    from ._expansion import mixup_expansion
+    from ._mixup_loss import mixup_loss, squared_label_constant
 
     check_choice(loss, "loss", GLM_LOSSES)
     Xc = as_matrix(X, "X")
@@ -233,7 +233,7 @@ def _fit_linear(X: np.ndarray, y: np.ndarray, loss: str, C: float):
     """A float64 linear model fitted by scikit-learn (no intercept for logistic on centered data)."""
     from sklearn.linear_model import LogisticRegression, Ridge
 
-    from .models import linear_model
+    from ._models import linear_model
 
     if not (isinstance(C, (int, float)) and math.isfinite(C) and C > 0):
         raise ValueError(f"C must be a finite number > 0, got {C!r}")

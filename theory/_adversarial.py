@@ -22,11 +22,11 @@ import torch
 
 from ._problem import Problem, prepare
 from ._validate import check_choice, check_nonnegative
-from .attacks import check_box, fgsm_losses, pgd_losses
-from .certify import certified_losses
-from .models import is_affine, linear_parameters
-from .second_order import dual_norm, second_order_losses, vector_norm
-from .trust_region import trust_region_max
+from ._attacks import check_box, fgsm_inputs, fgsm_losses, pgd_losses
+from ._certify import certified_losses
+from ._models import is_affine, linear_parameters
+from ._second_order import dual_norm, second_order_losses, vector_norm
+from ._trust_region import trust_region_max
 
 METHODS = ("exact", "second_order", "fgsm", "pgd", "certified")
 NORMS = (2, math.inf)
@@ -106,6 +106,26 @@ def adversarial_losses(model, X, y, eps, *, loss: str = "logistic", norm=2, meth
         else:
             out = pgd_losses(P, eps, norm, box=box, **options)
     return out.detach().cpu().numpy()
+
+
+def adversarial_examples(model, X, y, eps, *, loss: str = "logistic", norm=2, method: str = "pgd",
+                         **options) -> torch.Tensor:
+    """The attack's inputs ``x_i + δ_i`` (float64 tensor shaped like ``X``): FGSM's point, or PGD's best.
+
+    ``method`` in ``"fgsm"``, ``"pgd"``; options as in ``adversarial_losses`` for that method.
+    """
+    eps = check_nonnegative(eps, "eps")
+    norm = check_norm(norm)
+    check_choice(method, "method", ("fgsm", "pgd"))
+    unknown = set(options) - set(_OPTIONS[method])
+    if unknown:
+        raise ValueError(f"unexpected option(s) {sorted(unknown)} for method={method!r}; accepted: {_OPTIONS[method]}")
+    P = prepare(model, X, y, loss)
+    box = check_box(options.pop("box", None), P.X)
+    if method == "fgsm":
+        return fgsm_inputs(P, eps, norm, box)
+    _, Z = pgd_losses(P, eps, norm, box=box, return_inputs=True, **options)
+    return Z
 
 
 def adversarial_loss(model, X, y, eps, *, loss: str = "logistic", norm=2, method: str = "exact",

@@ -29,13 +29,13 @@ from scipy.optimize import brentq
 
 from ._problem import prepare
 from ._validate import check_alpha_beta, check_nonnegative
-from .adversarial import check_norm
-from .expansion import input_jacobians, mixup_expansion
-from .models import is_piecewise_linear
-from .robustness import (A3_RTOL, CENTER_RTOL, HOMOGENEOUS_RTOL, RobustnessBound, geq, largest_eps,
+from ._adversarial import check_norm
+from ._expansion import input_jacobians, mixup_expansion
+from ._models import is_piecewise_linear
+from ._robustness import (A3_RTOL, CENTER_RTOL, HOMOGENEOUS_RTOL, RobustnessBound, geq, largest_eps,
                          zero_input_hessian)
-from .second_order import quadratic_models, vector_norm
-from .trust_region import QuadraticModels
+from ._second_order import quadratic_models, vector_norm
+from ._trust_region import QuadraticModels
 
 EPS_STAR_DOUBLINGS = 1100
 

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ._validate import DTYPE, as_matrix, model_device
-from .models import as_function, linear_model
+from ._models import as_function, linear_model
 
 
 def _split(model):
@@ -65,7 +65,7 @@ def manifold_mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "squared",
 
     ``theory.mixup_loss`` of the last ``nn.Linear`` on the hidden features (all pairs × Gauss–Jacobi).
     """
-    from .mixup_loss import mixup_loss
+    from ._mixup_loss import mixup_loss
 
     _, head = _split(model)
     return mixup_loss(nn.Sequential(head), hidden_features(model, X), y, alpha, beta, loss=loss, nodes=nodes)
@@ -77,7 +77,7 @@ def manifold_regularizer(model, X, alpha, beta=None, *, loss: str = "squared", f
 
     Squared loss: ``½ρ₂ θ₁ᵀΣ̂_φθ₁`` (paper; ∞ unless α, β > 1) or ``½m₂ θ₁ᵀΣ̂_φθ₁`` (shrinkage).
     """
-    from .regularizer import glm_regularizer
+    from ._regularizer import glm_regularizer
 
     head, Phi_c = centered_head(model, X)
     return glm_regularizer(head, Phi_c, alpha, beta, loss=loss, form=form, nodes=nodes)
@@ -86,7 +86,7 @@ def manifold_regularizer(model, X, alpha, beta=None, *, loss: str = "squared", f
 def manifold_comparison(model, X, y, alphas=None, beta=None, *, loss: str = "squared",
                         nodes: int | None = None) -> list[dict]:
     """C11 table: ``theory.regularizer.regularizer_comparison`` for the head on centered hidden features."""
-    from .regularizer import ALPHAS, regularizer_comparison
+    from ._regularizer import ALPHAS, regularizer_comparison
 
     head, Phi_c = centered_head(model, X)
     return regularizer_comparison(Phi_c, y, ALPHAS if alphas is None else alphas, beta, loss=loss,
@@ -98,6 +98,6 @@ def manifold_rademacher(model, X, gamma, *, draws: int = 2000, generator=None):
 
     ``theory.rademacher(Φ, γ, cls="ellipsoid")``: ``bound = √(γ·rank(Σ_φ)/n)``, ``rank`` = rank of Φ.
     """
-    from .complexity import rademacher
+    from ._complexity import rademacher
 
     return rademacher(hidden_features(model, X), gamma, cls="ellipsoid", draws=draws, generator=generator)

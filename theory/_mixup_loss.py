@@ -16,8 +16,8 @@ from torch import nn
 
 from ._problem import Problem, prepare
 from ._validate import DTYPE, as_labels, check_alpha_beta, check_choice, check_count, check_nonnegative
-from .mixing import MixupLambda
-from .models import AFFINE_LAYERS, is_affine, layers_of, split_affine_prefix
+from ._mixing import MixupLambda
+from ._models import AFFINE_LAYERS, is_affine, layers_of, split_affine_prefix
 
 DEFAULT_NODES = 64
 """Default Gauss–Jacobi nodes: ≤ 1e-8 relative quadrature error for smooth models at the data
@@ -252,7 +252,7 @@ def _exact_pair_sum(P: Problem, lam, w, *, shortcut: bool = True, chunk_elements
 
 
 def mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: int | None = None,
-               shortcut: bool = True, chunk_elements: int = CHUNK_ELEMENTS) -> float:
+               shortcut: bool = True, chunk_elements: int = CHUNK_ELEMENTS, rows=None) -> float:
     """Exact ``L_mix(θ) = (1/n²) Σ_i Σ_j E_{λ~Beta(α,β)} l(θ, (λx_i+(1−λ)x_j, λy_i+(1−λ)y_j))`` (THEORY §2).
 
     All ordered pairs × ``nodes`` Gauss–Jacobi nodes (default ``DEFAULT_NODES``). With
@@ -260,12 +260,15 @@ def mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: 
     is applied once per sample and its outputs are mixed — exact, since mixing weights sum to 1.
     A model affine end-to-end needs only its n margins. For ``loss="squared"`` this is the mean of
     ``½‖ỹ − f(x̃)‖²`` with mixed labels.
+
+    ``rows=(start, stop)`` returns one shard's share ``(1/n²) Σ_{start ≤ i < stop} Σ_j …``; the
+    shares of a partition of ``range(n)`` add up to ``L_mix`` (``experiments.distributed``).
     """
     alpha, beta = check_alpha_beta(alpha, beta)
     P = prepare(model, X, y, loss)
     check_count(chunk_elements, "chunk_elements")
     lam, w = _rule(alpha, beta, nodes, False, P.device)
-    total = _exact_pair_sum(P, lam, w, shortcut=shortcut, chunk_elements=chunk_elements)
+    total = _exact_pair_sum(P, lam, w, shortcut=shortcut, chunk_elements=chunk_elements, rows=rows)
     return float(total) / P.n ** 2
 
 

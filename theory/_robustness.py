@@ -24,11 +24,11 @@ import torch
 
 from ._problem import Problem, prepare
 from ._validate import DTYPE, check_alpha_beta, check_nonnegative
-from .adversarial import adversarial_loss, check_norm
-from .expansion import input_jacobians, mixup_expansion
-from .mixup_loss import mixup_loss
-from .models import is_affine, is_piecewise_linear
-from .second_order import dual_norm, vector_norm
+from ._adversarial import adversarial_loss, check_norm
+from ._expansion import input_jacobians, mixup_expansion
+from ._mixup_loss import mixup_loss
+from ._models import is_affine, is_piecewise_linear
+from ._second_order import dual_norm, vector_norm
 
 CHAIN_ATOL = 1e-12
 CHAIN_RTOL = 1e-9

@@ -33,7 +33,7 @@ import numpy as np
 from scipy import optimize, special
 
 from ._validate import as_matrix, check_count, check_positive
-from .complexity import ellipsoid_sup, rademacher
+from ._complexity import ellipsoid_sup, rademacher
 
 SWEEP_RANKS = (1, 2, 5, 10, 20, 50, 100)
 RAY_GRID = 128

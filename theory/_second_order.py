@@ -18,9 +18,9 @@ import torch
 
 from ._problem import Problem
 from ._validate import DTYPE
-from .expansion import input_jacobians
-from .models import is_piecewise_linear
-from .trust_region import QuadraticModels
+from ._expansion import input_jacobians
+from ._models import is_piecewise_linear
+from ._trust_region import QuadraticModels
 
 HESSIAN_CHUNK_ELEMENTS = 1 << 22
 ZERO_HESSIAN_RTOL = 1e-10

@@ -19,8 +19,8 @@ import torch
 
 from ._problem import Problem, prepare
 from ._validate import DTYPE, check_alpha_beta, check_choice, check_count, check_nonnegative
-from .mixing import MixupLambda
-from .models import is_affine, is_piecewise_linear, linear_parameters, split_affine_prefix
+from ._mixing import MixupLambda
+from ._models import is_affine, is_piecewise_linear, linear_parameters, split_affine_prefix
 
 R3_METHODS = ("auto", "exact", "hutchinson", "zero")
 EXACT_R3_MAX_DIRECTIONS = 256
