@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from theory.validation import check_choice, check_scalar
+
 DATASETS = ("two_moons", "digits", "digits01", "digits_pair", "breast_cancer", "mnist1d",
             "lowrank_gaussian", "npz", "svhn", "cifar10", "cifar100", "fashion_mnist")
 IMAGE_DATASETS = ("svhn", "cifar10", "cifar100", "fashion_mnist")
@@ -68,8 +70,8 @@ def _split(X, y, test_size, seed, stratify=True):
     """Stratified split by ``seed``; ``test_size`` a fraction in (0, 1) or a count."""
     from sklearn.model_selection import train_test_split
 
-    if isinstance(test_size, float) and not 0.0 < test_size < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_size!r}")
+    if isinstance(test_size, float):
+        check_scalar(test_size, "test_fraction", float, min_val=0.0, max_val=1.0, include_boundaries="neither")
     counts = np.bincount(y)
     strat = y if stratify and counts[counts > 0].min() >= 2 else None
     return train_test_split(X, y, test_size=test_size, random_state=seed, stratify=strat)
@@ -79,8 +81,7 @@ def _subsample(X, y, n, seed, name="n"):
     """A fixed random subset of ``n`` rows (all rows, in order, when ``n`` is None)."""
     if n is None:
         return X, y
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"{name} must be a positive integer or None, got {n!r}")
+    n = check_scalar(n, name, int, min_val=1)
     if n > len(y):
         raise ValueError(f"{name} = {n} exceeds the {len(y)} available samples")
     idx = np.sort(np.random.default_rng(seed).permutation(len(y))[:n])
@@ -125,8 +126,7 @@ def _finish(name, X_train, y_train, X_test, y_test, input_shape, *, n, seed, cen
 # ----------------------------------------------------------------------------- generated / sklearn
 
 def _test_size_for(n, test_fraction):
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    check_scalar(test_fraction, "test_fraction", float, min_val=0.0, max_val=1.0, include_boundaries="neither")
     return max(1, int(round(n * test_fraction / (1.0 - test_fraction))))
 
 
@@ -144,10 +144,9 @@ def _lowrank_gaussian(*, n, seed, test_fraction, d=20, rank=3, classes=2, label_
     """``x = A z``, ``z ~ N(0, I_rank)``, ``A`` a random ``d × rank`` orthonormal frame (so Σ has rank
     ``rank``); labels from a random linear teacher (sign for 2 classes, argmax otherwise), a fraction
     ``label_noise`` of them replaced by uniform random classes."""
-    if not (isinstance(d, int) and isinstance(rank, int) and 1 <= rank <= d):
-        raise ValueError(f"lowrank_gaussian needs integers 1 <= rank <= d, got d={d!r}, rank={rank!r}")
-    if not 0.0 <= label_noise <= 1.0:
-        raise ValueError(f"label_noise must be in [0, 1], got {label_noise!r}")
+    d = check_scalar(d, "d", int, min_val=1)
+    rank = check_scalar(rank, "rank", int, min_val=1, max_val=d)
+    label_noise = check_scalar(label_noise, "label_noise", float, min_val=0.0, max_val=1.0)
     rng = np.random.default_rng(seed)
     n_train = SYNTHETIC_DEFAULT_N if n is None else n
     n_total = n_train + _test_size_for(n_train, test_fraction)
@@ -421,10 +420,8 @@ def load_dataset(name: str, *, n: int | None = None, seed: int = 0, standardize:
     ``classes`` (digits_pair), ``d``, ``rank``, ``classes``, ``label_noise`` (lowrank_gaussian),
     ``path`` (npz), the generator's arguments plus ``num_samples``, ``data_seed`` (mnist1d).
     """
-    if name not in _LOADERS:
-        raise ValueError(f"dataset must be one of {DATASETS}, got {name!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    check_choice(name, "dataset", DATASETS)
+    seed = check_scalar(seed, "seed", int, min_val=0)
     if name != "mnist1d":
         unknown = set(kw) - _KWARGS[name]
         if unknown:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from theory._validate import DTYPE, check_alpha_beta, check_count
+from theory.validation import check_count, check_scalar
 from theory import CHUNK_ELEMENTS, mixup_loss
 
 
@@ -38,8 +38,7 @@ def shard_rows(n: int, rank: int, world: int) -> tuple[int, int]:
 
     Every row costs the same (n partners × the λ-rule), so equal row counts balance the work."""
     n, world = check_count(n, "n"), check_count(world, "world")
-    if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or not 0 <= rank < world:
-        raise ValueError(f"rank must be an integer in 0..{world - 1}, got {rank!r}")
+    rank = check_scalar(rank, "rank", int, min_val=0, max_val=world - 1)
     base, extra = divmod(n, world)
     r0 = rank * base + min(rank, extra)
     return r0, r0 + base + (rank < extra)
@@ -71,7 +70,7 @@ def sharded_mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic",
     rows = shard_rows(n, dist.get_rank(group), dist.get_world_size(group))
     part = mixup_loss(model, X, y, alpha, beta, loss=loss, nodes=nodes, shortcut=shortcut,
                       chunk_elements=chunk_elements, rows=rows)
-    return float(_all_reduce_sum(torch.tensor(part, dtype=DTYPE), group))
+    return float(_all_reduce_sum(torch.tensor(part, dtype=torch.float64), group))
 
 
 # ------------------------------------------------------------------------------------- training

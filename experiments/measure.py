@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from theory.validation import check_choice, check_scalar
+
 MEASUREMENTS = ("mixup", "expansion", "robustness")
 MEASURE_MAX_N = 2000
 """Measurements use at most this many training points (a fixed random subsample, by seed)."""
@@ -207,18 +209,12 @@ def accuracy_under_attack(model: nn.Module, X, y, eps: float, norm=math.inf, att
     textbook attack in the model's own dtype (cheaper for large nets; PGD from one random start
     seeded by ``seed``); ``"auto"`` picks ``theory`` when it is importable.
     """
-    if attack not in ("fgsm", "pgd"):
-        raise ValueError(f"attack must be 'fgsm' or 'pgd', got {attack!r}")
-    if norm not in (2, math.inf):
-        raise ValueError(f"norm must be 2 or math.inf, got {norm!r}")
-    if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
-        raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 0:
-        raise ValueError(f"restarts must be an integer >= 0, got {restarts!r}")
-    if backend not in ATTACK_BACKENDS:
-        raise ValueError(f"backend must be one of {ATTACK_BACKENDS}, got {backend!r}")
+    check_choice(attack, "attack", ("fgsm", "pgd"))
+    check_choice(norm, "norm", (2, math.inf))
+    eps = check_scalar(eps, "eps", float, min_val=0)
+    steps = check_scalar(steps, "steps", int, min_val=1)
+    restarts = check_scalar(restarts, "restarts", int, min_val=0)
+    check_choice(backend, "backend", ATTACK_BACKENDS)
     if backend == "auto":
         try:
             import theory.attacks  # noqa: F401

@@ -14,6 +14,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from theory.validation import check_scalar
+
 MODELS = ("logistic", "mlp", "tanh_mlp", "cnn", "wrn16_8")
 CNN_WIDTHS = (32, 64)
 CNN_HIDDEN = 128
@@ -21,8 +23,7 @@ CNN_HIDDEN = 128
 
 def n_outputs(n_classes: int) -> int:
     """One logit for a binary task, ``K`` logits otherwise."""
-    if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
-        raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}")
+    check_scalar(n_classes, "n_classes", int, min_val=2)
     return 1 if n_classes == 2 else n_classes
 
 
@@ -141,8 +142,6 @@ def split_at_hidden(model: nn.Sequential, layer: int = 1) -> tuple[nn.Sequential
     if splits is None:  # a plain Sequential: cut after each ReLU/Tanh
         splits = [k + 1 for k, m in enumerate(model) if isinstance(m, (nn.ReLU, nn.Tanh))]
         splits = [s for s in splits if s < len(model)]
-    if isinstance(layer, bool) or not isinstance(layer, int) or not 1 <= layer <= len(splits):
-        raise ValueError(f"layer must be an integer in 1..{len(splits)} for this model "
-                         f"(it has {len(splits)} hidden blocks), got {layer!r}")
+    check_scalar(layer, "layer", int, min_val=1, max_val=len(splits))  # the model's hidden blocks
     cut = splits[layer - 1]
     return model[:cut], model[cut:]

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from theory.validation import check_alpha_beta, check_choice, check_scalar
+
 from .datasets import Dataset, load_dataset
 from .devices import resolve_device
 from .nets import build_model, split_at_hidden
@@ -69,20 +71,15 @@ class TrainConfig:
     def validate(self) -> "TrainConfig":
         from .measure import MEASUREMENTS
 
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {self.dtype!r}")
+        check_choice(self.method, "method", METHODS)
+        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
+        check_choice(self.dtype, "dtype", tuple(DTYPES))
         for name, value, lo in [("epochs", self.epochs, 1), ("batch_size", self.batch_size, 1),
                                 ("measure_every", self.measure_every, 1), ("seed", self.seed, 0)]:
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
-                raise ValueError(f"{name} must be an integer >= {lo}, got {value!r}")
-        if not (self.alpha > 0 and (self.beta is None or self.beta > 0)):
-            raise ValueError(f"alpha and beta must be > 0, got alpha={self.alpha!r}, beta={self.beta!r}")
-        if not self.lr > 0 or self.weight_decay < 0:
-            raise ValueError(f"lr must be > 0 and weight_decay >= 0, got {self.lr!r}, {self.weight_decay!r}")
+            check_scalar(value, name, int, min_val=lo)
+        check_alpha_beta(self.alpha, self.beta)
+        check_scalar(self.lr, "lr", float, min_val=0, include_boundaries="right")
+        check_scalar(self.weight_decay, "weight_decay", float, min_val=0)
         bad = [m for m in self.measure if m not in MEASUREMENTS]
         if bad:
             raise ValueError(f"measure names must be among {MEASUREMENTS}, got {bad}")

@@ -179,3 +179,61 @@ def test_huge_margin_linear_mixup_loss_limit():
     ref = total / 36
     got = theory.mixup_loss(theory.linear_model(1, weight=[theta], intercept=0.0), X, y, 1.0, nodes=512)
     assert got == pytest.approx(ref, rel=1e-6)  # measured 7e-8 (kinks: Gauss error ~ Q⁻²)
+
+
+# ------------------------------------------------------------------ one parametric validator
+
+from theory.validation import ArgumentTypeError, check_rng, check_scalar, check_torch_generator  # noqa: E402
+
+
+@pytest.mark.parametrize("value, target, kw, error", [
+    ("1", float, {}, TypeError), (True, float, {}, TypeError), (None, float, {}, TypeError),
+    (1.5, int, {}, TypeError), (True, int, {}, TypeError), (np.float64(2.0), int, {}, TypeError),
+    (math.nan, float, {}, ValueError), (math.inf, float, {}, ValueError),
+    (0.0, float, dict(min_val=0, include_boundaries="right"), ValueError),
+    (0, int, dict(min_val=1), ValueError), (5, int, dict(max_val=4), ValueError),
+])
+def test_check_scalar_raises_type_or_value_error_naming_the_argument(value, target, kw, error):
+    with pytest.raises(error, match="the_arg"):
+        check_scalar(value, "the_arg", target, **kw)
+
+
+def test_check_scalar_accepts_numpy_and_0d_tensors():
+    assert check_scalar(np.int32(3), "n", int, min_val=1) == 3
+    assert check_scalar(np.float32(0.5), "a", float) == 0.5
+    assert check_scalar(torch.tensor(2.5, dtype=torch.float64), "a", float) == 2.5
+    assert check_scalar(math.inf, "a", float, allow_inf=True) == math.inf
+
+
+def test_type_errors_are_also_value_errors_for_old_callers():
+    with pytest.raises(ValueError):
+        check_scalar("x", "a", float)
+    assert issubclass(ArgumentTypeError, TypeError)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: theory.mixup_loss(MODEL, X_OK, Y_OK, "1.0"),
+    lambda: theory.mixup_loss(MODEL, X_OK, Y_OK, 1.0, nodes=8.0),
+    lambda: theory.MixupLambda(1.0).nodes(True),
+    lambda: theory.rademacher(X_OK, 1.0, draws=10, generator=torch.Generator()),
+    lambda: theory.rademacher(X_OK, 1.0, draws=10, generator="seed"),
+    lambda: theory.mixup_loss_sampled(MODEL, X_OK, Y_OK, 1.0, draws=4, generator=1.5),
+    lambda: theory.adversarial_loss(MODEL, X_OK, Y_OK, 0.1, method="pgd", generator=np.random.default_rng(0)),
+    lambda: theory.relu_mlp(3, [4], generator="0"),
+])
+def test_wrong_types_raise_type_error(call):
+    with pytest.raises(TypeError):
+        call()
+
+
+def test_generator_accepts_generator_seed_or_none():
+    a = theory.rademacher(X_OK, 1.0, draws=50, generator=7).value
+    b = theory.rademacher(X_OK, 1.0, draws=50, generator=np.random.default_rng(7)).value
+    assert a == b
+    assert np.isfinite(theory.rademacher(X_OK, 1.0, draws=50, generator=None).value)
+    assert check_rng(np.int64(3)).integers(1 << 30) == np.random.default_rng(3).integers(1 << 30)
+    g = check_torch_generator(5)
+    assert torch.equal(torch.rand(3, generator=g), torch.rand(3, generator=torch.Generator().manual_seed(5)))
+    pgd = [theory.adversarial_loss(MODEL, X_OK, Y_OK, 0.1, method="pgd", generator=gen)
+           for gen in (3, torch.Generator().manual_seed(3))]
+    assert pgd[0] == pgd[1]

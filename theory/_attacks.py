@@ -23,7 +23,7 @@ import math
 import torch
 
 from ._problem import Problem
-from ._validate import DTYPE, check_count, check_nonnegative
+from ._validate import DTYPE, check_count, check_nonnegative, check_scalar, check_torch_generator
 
 PGD_STEPS = 50
 PGD_RESTARTS = 2
@@ -138,11 +138,8 @@ def pgd_losses(P: Problem, eps: float, norm: float, *, steps: int = PGD_STEPS, r
     steps = check_count(steps, "steps", 0)
     restarts = check_count(restarts, "restarts", 0)
     alpha = PGD_STEP_FACTOR * eps / max(steps, 1) if step_size is None else check_nonnegative(step_size, "step_size")
-    if not isinstance(fgsm_start, bool):
-        raise ValueError(f"fgsm_start must be True or False, got {fgsm_start!r}")
-    gen = generator if generator is not None else torch.Generator().manual_seed(0)
-    if not isinstance(gen, torch.Generator):
-        raise ValueError(f"generator must be a torch.Generator, got {type(gen).__name__}")
+    check_scalar(fgsm_start, "fgsm_start", bool)
+    gen = check_torch_generator(generator)
     best = losses_at(P, P.X)
     best_x = P.X.clone()
     starts = []

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import as_matrix, check_choice, check_count, check_positive
+from ._validate import as_matrix, check_choice, check_count, check_positive, check_rng
 
 CLASSES = ("ellipsoid", "ridge")
 CHUNK_ELEMENTS = 1 << 22  # float64 values per block of sign vectors
@@ -96,7 +96,7 @@ def rademacher(X, c, *, cls: str = "ellipsoid", draws: int = 2000,
     draws = check_count(draws, "draws")
     Xn = _as_numpy(X)
     n = Xn.shape[0]
-    rng = generator if generator is not None else np.random.default_rng()
+    rng = check_rng(generator)
     U, _, _, r = svd_rank(Xn)
     if cls == "ellipsoid":
         M, scale, bound = U[:, :r], math.sqrt(c / n), math.sqrt(c * r / n)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ._problem import Problem, prepare
-from ._validate import DTYPE, check_alpha_beta, check_choice, check_count, check_nonnegative
+from ._validate import DTYPE, check_alpha_beta, check_choice, check_count, check_nonnegative, check_torch_generator
 from ._mixing import MixupLambda
 from ._models import is_affine, is_piecewise_linear, linear_parameters, split_affine_prefix
 
@@ -111,7 +111,7 @@ def _r3_terms(P: Problem, G: torch.Tensor, D: torch.Tensor, Sigma: torch.Tensor,
     roots = (evecs[:, keep] * evals[keep].sqrt()).T  # directions with Σ rᵀr = Σ̂
     use_exact = method == "exact" or (method == "auto" and roots.shape[0] <= EXACT_R3_MAX_DIRECTIONS)
     if not use_exact:
-        gen = generator if generator is not None else torch.Generator().manual_seed(0)
+        gen = check_torch_generator(generator)
         z = torch.randn(probes, roots.shape[0], generator=gen, dtype=DTYPE).to(P.device)
         roots, weight, used = z @ roots, 1.0 / probes, f"hutchinson ({probes} probes)"
     else:

@@ -32,7 +32,7 @@ import math
 import numpy as np
 from scipy import optimize, special
 
-from ._validate import as_matrix, check_count, check_positive
+from ._validate import as_matrix, check_count, check_positive, check_rng
 from ._complexity import ellipsoid_sup, rademacher
 
 SWEEP_RANKS = (1, 2, 5, 10, 20, 50, 100)
@@ -99,7 +99,7 @@ def retentive_constant(X, radius, *, directions: int = 256, refine: int = 4,
     directions = check_count(directions, "directions")
     refine = check_count(refine, "refine", 0)
     Xn = _np(X)
-    rng = generator if generator is not None else np.random.default_rng()
+    rng = check_rng(generator)
     _, _, Vt = np.linalg.svd(Xn, full_matrices=False)
     W = np.vstack([Vt, rng.standard_normal((directions, Xn.shape[1]))])
     W /= np.linalg.norm(W, axis=1, keepdims=True)
@@ -184,7 +184,7 @@ def wgamma_rademacher(X, gamma, radius, *, rho: float | None = None, draws: int 
     lower_draws = check_count(lower_draws, "lower_draws")
     Xn = _np(X)
     n, d = Xn.shape
-    rng = generator if generator is not None else np.random.default_rng()
+    rng = check_rng(generator)
     if rho is None:
         rho = retentive_constant(Xn, radius, generator=rng)["rho"]
     rho = check_positive(rho, "rho")
@@ -235,7 +235,7 @@ def intrinsic_dimension_sweep(ranks=SWEEP_RANKS, *, d: int = 100, n: int = 500, 
     ``ellipsoid_over_sqrt_r = ellipsoid/√(c r/n)``, ``ridge_over_sqrt_d = ridge/√(c d/n)``: the
     ellipsoid class grows like √r, the ridge class like √(tr Σ̂₀) ≈ √d whatever r.
     """
-    rng = generator if generator is not None else np.random.default_rng()
+    rng = check_rng(generator)
     c = check_positive(c, "c")
     rows = []
     for r in ranks:
@@ -284,7 +284,7 @@ def generalization_gap_bound(X_train, y_train, X_test, y_test, *, C: float = 1.0
         raise ValueError(f"X_test must have d = {Xtr.shape[1]} columns like X_train, got {Xte.shape[1]}")
     mean = Xtr.mean(0)
     Xtr, Xte = Xtr - mean, Xte - mean
-    rng = generator if generator is not None else np.random.default_rng()
+    rng = check_rng(generator)
     clf = LogisticRegression(C=C, fit_intercept=False, max_iter=10_000, tol=1e-10).fit(Xtr, ytr)
     theta = clf.coef_.reshape(-1)
     n = len(Xtr)

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ._problem import Problem, prepare
-from ._validate import DTYPE, as_labels, check_alpha_beta, check_choice, check_count, check_nonnegative
+from ._validate import DTYPE, as_labels, check_alpha_beta, check_choice, check_count, check_nonnegative, check_rng
 from ._mixing import MixupLambda
 from ._models import AFFINE_LAYERS, is_affine, layers_of, split_affine_prefix
 
@@ -368,7 +368,7 @@ def mixup_loss_sampled(model, X, y, alpha, beta=None, *, loss: str = "logistic",
     check_choice(scheme, "scheme", SCHEMES)
     draws = check_count(draws, "draws", 2)
     P = prepare(model, X, y, loss)
-    rng = generator if generator is not None else np.random.default_rng()
+    rng = check_rng(generator)
     dist = MixupLambda(alpha, beta)
     n = P.n
     if scheme == "minibatch":

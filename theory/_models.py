@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from ._validate import DTYPE, model_device
+from ._validate import DTYPE, check_torch_generator, model_device
 
 AFFINE_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Flatten, nn.Unflatten, nn.Identity)
 # Layers that keep a network piecewise linear in its input (zero input Hessian a.e.; R3 = 0, C2/C5).
@@ -44,7 +44,7 @@ def mlp(d: int, hidden: Sequence[int], out: int = 1, *, activation: str = "relu"
     """
     if activation not in _ACTIVATIONS:
         raise ValueError(f"activation must be one of {tuple(_ACTIVATIONS)}, got {activation!r}")
-    gen = generator if generator is not None else torch.Generator().manual_seed(0)
+    gen = check_torch_generator(generator)
     widths = [d, *hidden, out]
     layers: list[nn.Module] = []
     for k, (a, b) in enumerate(zip(widths[:-1], widths[1:])):

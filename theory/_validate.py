@@ -1,4 +1,6 @@
-"""Input checking shared by every theory function: clear ``ValueError``s naming the argument."""
+"""Input checking shared by theory and experiments: one parametric validator (``check_scalar``) and
+the array, label and generator checks built on it. ``TypeError`` for a wrong type, ``ValueError`` for a
+wrong value; every message names the argument and the accepted range."""
 from __future__ import annotations
 
 import math
@@ -10,33 +12,114 @@ import torch
 DTYPE = torch.float64
 
 
-def check_positive(value: Any, name: str) -> float:
-    """A finite float > 0, else ``ValueError`` naming ``name``."""
-    try:
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type. A ``TypeError``, and also a ``ValueError`` so that callers
+    written against earlier versions (which raised ``ValueError`` for every bad argument) still
+    catch it."""
+
+
+_REAL = (int, float, np.integer, np.floating)
+_INTEGRAL = (int, np.integer)
+
+
+def check_scalar(value: Any, name: str, target_type: type | tuple = float, *, min_val=None, max_val=None,
+                 include_boundaries: str = "both", allow_inf: bool = False):
+    """One scalar argument checked and converted, in the manner of scikit-learn's ``check_scalar``.
+
+    ``target_type`` is ``float`` (any real number: Python/numpy ints and floats, 0-d arrays and
+    tensors), ``int`` (Python or numpy integers; ``bool`` is refused) or a tuple of types accepted as
+    they are. A wrong type raises :class:`ArgumentTypeError` (a ``TypeError``); a value that is NaN,
+    infinite (unless ``allow_inf``) or outside ``[min_val, max_val]`` raises ``ValueError``. Both
+    messages name the argument and the accepted range. ``include_boundaries`` is ``"both"``,
+    ``"left"``, ``"right"`` or ``"neither"``.
+
+    Examples
+    --------
+    >>> check_scalar(3, "nodes", int, min_val=1)
+    3
+    >>> check_scalar(0.5, "alpha", float, min_val=0, include_boundaries="right")
+    0.5
+    >>> check_scalar("1", "alpha", float)
+    Traceback (most recent call last):
+    ...
+    theory._validate.ArgumentTypeError: alpha must be a real number, got str '1'
+    """
+    if include_boundaries not in ("both", "left", "right", "neither"):
+        raise ValueError(f"include_boundaries must be 'both', 'left', 'right' or 'neither', got {include_boundaries!r}")
+    if isinstance(value, (np.ndarray, torch.Tensor)) and value.ndim == 0:
+        value = value.item()
+    if target_type is int:
+        if isinstance(value, bool) or not isinstance(value, _INTEGRAL):
+            raise ArgumentTypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+        v = int(value)
+    elif target_type is float:
+        if isinstance(value, bool) or not isinstance(value, _REAL):
+            raise ArgumentTypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
         v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}") from None
-    if not math.isfinite(v) or v <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        if math.isnan(v) or (math.isinf(v) and not allow_inf):
+            raise ValueError(f"{name} must be a finite number{_range_text(min_val, max_val, include_boundaries)}, "
+                             f"got {value!r}")
+    else:
+        if not isinstance(value, target_type):
+            raise ArgumentTypeError(f"{name} must be of type {target_type}, got {type(value).__name__}")
+        v = value
+    low_ok = min_val is None or (v >= min_val if include_boundaries in ("both", "left") else v > min_val)
+    high_ok = max_val is None or (v <= max_val if include_boundaries in ("both", "right") else v < max_val)
+    if not (low_ok and high_ok):
+        kind = "an integer" if target_type is int else "a number"
+        raise ValueError(f"{name} must be {kind}{_range_text(min_val, max_val, include_boundaries)}, got {value!r}")
     return v
+
+
+def _range_text(min_val, max_val, include_boundaries: str) -> str:
+    left = include_boundaries in ("both", "left")
+    right = include_boundaries in ("both", "right")
+    if min_val is not None and max_val is not None:
+        return f" in {'[' if left else '('}{min_val}, {max_val}{']' if right else ')'}"
+    if min_val is not None:
+        return f" {'>=' if left else '>'} {min_val}"
+    if max_val is not None:
+        return f" {'<=' if right else '<'} {max_val}"
+    return ""
+
+
+def check_positive(value: Any, name: str) -> float:
+    """A finite float > 0."""
+    return check_scalar(value, name, float, min_val=0, include_boundaries="right")
 
 
 def check_nonnegative(value: Any, name: str) -> float:
-    """A finite float >= 0, else ``ValueError`` naming ``name``."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}") from None
-    if not math.isfinite(v) or v < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return v
+    """A finite float >= 0."""
+    return check_scalar(value, name, float, min_val=0)
 
 
 def check_count(value: Any, name: str, minimum: int = 1) -> int:
-    """An integer >= ``minimum``, else ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    """An integer >= ``minimum``."""
+    return check_scalar(value, name, int, min_val=minimum)
+
+
+def check_rng(generator: Any, name: str = "generator") -> np.random.Generator:
+    """A ``numpy.random.Generator`` from a Generator (used as is), an int seed, or ``None`` (fresh entropy)."""
+    if generator is None:
+        return np.random.default_rng()
+    if isinstance(generator, np.random.Generator):
+        return generator
+    if isinstance(generator, _INTEGRAL) and not isinstance(generator, bool):
+        return np.random.default_rng(check_scalar(generator, name, int, min_val=0))
+    raise ArgumentTypeError(f"{name} must be a numpy.random.Generator, an integer seed >= 0 or None, "
+                            f"got {type(generator).__name__}")
+
+
+def check_torch_generator(generator: Any, name: str = "generator", default_seed: int = 0) -> torch.Generator:
+    """A CPU ``torch.Generator`` from a Generator (used as is), an int seed, or ``None`` (seeded ``default_seed``)."""
+    if generator is None:
+        return torch.Generator().manual_seed(default_seed)
+    if isinstance(generator, torch.Generator):
+        return generator
+    if isinstance(generator, _INTEGRAL) and not isinstance(generator, bool):
+        return torch.Generator().manual_seed(check_scalar(generator, name, int, min_val=0))
+    raise ArgumentTypeError(f"{name} must be a torch.Generator, an integer seed >= 0 or None, "
+                            f"got {type(generator).__name__}")
 
 
 def check_alpha_beta(alpha: Any, beta: Any = None) -> tuple[float, float]:
@@ -97,7 +180,12 @@ def as_labels(y: Any, n: int, name: str = "y", device: torch.device | None = Non
 
 
 def check_choice(value: Any, name: str, choices: tuple) -> Any:
-    if value not in choices:
+    """``value`` if it is one of ``choices``, else ``ValueError`` listing them."""
+    try:
+        ok = value in choices
+    except TypeError:  # unhashable or incomparable values
+        ok = False
+    if not ok:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
     return value
 
