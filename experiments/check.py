@@ -13,9 +13,8 @@ import time
 from pathlib import Path
 
 from .claims import CLAIM_IDS, Result, run_checks
-from .claims._common import REPO
 
-PAPER_CHECKS = REPO / "paper_checks.md"
+PAPER_CHECKS = Path("paper_checks.md")  # relative to the working directory (the checkout root)
 STATUS_COLUMN, MEASURED_COLUMN = "Status", "Measured"
 STATUS_BADGE = {"holds": "✅ holds", "fails": "❌ fails", "expected-fail": "⚠️ expected-fail",
                 "skipped": "⏭️ skipped"}

@@ -23,7 +23,7 @@ from hypothesis.extra.numpy import arrays
 
 import theory
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "experiments" / "data"  # shipped as package data
 FIND_SETTINGS = settings(database=None, derandomize=True, max_examples=3000, deadline=None,
                          suppress_health_check=list(HealthCheck))
 VIOLATION_RTOL = 1e-6

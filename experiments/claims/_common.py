@@ -11,9 +11,17 @@ from pathlib import Path
 import numpy as np
 
 STATUSES = ("holds", "fails", "expected-fail", "skipped")
-REPO = Path(__file__).resolve().parents[2]
-FIGURE_DATA = REPO / "figures" / "data"
-FIXTURES = REPO / "tests" / "fixtures"
+# Where `mixup-theory figures` writes by default, relative to the working directory: checks that read
+# figure data work from a checkout or from any folder where the figures were generated.
+FIGURE_DATA = Path("figures") / "data"
+
+
+def counterexample_files():
+    """The recorded C6 counterexamples ``c6_*.json``, shipped as package data (``experiments/data``)."""
+    from importlib.resources import files
+
+    return sorted((p for p in files("experiments").joinpath("data").iterdir() if p.name.startswith("c6_")
+                   and p.name.endswith(".json")), key=lambda p: p.name)
 
 
 @dataclass

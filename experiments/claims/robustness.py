@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from ._common import (FIXTURES, Missing, Result, api, as_float, centered_in_theta, data_source, figure_data, fmt,
+from ._common import (counterexample_files, Missing, Result, api, as_float, centered_in_theta, data_source, figure_data, fmt,
                       tiny, verdict)
 
 INSTANCES = 6
@@ -115,24 +115,25 @@ def _c6_instance(theory, setting: str, rng):
 
 
 def _fixture_rows(theory, robustness_bound) -> list[Result]:
-    """One expected-failure row per recorded counterexample ``tests/fixtures/c6_*.json`` (issue 3)."""
+    """One expected-failure row per recorded counterexample ``experiments/data/c6_*.json``."""
     rows = []
-    for path in sorted(FIXTURES.glob("c6_*.json")):
-        rid = f"C6/{path.stem}"
+    for path in counterexample_files():
+        stem = path.name.removesuffix(".json")
+        rid = f"C6/{stem}"
         try:
             case = json.loads(path.read_text())
             model, X, y, kw = _fixture_problem(theory, case)
             b = robustness_bound(model, X, y, **kw)
         except (ValueError, KeyError, TypeError, OSError) as exc:
             rows.append(Result(rid, "fails", f"unreadable fixture: {type(exc).__name__}: {exc}",
-                               _fixture_command(path.stem), expected="fails"))
+                               _fixture_command(stem), expected="fails"))
             continue
         measured = {"chain holds": bool(b.holds), "L~mix": fmt(b.mixup_approx, 4),
                     "mean L~adv,i(eps_i)": fmt(b.adv_at_eps_i, 4), "L~adv(eps_mix)": fmt(b.adv_at_eps_mix, 4),
                     "broken assumptions": [k for k, v in b.assumptions.items() if not v] or "none",
                     "n": len(y)}
         rows.append(Result(rid, verdict(bool(b.holds), expected="fails"), measured,
-                           _fixture_command(path.stem), expected="fails"))
+                           _fixture_command(stem), expected="fails"))
     return rows
 
 
@@ -183,7 +184,7 @@ def check_c6() -> Result:
     found = all(not s.startswith("0/") for s in shares.values())
     rows = _fixture_rows(theory, robustness_bound)
     measured = {"random instances where the chain fails": shares,
-                "recorded counterexamples (tests/fixtures/c6_*.json)": len(rows),
+                "recorded counterexamples (experiments/data/c6_*.json)": len(rows),
                 "problem": "n in (4, 8), d in (1, 2, 3), alpha = 1, one assumption dropped per setting"}
     return Result("C6", verdict(found), measured, "python -m pytest -q tests/test_robustness.py",
                   subchecks=rows)
