@@ -25,13 +25,14 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print the results as a JSON list")
     p.add_argument("--write", action="store_true",
                    help="regenerate the Status and Measured columns of paper_checks.md")
-    p.add_argument("--only", default=None, help="comma-separated claim ids (default: all of C1-C13)")
+    p.add_argument("--only", nargs="+", default=None, metavar="ID",
+                   help="claim ids, space- or comma-separated (default: all of C1-C13)")
     p.add_argument("--file", default=str(PAPER_CHECKS), help="the claims table to --write (default: %(default)s)")
     p.set_defaults(func=_cmd_check)
 
 
 def _cmd_check(args) -> int:
-    ids = None if args.only is None else [s.strip() for s in args.only.split(",") if s.strip()]
+    ids = None if args.only is None else [s.strip() for arg in args.only for s in arg.split(",") if s.strip()]
     t0 = time.perf_counter()
     results = run_checks(ids)
     seconds = time.perf_counter() - t0

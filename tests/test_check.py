@@ -201,3 +201,10 @@ def test_mixup_fit_logistic_matches_derivative_free_minimum():
                             options={"xatol": 1e-7, "fatol": 1e-12, "maxiter": 4000})
     assert objective(p) <= res.fun * (1 + 1e-9)
     np.testing.assert_allclose(p, res.x, rtol=MIN_FIT_RTOL, atol=MIN_FIT_RTOL)
+
+
+def test_counterexamples_are_package_data():
+    """The C6 fixtures load through importlib.resources (so `check --only C6` works from a wheel)."""
+    names = [p.name for p in _common.counterexample_files()]
+    assert names == sorted(f"c6_{s}.json" for s in ("intercept", "non_centered", "outside_theta", "relu_biases"))
+    assert all(json.loads(p.read_text())["y"] for p in _common.counterexample_files())

@@ -10,7 +10,7 @@ Examples
 >>> from theory.validation import check_scalar, check_rng
 >>> check_scalar(0.2, "alpha", float, min_val=0, include_boundaries="right")
 0.2
->>> check_rng(0).integers(10) == check_rng(0).integers(10)
+>>> int(check_rng(0).integers(10)) == int(check_rng(0).integers(10))
 True
 """
 from ._validate import (ArgumentTypeError, check_alpha_beta, check_choice, check_count, check_nonnegative, check_positive, check_rng,
