@@ -46,7 +46,9 @@ SUBCOMMAND_MODULES = ("experiments.figures", "experiments.check", "experiments.e
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
-    p = argparse.ArgumentParser(prog="mixup-theory", description=__doc__)
+    from ._usage import OneLineParser
+
+    p = OneLineParser(prog="mixup-theory", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     for name in SUBCOMMAND_MODULES:
         try:
@@ -66,7 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs a subcommand. Bad arguments: one line on stderr and exit status 2, before any work."""
+    from ._usage import VALIDATORS, UsageError, print_error
+
     args = build_parser().parse_args(argv)
+    try:
+        for validate in (VALIDATORS.get(args.command), getattr(args, "validate", None)):
+            if validate is not None:
+                validate(args)
+    except UsageError as exc:
+        return print_error(f"mixup-theory {args.command}", exc)
     return args.func(args)
 
 

@@ -209,7 +209,9 @@ def _init_from_env(device: str) -> bool:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m experiments.distributed", description=__doc__.split("\n\n")[0])
+    from ._usage import OneLineParser
+
+    p = OneLineParser(prog="python -m experiments.distributed", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     lo = sub.add_parser("loss", help="exact Mixup loss of a freshly initialised model, pair rows sharded over ranks")
     lo.add_argument("--dataset", default="mnist1d")
@@ -238,18 +240,50 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _launched_by_torchrun() -> bool:
+    return is_distributed() or ("RANK" in os.environ and "WORLD_SIZE" in os.environ)
+
+
+def _setup(args):
+    """``(data, model or TrainConfig)`` for the command; every bad argument raises before any work."""
+    from ._usage import UsageError, check_distributed
+    from .datasets import load_dataset
+    from .nets import build_model
+
+    check_distributed(args)
+    if args.command == "train" and not _launched_by_torchrun():
+        raise UsageError("train: launch with torchrun (e.g. torchrun --nproc_per_node=2 -m "
+                         "experiments.distributed train ...)")
+    data = load_dataset(args.dataset, n=args.n_train, seed=args.seed)
+    if args.command == "loss":
+        model = build_model(args.model, data.input_shape, data.n_classes, hidden=tuple(args.hidden),
+                            seed=args.seed, dtype=torch.float64)
+        return data, model
+    from .training import TrainConfig
+
+    config = TrainConfig(dataset=args.dataset, model=args.model, method=args.method, alpha=args.alpha,
+                         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                         optimizer=args.optimizer, weight_decay=args.weight_decay,
+                         hidden=tuple(args.hidden), n_train=args.n_train, seed=args.seed, device=args.device)
+    config.validate()
+    build_model(config.model, data.input_shape, data.n_classes, hidden=config.hidden, seed=config.seed)
+    return data, config
+
+
 def main(argv=None) -> int:
+    """``loss`` / ``train`` entry point. Bad arguments: one stderr line, exit status 2, before any work."""
+    from ._usage import UsageError, print_error
+
     args = _parser().parse_args(argv)
+    try:
+        data, what = _setup(args)
+    except (UsageError, ValueError, FileNotFoundError) as exc:
+        return print_error(f"python -m experiments.distributed {args.command}", exc)
     started = _init_from_env(args.device)
     rank = dist.get_rank() if is_distributed() else 0
     try:
         if args.command == "loss":
-            from .datasets import load_dataset
-            from .nets import build_model
-
-            data = load_dataset(args.dataset, n=args.n_train, seed=args.seed)
-            model = build_model(args.model, data.input_shape, data.n_classes, hidden=tuple(args.hidden),
-                                seed=args.seed, dtype=torch.float64).to(_rank_device(args.device)).eval()
+            model = what.to(_rank_device(args.device)).eval()
             loss = "logistic" if data.n_classes == 2 else "softmax"
             t0 = time.perf_counter()
             value = sharded_mixup_loss(model, data.X_train, data.y_train, args.alpha, loss=loss, nodes=args.nodes)
@@ -258,16 +292,7 @@ def main(argv=None) -> int:
                 print(json.dumps({"mixup_loss": value, "n": data.n_train, "world_size": world,
                                   "seconds": time.perf_counter() - t0}))
         else:
-            from .training import TrainConfig
-
-            config = TrainConfig(dataset=args.dataset, model=args.model, method=args.method, alpha=args.alpha,
-                                 epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                                 optimizer=args.optimizer, weight_decay=args.weight_decay,
-                                 hidden=tuple(args.hidden), n_train=args.n_train, seed=args.seed, device=args.device)
-            if not is_distributed():
-                raise SystemExit("train: launch with torchrun (e.g. torchrun --nproc_per_node=2 -m "
-                                 "experiments.distributed train ...)")
-            result = ddp_train(config, progress=True)
+            result = ddp_train(what, dataset=data, progress=True)
             if rank == 0:
                 text = json.dumps({"config": {k: v for k, v in vars(args).items()}, "world_size": result["world_size"],
                                    "seconds": result["seconds"], "history": result["history"]}, indent=1)
