@@ -212,7 +212,7 @@ def claim_ids(values) -> list[str]:
 
 def check_check(args) -> None:
     if args.only is not None:
-        args.only = ",".join(claim_ids(args.only))  # the form ``check`` splits
+        args.only = claim_ids(args.only)
     if args.write:
         from .check import update_markdown
 
