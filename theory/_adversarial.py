@@ -85,6 +85,15 @@ def adversarial_losses(model, X, y, eps, *, loss: str = "logistic", norm=2, meth
     Options: ``fgsm``: ``box=(lo, hi)``; ``pgd``: ``steps``, ``restarts``, ``step_size``, ``box``,
     ``generator`` (a ``torch.Generator``; default seeded 0), ``fgsm_start``; ``certified``:
     ``bound`` in ``"crown"`` (default; CROWN ∩ IBP) or ``"ibp"``.
+
+    Examples
+    --------
+    >>> import numpy as np, theory
+    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
+    >>> y = np.array([1, 0, 1, 0])
+    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    >>> theory.adversarial_losses(model, X, y, 0.1).round(6).tolist()
+    [0.313795, 0.313795, 0.599031, 0.599031]
     """
     eps = check_nonnegative(eps, "eps")
     norm = check_norm(norm)
@@ -113,6 +122,16 @@ def adversarial_examples(model, X, y, eps, *, loss: str = "logistic", norm=2, me
     """The attack's inputs ``x_i + δ_i`` (float64 tensor shaped like ``X``): FGSM's point, or PGD's best.
 
     ``method`` in ``"fgsm"``, ``"pgd"``; options as in ``adversarial_losses`` for that method.
+
+    Examples
+    --------
+    >>> import numpy as np, theory
+    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
+    >>> y = np.array([1, 0, 1, 0])
+    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    >>> Z = theory.adversarial_examples(model, X, y, 0.1, method="fgsm")
+    >>> np.linalg.norm(Z.numpy() - X, axis=1).round(12).tolist()  # on the sphere of radius ε
+    [0.1, 0.1, 0.1, 0.1]
     """
     eps = check_nonnegative(eps, "eps")
     norm = check_norm(norm)
@@ -135,5 +154,18 @@ def adversarial_loss(model, X, y, eps, *, loss: str = "logistic", norm=2, method
     ``method``: ``"exact"`` (linear models, logistic/squared), ``"second_order"`` (``L̃_adv``),
     ``"fgsm"`` / ``"pgd"`` (lower bounds), ``"certified"`` (upper bound, ReLU MLPs). Options as in
     ``adversarial_losses``.
+
+    Examples
+    --------
+    >>> import numpy as np, theory
+    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
+    >>> y = np.array([1, 0, 1, 0])
+    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    >>> round(theory.adversarial_loss(model, X, y, 0.1), 6)  # closed form for a linear model
+    0.456413
+    >>> lower = theory.adversarial_loss(model, X, y, 0.1, method="pgd")
+    >>> upper = theory.adversarial_loss(model, X, y, 0.1, method="certified")
+    >>> round(lower, 6), round(upper, 6)  # both tight for a linear model
+    (0.456413, 0.456413)
     """
     return float(np.mean(adversarial_losses(model, X, y, eps, loss=loss, norm=norm, method=method, **options)))

@@ -102,6 +102,15 @@ _REGISTRY = {
 
 
 def get_loss(loss: str) -> GLMLoss:
-    """The GLM loss named ``loss`` (one of ``"logistic"``, ``"softmax"``, ``"squared"``)."""
+    """The GLM loss named ``loss`` (one of ``"logistic"``, ``"softmax"``, ``"squared"``).
+
+    Examples
+    --------
+    >>> import torch, theory
+    >>> loss = theory.get_loss("logistic")
+    >>> f, y = torch.tensor([[0.0]], dtype=torch.float64), torch.tensor([[1.0]], dtype=torch.float64)
+    >>> round(float(loss.value(f, y)[0]), 12)  # softplus(−f) at f = 0 is log 2
+    0.69314718056
+    """
     check_choice(loss, "loss", LOSSES)
     return _REGISTRY[loss]

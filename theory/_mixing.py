@@ -16,6 +16,18 @@ class MixupLambda:
 
     ``D̃_λ = (α/(α+β))·Beta(α+1, β) + (β/(α+β))·Beta(β+1, α)`` is the size-biased twin that
     appears after un-mixing labels (C1, identity (I)): ``E_{D_λ}[λ g(λ)] = (α/(α+β)) E_{Beta(α+1,β)} g``.
+
+    Examples
+    --------
+    >>> from theory import MixupLambda
+    >>> lam = MixupLambda(1.0)  # Beta(1, 1): λ uniform on [0, 1]
+    >>> round(lam.m(1), 12), round(lam.m(2), 12)  # E_D̃[1 − λ], E_D̃[(1 − λ)²]
+    (0.333333333333, 0.166666666667)
+    >>> round(MixupLambda(2.0).rho2(), 12), MixupLambda(1.0).rho2()  # ρ₂ < ∞ only for α, β > 1
+    (3.0, inf)
+    >>> nodes, weights = lam.nodes(3)
+    >>> nodes.round(4).tolist(), round(float(weights.sum()), 12)
+    ([0.1127, 0.5, 0.8873], 1.0)
     """
 
     alpha: float

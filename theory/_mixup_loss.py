@@ -263,6 +263,18 @@ def mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: 
 
     ``rows=(start, stop)`` returns one shard's share ``(1/n²) Σ_{start ≤ i < stop} Σ_j …``; the
     shares of a partition of ``range(n)`` add up to ``L_mix`` (``experiments.distributed``).
+
+    Examples
+    --------
+    >>> import numpy as np, theory
+    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
+    >>> y = np.array([1, 0, 1, 0])
+    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    >>> round(theory.mixup_loss(model, X, y, alpha=1.0), 10)
+    0.5121319468
+    >>> zero = theory.linear_model(2, weight=[0.0, 0.0], intercept=0.0)
+    >>> abs(theory.mixup_loss(zero, X, y, 1.0) - float(np.log(2))) < 1e-14  # every mixed point costs log 2
+    True
     """
     alpha, beta = check_alpha_beta(alpha, beta)
     P = prepare(model, X, y, loss)
@@ -273,7 +285,14 @@ def mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: 
 
 
 def squared_label_constant(y, alpha, beta=None) -> float:
-    """``E_{D_λ}[λ(1−λ)] · (1/n²) Σ_ij ½‖y_i − y_j‖²``: RHS(I) minus L_mix for the squared loss (C1)."""
+    """``E_{D_λ}[λ(1−λ)] · (1/n²) Σ_ij ½‖y_i − y_j‖²``: RHS(I) minus L_mix for the squared loss (C1).
+
+    Examples
+    --------
+    >>> import numpy as np, theory
+    >>> round(theory.squared_label_constant(np.array([1, 0, 1, 0]), 1.0), 12)  # E[λ(1−λ)]·(1/n²)Σ½(y_i−y_j)²
+    0.041666666667
+    """
     a, b = check_alpha_beta(alpha, beta)
     t = as_labels(y, _label_count(y), "y")
     if t.shape[0] == 0:
@@ -301,6 +320,16 @@ def mixup_loss_unmixed(model, X, y, alpha, beta=None, *, loss: str = "logistic",
 
     At ``scale = s = 1`` this equals ``mixup_loss`` for logistic and softmax losses; for the squared
     loss it exceeds it by ``squared_label_constant(y, α, β)``. At s = 0 it is ``L_std``.
+
+    Examples
+    --------
+    >>> import numpy as np, theory
+    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
+    >>> y = np.array([1, 0, 1, 0])
+    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    >>> unmixed = theory.mixup_loss_unmixed(model, X, y, 1.0)  # identity (I): labels un-mixed
+    >>> abs(unmixed - theory.mixup_loss(model, X, y, 1.0)) < 1e-12
+    True
     """
     alpha, beta = check_alpha_beta(alpha, beta)
     s = check_nonnegative(scale, "scale")
@@ -332,6 +361,16 @@ def mixup_loss_error(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
     Q-vs-2Q difference is the Q-node error (measured ratio 0.98 on a tanh MLP). For ReLU nets (kinks
     in λ) the error decays algebraically and not monotonically: the difference estimates the Q-node
     error to within a small factor (measured 1.3–3.7 on two-moons ReLU MLPs), it is not a bound.
+
+    Examples
+    --------
+    >>> import numpy as np, theory
+    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
+    >>> y = np.array([1, 0, 1, 0])
+    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    >>> value, error = theory.mixup_loss_error(model, X, y, 1.0)
+    >>> round(value, 10), error < 1e-12
+    (0.5121319468, True)
     """
     q = DEFAULT_NODES if nodes is None else check_count(nodes, "nodes")
     coarse = mixup_loss(model, X, y, alpha, beta, loss=loss, nodes=q, **kwargs)
@@ -363,6 +402,16 @@ def mixup_loss_sampled(model, X, y, alpha, beta=None, *, loss: str = "logistic",
     - ``"minibatch"``: data shuffled into batches of ``batch_size``; one λ per batch and a random
       permutation inside it. Biased for batch_size < n: the partner is i itself with probability
       1/batch_size instead of 1/n.
+
+    Examples
+    --------
+    >>> import numpy as np, theory
+    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
+    >>> y = np.array([1, 0, 1, 0])
+    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    >>> est = theory.mixup_loss_sampled(model, X, y, 1.0, draws=2000, generator=0)
+    >>> abs(est.mean - theory.mixup_loss(model, X, y, 1.0)) < 5 * est.stderr  # unbiased
+    True
     """
     alpha, beta = check_alpha_beta(alpha, beta)
     check_choice(scheme, "scheme", SCHEMES)

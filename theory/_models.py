@@ -24,7 +24,17 @@ _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "softplus": nn.Softplus}
 
 
 def linear_model(d: int, out: int = 1, *, bias: bool = True, weight=None, intercept=None) -> nn.Sequential:
-    """``f(x) = θᵀx + b`` as ``nn.Sequential(nn.Linear(d, out))`` in float64, optionally with given weights."""
+    """``f(x) = θᵀx + b`` as ``nn.Sequential(nn.Linear(d, out))`` in float64, optionally with given weights.
+
+    Examples
+    --------
+    >>> import torch, theory
+    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.5)
+    >>> model(torch.tensor([[1.0, 0.5]], dtype=torch.float64)).item()
+    1.6
+    >>> theory.is_affine(model), theory.has_bias(model)
+    (True, True)
+    """
     layer = nn.Linear(d, out, bias=bias, dtype=DTYPE)
     with torch.no_grad():
         if weight is not None:
@@ -62,13 +72,28 @@ def mlp(d: int, hidden: Sequence[int], out: int = 1, *, activation: str = "relu"
 
 def relu_mlp(d: int, hidden: Sequence[int], out: int = 1, *, bias: bool = True,
              generator: torch.Generator | None = None) -> nn.Sequential:
-    """ReLU MLP (C5: bias-free ReLU nets are positively homogeneous)."""
+    """ReLU MLP (C5: bias-free ReLU nets are positively homogeneous).
+
+    Examples
+    --------
+    >>> import theory
+    >>> net = theory.relu_mlp(2, [8], bias=False, generator=0)  # bias-free: positively homogeneous
+    >>> theory.is_piecewise_linear(net), theory.has_bias(net), theory.is_affine(net)
+    (True, False, False)
+    """
     return mlp(d, hidden, out, activation="relu", bias=bias, generator=generator)
 
 
 def smooth_mlp(d: int, hidden: Sequence[int], out: int = 1, *, activation: str = "tanh", bias: bool = True,
                generator: torch.Generator | None = None) -> nn.Sequential:
-    """Smooth MLP (tanh or softplus): non-zero input Hessian, so R3 ≠ 0 (C2)."""
+    """Smooth MLP (tanh or softplus): non-zero input Hessian, so R3 ≠ 0 (C2).
+
+    Examples
+    --------
+    >>> import theory
+    >>> theory.is_piecewise_linear(theory.smooth_mlp(2, [8], generator=0))
+    False
+    """
     if activation == "relu":
         raise ValueError("activation for smooth_mlp must be 'tanh' or 'softplus'")
     return mlp(d, hidden, out, activation=activation, bias=bias, generator=generator)

@@ -97,6 +97,19 @@ def glm_regularizer(model, X, alpha, beta=None, *, loss: str = "logistic", form:
     the curvature is taken at the model's logits: ``f(x_i)`` (paper) and ``f(λx_i) = λθᵀx_i + b``
     (shrinkage), the expansion points of the derivation. Linear single-output models only; ``loss``
     is ``"logistic"`` or ``"squared"`` (A'' = 1).
+
+    Examples
+    --------
+    >>> import numpy as np, theory
+    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
+    >>> y = np.array([1, 0, 1, 0])
+    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    >>> round(theory.glm_regularizer(model, X, 2.0), 6)  # paper form; ρ₂ = 3 at α = 2
+    0.210516
+    >>> theory.glm_regularizer(model, X, 1.0)  # ρ₂ = ∞ for α ≤ 1
+    inf
+    >>> round(theory.glm_regularizer(model, X, 1.0, form="shrinkage"), 6)
+    0.013129
     """
     alpha, beta = check_alpha_beta(alpha, beta)
     check_choice(form, "form", FORMS)
