@@ -1,4 +1,4 @@
-"""C6: drop one assumption of the robustness chain and hypothesis finds a counterexample (THEORY.md §4).
+"""C6: drop one assumption of the robustness chain and hypothesis finds a counterexample (docs/theory.md §4, §7).
 
 Each strategy breaks exactly one assumption and keeps the others: (a) data not centered, (b) labels
 not from the model (θ ∉ Θ), (c) a linear model with an intercept, (d) a ReLU net with biases.
@@ -6,7 +6,7 @@ not from the model (θ ∉ Θ), (c) a linear model with an intercept, (d) a ReLU
 (regenerate with ``python tests/test_counterexamples.py --write``), and the tests assert that the
 stored instances fail the chain, by a margin, with only the intended assumption broken.
 
-The softmax chain without its curvature factor κ (docs/softmax_robustness.md) fails too: the
+The softmax chain without its curvature factor κ (docs/theory.md §4.6) fails too: the
 minimal instance hypothesis found (``find`` in the slow test) is pinned below.
 """
 import json

@@ -1,4 +1,4 @@
-"""The robustness chain L̃_mix ≥ mean L̃_adv,i(ε_i) ≥ L̃_adv(ε_mix) (C4, C5, C13; THEORY.md §4) under
+"""The robustness chain L̃_mix ≥ mean L̃_adv,i(ε_i) ≥ L̃_adv(ε_mix) (C4, C5, C13; docs/theory.md §4) under
 (A1)–(A3), its fields against an independent numpy computation, ε* semantics and the C7 comparison.
 
 Strategies build instances that satisfy the assumptions: data centered, bias-free models, labels
@@ -87,12 +87,12 @@ def safe_norm(a, axis=None):
 
 
 def moment(k, a, b):
-    """m_k = E_{D̃}[(1−λ)^k] from the Beta-function formula of THEORY §1."""
+    """m_k = E_{D̃}[(1−λ)^k] from the Beta-function formula (docs/theory.md §1)."""
     return (a / (a + b)) * beta_fn(a + 1, b + k) / beta_fn(a + 1, b) + (b / (a + b)) * beta_fn(b + 1, a + k) / beta_fn(b + 1, a)
 
 
 def numpy_chain(X, theta, alpha, norm, beta=None):
-    """The C4/C13 chain for f = θᵀx written out in numpy from THEORY §4 (independent of theory/)."""
+    """The C4/C13 chain for f = θᵀx written out in numpy from docs/theory.md §4 (independent of theory/)."""
     n, d = X.shape
     b = alpha if beta is None else beta
     m1, m2 = moment(1, alpha, b), moment(2, alpha, b)
@@ -332,7 +332,7 @@ def test_c7_exact_inequality_can_fail_for_relu_nets(X, weights):
     assert P.mean() > cmp.mixup_exact
 
 
-# ---------------------------------------------------------------- softmax chain (docs/softmax_robustness.md)
+# ---------------------------------------------------------------- softmax chain (docs/theory.md §4.6)
 
 @st.composite
 def softmax_instances(draw):

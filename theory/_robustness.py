@@ -1,5 +1,6 @@
 """Mixup as adversarial training: the robustness chain of C4 (logistic regression, ℓ2), C5 (ReLU nets)
-and C13 (ℓ∞), its assumptions (C6) and the exact comparison (C7) — THEORY.md §4.
+and C13 (ℓ∞), its assumptions (C6) and the exact comparison (C7) — Zhang et al. 2021, Theorem 3.1 and its ReLU-network
+counterpart (Section 3); docs/theory.md §4.
 
 The chain ``L̃_mix ≥ (1/n) Σ_i L̃_adv,i(ε_i) ≥ L̃_adv(ε_mix)`` with
 
@@ -9,7 +10,7 @@ The chain ``L̃_mix ≥ (1/n) Σ_i L̃_adv,i(ε_i) ≥ L̃_adv(ε_mix)`` with
   (default ``c_x √d = min_i ‖x_i‖``, the largest value (A3) allows),
 - ℓ∞ (C13): ``ε_i = m_1 |∇f_iᵀx_i| / ‖∇f_i‖₁``, ``ε_mix = min_i ε_i``.
 
-Proof sketch (THEORY §4): under (A1) centered data, R1 = (m_1/n) Σ (y_i − σ_i)∇f_iᵀx_i; with
+Proof sketch (docs/theory.md §4.3): under (A1) centered data, R1 = (m_1/n) Σ (y_i − σ_i)∇f_iᵀx_i; with
 homogeneity ``f_i = ∇f_iᵀx_i`` and (A2) ``s_i f_i ≥ 0`` each summand is ``ε^sharp_i |σ_i − y_i| ‖∇f_i‖_q``
 with ``ε^sharp_i = m_1 |∇f_iᵀx_i| / ‖∇f_i‖_q ≥ ε_i`` (x_i's distance to the linearised boundary, times
 m_1); R2 ≥ (m_1²/2n) Σ σ_i(1−σ_i)(∇f_iᵀx_i)² by Jensen (m_2 ≥ m_1²); R3 = 0 when ∇²f_i = 0.
@@ -32,7 +33,7 @@ from ._second_order import dual_norm, vector_norm
 
 CHAIN_ATOL = 1e-12
 CHAIN_RTOL = 1e-9
-"""``holds``: each inequality ``lhs ≥ rhs − CHAIN_ATOL − CHAIN_RTOL·|rhs|`` (CONTRACT)."""
+"""``holds``: each inequality ``lhs ≥ rhs − CHAIN_ATOL − CHAIN_RTOL·|rhs|``."""
 CENTER_RTOL = 1e-9
 """``centered``: ``‖x̄‖_∞ ≤ CENTER_RTOL · max_ij |X_ij|``."""
 HOMOGENEOUS_RTOL = 1e-9
@@ -44,7 +45,7 @@ A3_RTOL = 1e-12
 
 @dataclass(frozen=True)
 class RobustnessBound:
-    """The C4/C5/C13 chain ``mixup_approx ≥ adv_at_eps_i ≥ adv_at_eps_mix`` and its inputs (CONTRACT)."""
+    """The C4/C5/C13 chain ``mixup_approx ≥ adv_at_eps_i ≥ adv_at_eps_mix`` and its inputs (docs/theory.md §4.3)."""
 
     eps_i: np.ndarray
     eps_mix: float
@@ -61,7 +62,7 @@ class RobustnessBound:
     """``m_1 |∇f_iᵀx_i| / ‖∇f_i‖_q``: the sharper per-point radius the proof allows (``≥ eps_i``)."""
     adv_at_eps_sharp: float = float("nan")
     kappa: np.ndarray | None = None
-    """Softmax chain only: the curvature-alignment factor κ_i ≤ 1 (docs/softmax_robustness.md)."""
+    """Softmax chain only: the curvature-alignment factor κ_i ≤ 1 (docs/theory.md §4.6)."""
 
 
 def geq(lhs: float, rhs: float) -> bool:
@@ -71,7 +72,7 @@ def geq(lhs: float, rhs: float) -> bool:
 
 def second_order_adv(clean, slope, curvature, eps):
     """``L̃_adv,i(ε) = l_i + ε·slope_i + (ε²/2)·curvature_i`` with ``slope = |h' − y|‖∇f‖_q``,
-    ``curvature = h''‖∇f‖_q²`` (THEORY §4); ``eps`` a scalar or per-sample."""
+    ``curvature = h''‖∇f‖_q²`` (docs/theory.md §4.1); ``eps`` a scalar or per-sample."""
     return clean + eps * slope + 0.5 * eps * eps * curvature
 
 
@@ -126,7 +127,10 @@ def check_assumptions(P: Problem, J: torch.Tensor, c_sqrt_d: float | None) -> di
 
 def robustness_bound(model, X, y, alpha, beta=None, *, loss: str = "logistic", norm=2,
                      c_x=None) -> RobustnessBound:
-    """C4 (ℓ2, logistic regression), C5 (ReLU nets, ∇f_i in place of θ), C13 (ℓ∞): THEORY.md §4.
+    """C4 (ℓ2, logistic regression), C5 (ReLU nets, ∇f_i in place of θ), C13 (ℓ∞).
+
+    Zhang et al. 2021, Theorem 3.1 (C4) and the ReLU-network theorem of its Section 3 (C5); C13 is our
+    ℓ∞ extension. docs/theory.md §4.3–§4.5.
 
     Returns the chain ``mixup_approx = L̃_mix ≥ adv_at_eps_i = (1/n) Σ L̃_adv,i(ε_i) ≥ adv_at_eps_mix
     = L̃_adv(ε_mix)``, ``holds`` (each within ``1e-12 + 1e-9|rhs|``, computed whatever the
@@ -223,7 +227,7 @@ class ExactComparison:
 
 def exact_comparison(model, X, y, alpha, beta=None, *, norm=2, c_x=None, eps=None, nodes: int | None = None,
                      pgd: dict | None = None, bound: str = "crown") -> ExactComparison:
-    """C7 (THEORY §4, beyond the paper): exact ``L_mix`` (``theory.mixup_loss``) against ``L_adv(ε)`` at
+    """C7 (beyond Zhang et al. 2021; docs/theory.md §4.7): exact ``L_mix`` (``theory.mixup_loss``) against ``L_adv(ε)`` at
     ``ε = ε_mix`` (default; or the given ``eps``), binary logistic loss.
 
     Linear models: ``L_adv`` in closed form. ReLU MLPs: bracketed by PGD (``pgd`` = options for

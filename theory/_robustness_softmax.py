@@ -1,5 +1,5 @@
 """Multi-class (softmax cross-entropy) version of the robustness chain, ℓ2 — derived in
-docs/softmax_robustness.md (beyond the paper; the binary chain is C4/C5, THEORY.md §4).
+docs/theory.md §4.6 (beyond Zhang et al. 2021; the binary chain is C4/C5, its Theorem 3.1, docs/theory.md §4.3).
 
 Per sample, with ``g_i = J_iᵀ(p_i − y_i)`` (the loss's input gradient), ``A_i = diag p_i − p_i p_iᵀ``
 and ``M_i = J_iᵀA_iJ_i``, the second-order adversarial loss is the exact trust-region maximum
