@@ -16,7 +16,7 @@
 #
 # This notebook follows the argument of Zhang, Deng, Kawaguchi, Ghorbani and Zou (ICLR 2021) with
 # code you can run: every quantity is computed exactly (no sampling unless we say so), and every step
-# is checked numerically. The specification is `THEORY.md` (section numbers below refer to it); the
+# is checked numerically. The analysis is in `docs/theory.md` (section numbers below refer to it); the
 # claim ids C1–C13 are the rows of `paper_checks.md`.
 #
 # Open it in Jupyter with `jupytext --to notebook docs/tutorial.py`, or run it as a script:

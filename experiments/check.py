@@ -1,4 +1,4 @@
-"""``mixup-theory check [--json] [--write]``: one fast check per claim C1–C13 (CONTRACT.md).
+"""``mixup-theory check [--json] [--write]``: one fast check per claim C1–C13 (docs/theory.md; the table in paper_checks.md).
 
 Prints a table of ``id``, ``status`` (``holds``/``fails``/``expected-fail``/``skipped``), ``measured`` and
 ``command`` (the full-size reproduction). ``--write`` rewrites the Status and Measured cells of

@@ -1,4 +1,4 @@
-"""The ``mixup-theory`` command line (CONTRACT.md)."""
+"""The ``mixup-theory`` command line (README.md; docs/theory.md for the analysis)."""
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,4 @@
-"""Datasets of the experiments (THEORY.md §6): offline generators, scikit-learn sets, MNIST-1D, and
+"""Datasets of the experiments (docs/theory.md §6): offline generators, scikit-learn sets, MNIST-1D, and
 image sets read from the user's disk. Nothing here downloads.
 
 Every loader returns a :class:`Dataset` whose inputs are flat ``(n, d)`` float64 arrays (the shape

@@ -1,7 +1,7 @@
 """Past one machine: the exact Mixup loss sharded over ``torch.distributed`` ranks, and data-parallel
 (DDP) standard/Mixup training. Launch with ``torchrun`` (README, "Multi-GPU and multi-node").
 
-- :func:`sharded_mixup_loss`: ``L_mix`` of THEORY §2 with the n ordered-pair rows split over the
+- :func:`sharded_mixup_loss`: ``L_mix`` of docs/theory.md §2 with the n ordered-pair rows split over the
   ranks of an initialised process group; each rank sums its rows' ``Σ_j E_λ l`` and one
   ``all_reduce(SUM)`` adds the shares. Without a process group it is ``theory.mixup_loss``.
 - :func:`ddp_train`: the minibatch training of :mod:`experiments.training` wrapped in
@@ -55,7 +55,7 @@ def _all_reduce_sum(value: torch.Tensor, group=None) -> torch.Tensor:
 
 def sharded_mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: int | None = None,
                        shortcut: bool = True, chunk_elements: int = CHUNK_ELEMENTS, group=None) -> float:
-    """Exact ``L_mix`` (THEORY §2, as ``theory.mixup_loss``) with the pair rows sharded over ranks.
+    """Exact ``L_mix`` (docs/theory.md §2, as ``theory.mixup_loss``) with the pair rows sharded over ranks.
 
     Rank ``r`` of ``world`` sums the ordered pairs ``(i, j)`` with ``i`` in ``shard_rows(n, r, world)``
     over every ``j`` and the whole λ-rule; ``all_reduce(SUM)`` adds the shares, so every rank returns
@@ -99,7 +99,7 @@ def ddp_train(config, *, dataset=None, progress: bool = False, sync_batchnorm: b
     ``config.batch_size`` (global batch = world × batch_size), and under ``method="mixup"`` mixes
     inside its local batch: one λ ~ Beta(α, β) per local batch from a generator seeded by
     ``(seed, rank)``, partner = a uniform permutation of the local batch (the "minibatch" scheme of
-    THEORY §2 with the local batch). DDP averages the gradients over ranks. The history (clean
+    docs/theory.md §2 with the local batch). DDP averages the gradients over ranks. The history (clean
     train/test loss and accuracy per epoch, evaluated sharded and all-reduced) is identical on every
     rank, timings aside. ``sync_batchnorm`` converts BatchNorm layers to ``SyncBatchNorm`` on CUDA.
     """

@@ -1,7 +1,7 @@
 """``mixup-theory explain [--data NAME] [--model NAME] [--alpha A]``: every quantity of the analysis on one
-small problem, in the order of the argument (teaching; THEORY.md §0–§5).
+small problem, in the order of the argument (teaching; docs/theory.md §0–§5).
 
-Each printed line is ``symbol  value  what it is [THEORY.md section]``. Output is deterministic: the
+Each printed line is ``symbol  value  what it is [section of docs/theory.md]``. Output is deterministic: the
 data subsample, the model's initialisation and its brief full-batch training, and the Monte-Carlo
 draws all use fixed seeds.
 """
@@ -163,9 +163,10 @@ def _explain(data, model, alpha, n, out) -> dict:
     p = Printer(out)
     n, d = X.shape
     out(f"mixup-theory explain: data={data} (n={n}, d={d}), model={model}, alpha={alpha:g} (beta = alpha)")
+    out("Each line: symbol, value, meaning [section of docs/theory.md, claim id]; symbols are listed in its §8 glossary.")
 
     # §0 data ------------------------------------------------------------------------------------
-    p.section("1. Data (THEORY.md §0)")
+    p.section("1. Data (docs/theory.md §0)")
     Sigma = np.cov(X, rowvar=False, bias=True).reshape(d, d)
     evals = np.linalg.eigvalsh(Sigma)
     p.line("n, d", f"{n}, {d}", "training points and input dimension", "§0")
@@ -177,7 +178,7 @@ def _explain(data, model, alpha, n, out) -> dict:
     p.line("c_x sqrt(d) = min norm x_i", float(np.linalg.norm(X, axis=1).min()), "largest constant allowed by (A3)", "§4")
 
     # §1 mixing ----------------------------------------------------------------------------------
-    p.section("2. Mixing distributions D_lambda = Beta(a, a) and its size-biased twin D~ (THEORY.md §1)")
+    p.section("2. Mixing distributions D_lambda = Beta(a, a) and its size-biased twin D~ (docs/theory.md §1)")
     mix = theory_mix
     a = alpha
     p.line("m_1 = E_D~[1-lambda]", mix.m(1), "first moment: scales R1 and the robustness radius", "§1")
@@ -203,7 +204,7 @@ def _explain(data, model, alpha, n, out) -> dict:
     from theory import DEFAULT_NODES, mixup_loss_error, mixup_loss_sampled, mixup_loss_unmixed
 
     mixup_loss, mixup_expansion = api("mixup_loss"), api("mixup_expansion")
-    p.section("4. The Mixup loss as a pair sum, and identity (I) (THEORY.md §2, §3; C1)")
+    p.section("4. The Mixup loss as a pair sum, and identity (I) (docs/theory.md §2, §3; C1)")
     L_mix = mixup_loss(net, X, y, alpha)
     fine, err = mixup_loss_error(net, X, y, alpha)
     q = DEFAULT_NODES
@@ -216,7 +217,7 @@ def _explain(data, model, alpha, n, out) -> dict:
     p.line("abs(L_mix - RHS(I))", _noise(abs(fine - rhs)), f"identity (I), both sides with {2 * q} nodes: 0 up to quadrature error (C1)", "§3")
 
     # §3 expansion ---------------------------------------------------------------------------------
-    p.section("5. Second-order expansion (THEORY.md §3; C2, C3)")
+    p.section("5. Second-order expansion (docs/theory.md §3; C2, C3)")
     e = mixup_expansion(net, X, y, alpha)
     p.line("L_std", e.standard, "standard (un-mixed) training loss", "§0")
     p.line("R1", e.r1, "(m_1/n) sum (h'(f_i) - y_i) grad f_i . (x_bar - x_i): 0-mean data makes it a margin term", "§3")
@@ -233,7 +234,7 @@ def _explain(data, model, alpha, n, out) -> dict:
         p.line("ratio (s halved)", res[0] / res[1], "about 8 when the remainder is O(s^3) (C2); a ReLU kink can spoil it", "§3")
 
     # §4 robustness ---------------------------------------------------------------------------------
-    p.section("6. Robustness: Mixup loss vs adversarial loss (THEORY.md §4; C4, C5, C7, C13)")
+    p.section("6. Robustness: Mixup loss vs adversarial loss (docs/theory.md §4; C4, C5, C7, C13)")
     try:
         robustness_bound, adversarial_loss = api("robustness_bound"), api("adversarial_loss")
         b = robustness_bound(net, X, y, alpha)
@@ -261,12 +262,12 @@ def _explain(data, model, alpha, n, out) -> dict:
         p.note(f"robustness: n/a ({exc})")
 
     # §5 regularizer and complexity --------------------------------------------------------------------
-    p.section("7. Generalization: the regularizer forms (THEORY.md §5; C9, C11)")
+    p.section("7. Generalization: the regularizer forms (docs/theory.md §5; C9, C11)")
     try:
         _regularizers(p, net, X, y, alpha, model, L_mix)
     except Missing as exc:
         p.note(f"regularizer: n/a ({exc})")
-    p.section("8. Rademacher complexity (THEORY.md §5; C10, C11)")
+    p.section("8. Rademacher complexity (docs/theory.md §5; C10, C11)")
     try:
         _complexity(p, net, X, model)
     except Missing as exc:

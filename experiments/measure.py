@@ -2,7 +2,7 @@
 
 :func:`measure` evaluates, on the training set (or a fixed subsample of ``MEASURE_MAX_N`` points):
 
-- ``"mixup"``: L_mix (THEORY §2) — exact (``theory.mixup_loss``) when the all-pairs work is small,
+- ``"mixup"``: L_mix (docs/theory.md §2) — exact (``theory.mixup_loss``) when the all-pairs work is small,
   else ``theory.mixup_loss_sampled``'s mean and standard error; ``mixup_loss_kind`` says which;
 - ``"expansion"``: ``theory.mixup_expansion`` (C2): ``exp_standard, exp_r1, exp_r2, exp_r3, exp_approx``;
 - ``"robustness"``: ``theory.robustness_bound`` (C4–C7; binary logistic only): the chain
@@ -200,7 +200,7 @@ def accuracy_under_attack(model: nn.Module, X, y, eps: float, norm=math.inf, att
                           batch_size: int = 1024, seed: int | None = 0, backend: str = "auto") -> float:
     """Accuracy of ``model`` on ``(X, y)`` under an FGSM or PGD perturbation of size ``eps`` in ``norm``
     (2 or inf), ascending the training loss (logistic for one logit, cross-entropy for K), in eval
-    mode, batch by batch. FGSM is the paper's attack (THEORY §6); PGD is the stronger check.
+    mode, batch by batch. FGSM is the paper's attack (docs/theory.md §4.8); PGD is the stronger check.
     Inputs are not clipped to a pixel box.
 
     PGD takes ``steps`` steps of size ``step_size`` (default ``2.5·eps/steps``).

@@ -1,4 +1,4 @@
-"""Standard, Mixup and manifold-Mixup training with per-epoch measurements (THEORY.md §2, §6).
+"""Standard, Mixup and manifold-Mixup training with per-epoch measurements (docs/theory.md §2, §6).
 
 One :class:`TrainConfig` (hashable, with ``seed`` and ``device="auto"``) fixes a run; :func:`train`
 returns the trained model and a JSON-serialisable history. All randomness comes from generators
@@ -151,7 +151,7 @@ def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, n_classes: int)
 
 def mixed_batch_loss(model, xb: torch.Tensor, tb: torch.Tensor, lam: float, perm: torch.Tensor,
                      n_classes: int) -> torch.Tensor:
-    """The Mixup minibatch loss for one ``λ`` and partner permutation ``perm`` (THEORY §2):
+    """The Mixup minibatch loss for one ``λ`` and partner permutation ``perm`` (docs/theory.md §2):
     ``mean_i l(f(λx_i + (1−λ)x_perm(i)), λt_i + (1−λ)t_perm(i))``. ``model`` a module (input Mixup)
     or a ``(head, tail)`` pair (manifold Mixup: ``head``'s outputs are mixed, ``tail`` maps them on)."""
     target = lam * tb + (1 - lam) * tb[perm]

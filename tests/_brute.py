@@ -52,7 +52,7 @@ def numpy_model(model):
 
 
 def brute_mixup_loss(f, X, Y, loss: str, a: float, b: float) -> float:
-    """``(1/n²) Σ_i Σ_j E_{Beta(a,b)} l(f(λx_i+(1−λ)x_j), λy_i+(1−λ)y_j)`` by loops and quad (THEORY §2)."""
+    """``(1/n²) Σ_i Σ_j E_{Beta(a,b)} l(f(λx_i+(1−λ)x_j), λy_i+(1−λ)y_j)`` by loops and quad (docs/theory.md §2)."""
     n = len(X)
     total = 0.0
     for i in range(n):

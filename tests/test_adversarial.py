@@ -1,4 +1,4 @@
-"""Adversarial losses (THEORY.md §4): closed forms vs brute force over the ball, the exact
+"""Adversarial losses (docs/theory.md §4): closed forms vs brute force over the ball, the exact
 trust-region solver, attack/certificate ordering, input validation, and an optional ART cross-check."""
 import copy
 import math

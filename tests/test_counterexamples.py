@@ -2,7 +2,7 @@
 
 Each strategy breaks exactly one assumption and keeps the others: (a) data not centered, (b) labels
 not from the model (θ ∉ Θ), (c) a linear model with an intercept, (d) a ReLU net with biases.
-``find()`` shrinks to a minimal instance; the minimal ones are stored in ``tests/fixtures/c6_*.json``
+``find()`` shrinks to a minimal instance; the minimal ones are stored in ``experiments/data/c6_*.json``
 (regenerate with ``python tests/test_counterexamples.py --write``), and the tests assert that the
 stored instances fail the chain, by a margin, with only the intended assumption broken.
 

@@ -1,4 +1,4 @@
-"""Second-order expansion (C2, THEORY §3) against finite differences of the homotopy and full Hessians."""
+"""Second-order expansion (C2, docs/theory.md §3) against finite differences of the homotopy and full Hessians."""
 import math
 
 import numpy as np

@@ -29,7 +29,7 @@ def test_explain_runs_in_order_with_sources(data, model):
     assert positions == sorted(positions)
     quantity_lines = [ln for ln in lines if ln.startswith("  ") and ln.strip()]
     assert quantity_lines
-    for ln in quantity_lines:  # each quantity names its THEORY.md section, or is an explanatory note
+    for ln in quantity_lines:  # each quantity names its docs/theory.md section, or is an explanatory note
         assert ln.rstrip().endswith("]") or "n/a" in ln or "for a net" in ln, ln
     assert not any("n/a (theory." in ln for ln in lines)  # no module missing
     # independent checks of a few printed values
@@ -54,7 +54,7 @@ def test_explain_runs_in_order_with_sources(data, model):
 
 def test_explain_alpha_above_one_gives_finite_rho2_and_paper_form():
     values, _ = _explain("two_moons", "logistic", alpha=2.0)
-    assert values["rho_2 = E_D~[((1-l)/l)^2]"] == pytest.approx(3.0, rel=1e-12)  # THEORY §1
+    assert values["rho_2 = E_D~[((1-l)/l)^2]"] == pytest.approx(3.0, rel=1e-12)  # docs/theory.md §1
     assert math.isfinite(values["Reg paper form"])
     values1, _ = _explain("two_moons", "logistic", alpha=1.0)
     assert math.isinf(values1["Reg paper form"])

@@ -107,7 +107,7 @@ def test_regularizer_paper_form_is_infinite_exactly_when_rho2_is(smoke):
         assert math.isinf(r["paper"]) == (r["alpha"] <= 1.0)
         assert math.isfinite(r["shrinkage"]) and r["shrinkage"] > 0
     r2 = next(r for r in rows if r["alpha"] == 2.0)
-    assert r2["rho2"] == pytest.approx(3.0, rel=1e-12)  # THEORY §1: α = β = 2 gives ρ₂ = 3
+    assert r2["rho2"] == pytest.approx(3.0, rel=1e-12)  # docs/theory.md §1: α = β = 2 gives ρ₂ = 3
     assert r2["rho2"] == pytest.approx(MixupLambda(2.0).rho2(), rel=1e-12)
 
 

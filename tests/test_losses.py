@@ -1,4 +1,4 @@
-"""GLM losses (THEORY §0): values against torch.nn.functional, derivatives against autograd."""
+"""GLM losses (docs/theory.md §0): values against torch.nn.functional, derivatives against autograd."""
 import math
 
 import numpy as np

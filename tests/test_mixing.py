@@ -1,4 +1,4 @@
-"""Mixing distributions (THEORY §1): moments, ρ₂ and Gauss–Jacobi nodes against scipy."""
+"""Mixing distributions (docs/theory.md §1): moments, ρ₂ and Gauss–Jacobi nodes against scipy."""
 import math
 
 import numpy as np
@@ -120,7 +120,7 @@ def test_tilde_nodes_exact_for_polynomials(alpha, beta, q):
     assert lam.shape == w.shape == ((q if alpha == beta else 2 * q),)
     assert w.sum() == pytest.approx(1.0, rel=1e-14)
     for k in range(2 * q):
-        # E_D̃ λ^k = E_Beta(α,β)[λ^(k+1) + (1−λ)^(k+1)] (size biasing, THEORY §1)
+        # E_D̃ λ^k = E_Beta(α,β)[λ^(k+1) + (1−λ)^(k+1)] (size biasing, docs/theory.md §1)
         ref = beta_moment(alpha, beta, k + 1) + beta_moment(beta, alpha, k + 1)
         assert (w * lam ** k).sum() == pytest.approx(ref, rel=POLY_RTOL)
 

@@ -1,4 +1,4 @@
-"""Exact Mixup loss (THEORY §2) and identity (I) (C1) against brute force, quadrature and sampling."""
+"""Exact Mixup loss (docs/theory.md §2) and identity (I) (C1) against brute force, quadrature and sampling."""
 import math
 
 import numpy as np

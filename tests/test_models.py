@@ -1,4 +1,4 @@
-"""Model helpers (THEORY §0, CONTRACT conventions): float64 evaluation, structure queries, callables."""
+"""Model helpers (docs/theory.md §0 conventions): float64 evaluation, structure queries, callables."""
 import copy
 
 import numpy as np

@@ -1,8 +1,8 @@
-"""Symbolic checks (sympy) of the algebra behind identity (I) and the expansion (C1, C2; THEORY.md §1, §3).
+"""Symbolic checks (sympy) of the algebra behind identity (I) and the expansion (C1, C2; docs/theory.md §1, §3).
 
 - Size-biasing: ``E_{Beta(α,β)}[λ g(λ)] = (α/(α+β)) E_{Beta(α+1,β)}[g]`` for polynomial g, symbolically in
   α, β (Beta moments as Gamma ratios), anchored by exact integrals at integer α, β.
-- ``m_k`` and ``ρ₂`` closed forms of THEORY §1 against the definition of D̃ (un-mixing), and against
+- ``m_k`` and ``ρ₂`` closed forms of docs/theory.md §1 against the definition of D̃ (un-mixing), and against
   ``theory.MixupLambda``.
 - The second-order Taylor coefficients of ``(1/n) Σ_r l(x_i + t(x_r − x_i))`` for a generic polynomial
   loss ``h`` and model ``f`` match the R1, R2 (+ R3) formulas with x̄ and Σ̂ — and ``theory.mixup_expansion``
@@ -65,7 +65,7 @@ def test_size_biasing_identity_by_direct_integration():
 
 
 def m_k_theory(k):
-    """THEORY §1: m_k = (α/(α+β)) B(α+1, β+k)/B(α+1, β) + (β/(α+β)) B(β+1, α+k)/B(β+1, α)."""
+    """docs/theory.md §1: m_k = (α/(α+β)) B(α+1, β+k)/B(α+1, β) + (β/(α+β)) B(β+1, α+k)/B(β+1, α)."""
     def ratio(p, q, k):  # B(p, q+k)/B(p, q)
         return sp.gamma(q + k) * sp.gamma(p + q) / (sp.gamma(q) * sp.gamma(p + q + k))
     return a / (a + b) * ratio(a + 1, b, k) + b / (a + b) * ratio(b + 1, a, k)
@@ -98,7 +98,7 @@ def test_mixup_lambda_m_matches_symbolic(alpha, beta, k):
 
 @pytest.mark.parametrize("alpha,expected", [(2, 3), (4, sp.Rational(5, 3))])
 def test_rho2_by_direct_integration(alpha, expected):
-    """ρ₂ = E_{Beta(α+1,α)}[((1−λ)/λ)²] integrated exactly: 3 at α = 2, 5/3 at α = 4 (THEORY §1)."""
+    """ρ₂ = E_{Beta(α+1,α)}[((1−λ)/λ)²] integrated exactly: 3 at α = 2, 5/3 at α = 4 (docs/theory.md §1)."""
     dens = lam ** alpha * (1 - lam) ** (alpha - 1)
     value = sp.integrate(sp.cancel(((1 - lam) / lam) ** 2 * dens), (lam, 0, 1)) / sp.integrate(dens, (lam, 0, 1))
     assert value == expected
@@ -121,7 +121,7 @@ def _generic_model():
 
 
 def _formula_coefficients(f, h, y, i, pts):
-    """(coefficient of t, coefficient of t²) from THEORY §3 for point i (per point, before × m_k/n)."""
+    """(coefficient of t, coefficient of t²) from docs/theory.md §3 for point i (per point, before × m_k/n)."""
     n = len(pts)
     X = sp.Matrix([list(p) for p in pts])
     xbar = sp.Matrix([sum(X[:, j]) / n for j in range(2)])
@@ -142,7 +142,7 @@ def _formula_coefficients(f, h, y, i, pts):
 
 
 def test_taylor_coefficients_of_identity_match_r1_r2_r3():
-    """d/dt and ½d²/dt² at t = 0 of (1/n) Σ_r l(x_i + t(x_r − x_i)) equal THEORY's R1 and R2 + R3 summands.
+    """d/dt and ½d²/dt² at t = 0 of (1/n) Σ_r l(x_i + t(x_r − x_i)) equal the R1 and R2 + R3 summands of docs/theory.md §3.2.
 
     l = h(f) − y f with a generic cubic h (symbolic coefficients) and a generic polynomial model f.
     """

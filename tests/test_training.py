@@ -91,7 +91,7 @@ def _brute_mixup_logistic(w, b, X, y, alpha):
 
 
 def test_mixup_objective_is_unbiased_for_exact_mixup_loss():
-    """Full-batch Mixup epochs at a frozen model: the epoch objectives average to L_mix (THEORY §2)."""
+    """Full-batch Mixup epochs at a frozen model: the epoch objectives average to L_mix (docs/theory.md §2)."""
     cfg = TrainConfig(dataset="two_moons", n_train=40, batch_size=40, epochs=OBJECTIVE_EPOCHS, lr=FROZEN_LR,
                       momentum=0.0, method="mixup", alpha=1.0, device="cpu", dtype="float64")
     r = train(cfg)

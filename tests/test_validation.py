@@ -1,4 +1,4 @@
-"""Bad input raises ValueError naming the argument; huge margins stay finite (CONTRACT conventions)."""
+"""Bad input raises ValueError naming the argument; huge margins stay finite (docs/theory.md §0 conventions)."""
 import math
 
 import numpy as np

@@ -1,8 +1,8 @@
-"""The adversarial loss ``L_adv(ε) = (1/n) Σ_i max_{‖δ‖_p ≤ ε} l(θ, (x_i + δ, y_i))`` (THEORY.md §4).
+"""The adversarial loss ``L_adv(ε) = (1/n) Σ_i max_{‖δ‖_p ≤ ε} l(θ, (x_i + δ, y_i))`` (docs/theory.md §4).
 
-One entry point, five methods (CONTRACT ``adversarial_loss``):
+One entry point, five methods (``theory.adversarial_loss``):
 
-- ``"exact"`` — closed form for linear models ``f = θᵀx + b`` (THEORY §4): logistic
+- ``"exact"`` — closed form for linear models ``f = θᵀx + b`` (docs/theory.md §4): logistic
   ``softplus(−s_i z_i + ε‖θ‖_q)``, squared ``½(|y_i − z_i| + ε‖θ‖_q)²`` (``q`` the dual norm:
   2 for ℓ2, 1 for ℓ∞); multi-output squared on ℓ2 by the exact trust-region solver. Raises for
   non-linear models and for softmax (no closed form).
@@ -51,7 +51,7 @@ def check_norm(norm) -> float:
 
 
 def exact_losses(P: Problem, eps: float, norm: float) -> torch.Tensor:
-    """Closed-form per-sample inner maxima for linear models (THEORY §4)."""
+    """Closed-form per-sample inner maxima for linear models (docs/theory.md §4)."""
     if P.loss.name == "softmax":
         raise ValueError("method='exact' has no closed form for loss='softmax'; use method='pgd' (a lower bound) "
                          "or method='certified' (an upper bound)")
@@ -81,6 +81,8 @@ def exact_losses(P: Problem, eps: float, norm: float) -> torch.Tensor:
 def adversarial_losses(model, X, y, eps, *, loss: str = "logistic", norm=2, method: str = "exact",
                        **options) -> np.ndarray:
     """Per-sample inner maxima (or their bounds) ``max_{‖δ‖_p ≤ ε} l(θ, (x_i + δ, y_i))`` as a numpy array.
+
+    C4–C8, C13; docs/theory.md §4.1.
 
     Options: ``fgsm``: ``box=(lo, hi)``; ``pgd``: ``steps``, ``restarts``, ``step_size``, ``box``,
     ``generator`` (a ``torch.Generator``; default seeded 0), ``fgsm_start``; ``certified``:
@@ -121,6 +123,8 @@ def adversarial_examples(model, X, y, eps, *, loss: str = "logistic", norm=2, me
                          **options) -> torch.Tensor:
     """The attack's inputs ``x_i + δ_i`` (float64 tensor shaped like ``X``): FGSM's point, or PGD's best.
 
+    Attacks for C8 (Zhang et al. 2021, Fig. 1a in spirit); docs/theory.md §4.1, §4.8.
+
     ``method`` in ``"fgsm"``, ``"pgd"``; options as in ``adversarial_losses`` for that method.
 
     Examples
@@ -149,7 +153,7 @@ def adversarial_examples(model, X, y, eps, *, loss: str = "logistic", norm=2, me
 
 def adversarial_loss(model, X, y, eps, *, loss: str = "logistic", norm=2, method: str = "exact",
                      **options) -> float:
-    """``L_adv(ε)`` on the ℓ2 (``norm=2``) or ℓ∞ (``norm=math.inf``) ball (THEORY §4; C4–C7, C13).
+    """``L_adv(ε)`` on the ℓ2 (``norm=2``) or ℓ∞ (``norm=math.inf``) ball (docs/theory.md §4.1; C4–C8, C13).
 
     ``method``: ``"exact"`` (linear models, logistic/squared), ``"second_order"`` (``L̃_adv``),
     ``"fgsm"`` / ``"pgd"`` (lower bounds), ``"certified"`` (upper bound, ReLU MLPs). Options as in

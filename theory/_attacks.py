@@ -1,4 +1,4 @@
-"""Attacks: FGSM and PGD on ℓ2 and ℓ∞ balls — lower bounds on the adversarial loss (THEORY.md §4).
+"""Attacks: FGSM and PGD on ℓ2 and ℓ∞ balls — lower bounds on the adversarial loss (docs/theory.md §4).
 
 ``L_adv(ε) = (1/n) Σ_i max_{‖δ‖_p ≤ ε} l(θ, (x_i + δ, y_i))``; every point an attack visits lies in
 the ball (and in the caller's ``box`` if given), so the loss there is a lower bound on the inner max.

@@ -1,4 +1,4 @@
-"""Certified upper bounds on the adversarial loss of ReLU MLPs over ℓ2 / ℓ∞ balls (THEORY.md §4, C7).
+"""Certified upper bounds on the adversarial loss of ReLU MLPs over ℓ2 / ℓ∞ balls (docs/theory.md §4, C7).
 
 Two bound propagations, both sound for every input in the ball ``‖δ‖_p ≤ ε`` around ``x_i``:
 

@@ -1,4 +1,4 @@
-"""C10: empirical Rademacher complexity of the ellipsoid and ridge classes (THEORY.md §5).
+"""C10: empirical Rademacher complexity of the ellipsoid and ridge classes (docs/theory.md §5).
 
 ``Rad_n(F, S) = E_σ sup_{f∈F} (1/n) Σ_i σ_i f(x_i)`` over Rademacher signs σ. For linear classes the
 supremum over θ has a closed form per sign vector (``v = Xᵀσ/n``):
@@ -26,6 +26,8 @@ CHUNK_ELEMENTS = 1 << 22  # float64 values per block of sign vectors
 @dataclass(frozen=True)
 class RademacherEstimate:
     """Monte-Carlo Rademacher complexity ``value`` ± ``stderr`` and the closed-form ``bound``.
+
+    C10; docs/theory.md §5.2.
 
     ``stderr`` is ``nan`` for a single draw (no spread to measure).
     """
@@ -61,6 +63,8 @@ def column_basis(X) -> np.ndarray:
 def ellipsoid_sup(X, c, sigma) -> np.ndarray:
     """Per sign vector: ``sup_{θᵀΣ̂₀θ ≤ c} (1/n) Σ_i σ_i θᵀx_i = √(c/n)·‖Pσ‖`` (C10).
 
+    C10; docs/theory.md §5.2.
+
     ``sigma``: one sign vector ``(n,)`` or a stack ``(m, n)`` (any reals: the formula is linear in σ).
     """
     c = check_positive(c, "c")
@@ -73,7 +77,10 @@ def ellipsoid_sup(X, c, sigma) -> np.ndarray:
 
 
 def ridge_sup(X, c, sigma) -> np.ndarray:
-    """Per sign vector: ``sup_{‖θ‖ ≤ √c} (1/n) Σ_i σ_i θᵀx_i = √c·‖Xᵀσ‖/n`` (C10)."""
+    """Per sign vector: ``sup_{‖θ‖ ≤ √c} (1/n) Σ_i σ_i θᵀx_i = √c·‖Xᵀσ‖/n`` (C10).
+
+    C10; docs/theory.md §5.2.
+    """
     c = check_positive(c, "c")
     Xn = _as_numpy(X)
     S = np.atleast_2d(np.asarray(sigma, dtype=float))
@@ -85,7 +92,7 @@ def ridge_sup(X, c, sigma) -> np.ndarray:
 
 def rademacher(X, c, *, cls: str = "ellipsoid", draws: int = 2000,
                generator: np.random.Generator | None = None) -> RademacherEstimate:
-    """C10 (THEORY.md §5): ``Rad_n`` of the ellipsoid ``{θᵀΣ̂₀θ ≤ c}`` or ridge ``{‖θ‖² ≤ c}`` class on X.
+    """C10 (Zhang et al. 2021, Section 4; docs/theory.md §5.2): ``Rad_n`` of the ellipsoid ``{θᵀΣ̂₀θ ≤ c}`` or ridge ``{‖θ‖² ≤ c}`` class on X.
 
     Exact supremum per sign vector (``ellipsoid_sup``/``ridge_sup``), Monte Carlo over ``draws``
     Rademacher sign vectors from ``generator`` (a numpy Generator; ``None`` draws fresh randomness).

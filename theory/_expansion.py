@@ -1,4 +1,4 @@
-"""Second-order expansion of the Mixup loss (C2, THEORY.md §3): ``L̃_mix = L_std + R1 + R2 + R3``.
+"""Second-order expansion of the Mixup loss (C2, docs/theory.md §3): ``L̃_mix = L_std + R1 + R2 + R3``.
 
 With ``t = 1 − λ ~ D̃``, ``u = r − x_i``, ``G_i = ∇h(f_i) − y_i``, ``A_i = ∇²h(f_i)``, ``J_i = ∂f/∂x(x_i)``:
 
@@ -35,7 +35,10 @@ HVP_CHUNK_ELEMENTS = 1 << 20
 
 @dataclass(frozen=True)
 class Expansion:
-    """Terms of ``L_mix ≈ standard + scale·r1 + scale²·(r2 + r3)`` (C2)."""
+    """Terms of ``L_mix ≈ standard + scale·r1 + scale²·(r2 + r3)`` (C2).
+
+    C2 — Zhang et al. 2021, Lemma 3.1; docs/theory.md §3.2.
+    """
 
     standard: float
     r1: float
@@ -69,7 +72,7 @@ def _hessian_space(P: Problem):
 
     ``∇²_x(Gᵀf) = Lᵀ ∇²_u(Gᵀg) L``, so ``vᵀH_i v = (Lv)ᵀ ∇²_u(Gᵀg)(u_i) (Lv)``: the Hessian-vector
     products of R3 run through ``g`` only, on ``(n, H)`` rows instead of ``(n, d)`` — the first-layer
-    shortcut of THEORY §2 applied to the expansion. Same values up to rounding.
+    shortcut of docs/theory.md §2 applied to the expansion. Same values up to rounding.
     """
     split = split_affine_prefix(P.model)
     if split is None or is_affine(P.model):
@@ -140,7 +143,9 @@ def _r3_terms(P: Problem, G: torch.Tensor, D: torch.Tensor, Sigma: torch.Tensor,
 def mixup_expansion(model, X, y, alpha, beta=None, *, loss: str = "logistic", scale: float = 1.0,
                     r3: str = "auto", probes: int = HUTCHINSON_PROBES,
                     generator: torch.Generator | None = None) -> Expansion:
-    """C2: the terms ``standard, r1, r2, r3`` of the expansion of ``L_mix`` (THEORY §3), and ``approx``.
+    """C2: the terms ``standard, r1, r2, r3`` of the expansion of ``L_mix``, and ``approx``.
+
+    Zhang et al. 2021, Lemma 3.1 (and its Eq. (3) for ``approx``); docs/theory.md §3.2.
 
     ``r3``: ``"auto"`` (0 for piecewise-linear Sequentials — R3 vanishes a.e. — exact HVPs up to
     ``EXACT_R3_MAX_DIRECTIONS`` eigen-directions of Σ̂, else Hutchinson with ``probes`` probes),

@@ -1,4 +1,4 @@
-"""C10: the W_γ complexity theorem and the generalization-gap corollary (THEORY.md §5).
+"""C10: the W_γ complexity theorem and the generalization-gap corollary (docs/theory.md §5).
 
 ``W_γ = {x ↦ θᵀx : E_x[A''(θᵀx)]·θᵀΣ_Xθ ≤ γ}`` (here E_x and ``Σ_X = Σ̂₀ = XᵀX/n`` are taken on the
 sample). ρ-retentive: ``(E_x[A''(vᵀx)])² ≥ ρ·min{1, E_x[(vᵀx)²]}`` for all ``v ≠ 0``. Claim:
@@ -19,7 +19,7 @@ What we compute, and why it is what we compute:
   Hence ``W_γ ∩ Θ_B ⊂ E_c = {θᵀΣ̂₀θ ≤ c}``, ``c(γ, ρ) = max{u^{2/3}, u}``, whose Rademacher complexity
   is exact per sign vector (``theory.rademacher``) and ``≤ √(c·r/n) = max{u^{1/3}, u^{1/2}}·√(r/n)``.
   For ρ ≤ 1 this is below the paper's bound (``u ≤ γ/ρ``; for u < 1, ``u^{1/3} ≤ u^{1/4} ≤ (γ/ρ)^{1/4}``),
-  so the claim holds under THEORY's (squared) definition, with room to spare. (With the unsquared
+  so the claim holds under the squared definition above, with room to spare. (With the unsquared
   definition ``E A'' ≥ ρ·min{1, q}`` the same argument gives ``c = max{(γ/ρ)^{1/2}, γ/ρ}``, exactly the
   paper's bound.)
 - A lower bound on ``sup_{W_γ ∩ Θ_B} θᵀv`` per sign vector: feasible points found by a ray search along
@@ -53,6 +53,8 @@ def _log_logistic_curvature(Z: np.ndarray) -> np.ndarray:
 
 def retentiveness_ratio(X, V) -> np.ndarray:
     """``(E_x[A''(vᵀx)])² / min{1, E_x[(vᵀx)²]}`` for each row v of V, logistic A, on the sample (C10).
+
+    C10 — Zhang et al. 2021, complexity theorem (Section 4); docs/theory.md §5.2.
 
     ``inf`` where ``E(vᵀx)² = 0`` (the condition is void there).
     """
@@ -88,6 +90,8 @@ def retentive_constant(X, radius, *, directions: int = 256, refine: int = 4,
                        generator: np.random.Generator | None = None) -> dict:
     """Estimate of the retentive constant ρ of the logistic A on ``Θ_B = {‖θ‖ ≤ radius}`` (C10).
 
+    C10 — Zhang et al. 2021, complexity theorem (Section 4); docs/theory.md §5.2.
+
     Minimises the ratio of ``retentiveness_ratio`` over the sphere ``‖v‖ = radius`` (where the
     infimum over the ball lies, see the module docstring): ``directions`` random Gaussian directions
     plus the principal axes of Σ̂₀, then BFGS (analytic gradient) from the ``refine`` best. Returns a dict:
@@ -118,14 +122,17 @@ def retentive_constant(X, radius, *, directions: int = 256, refine: int = 4,
 
 
 def wgamma_ellipsoid_constant(gamma, rho) -> float:
-    """``c(γ, ρ) = max{u^{2/3}, u}``, ``u = γ/√ρ``: ``W_γ ∩ Θ_B ⊂ {θᵀΣ̂₀θ ≤ c}`` (C10, derived above)."""
+    """``c(γ, ρ) = max{u^{2/3}, u}``, ``u = γ/√ρ``: ``W_γ ∩ Θ_B ⊂ {θᵀΣ̂₀θ ≤ c}`` (C10, derived above).
+
+    C10 (our containment argument); docs/theory.md §5.2.
+    """
     gamma, rho = check_positive(gamma, "gamma"), check_positive(rho, "rho")
     u = gamma / math.sqrt(rho)
     return max(u ** (2.0 / 3.0), u)
 
 
 def wgamma_bound(gamma, rho, rank, n) -> float:
-    """The paper's bound ``max{(γ/ρ)^{1/4}, (γ/ρ)^{1/2}}·√(rank/n)`` (C10, THEORY.md §5)."""
+    """The paper's bound ``max{(γ/ρ)^{1/4}, (γ/ρ)^{1/2}}·√(rank/n)`` (C10, Zhang et al. 2021, Section 4; docs/theory.md §5.2)."""
     gamma, rho = check_positive(gamma, "gamma"), check_positive(rho, "rho")
     rank, n = check_count(rank, "rank", 0), check_count(n, "n")
     v = gamma / rho
@@ -133,7 +140,10 @@ def wgamma_bound(gamma, rho, rank, n) -> float:
 
 
 def wgamma_value(X, theta) -> np.ndarray:
-    """``E_x[A''(θᵀx)]·θᵀΣ̂₀θ`` (logistic A) for each row θ: the quantity W_γ bounds by γ."""
+    """``E_x[A''(θᵀx)]·θᵀΣ̂₀θ`` (logistic A) for each row θ: the quantity W_γ bounds by γ.
+
+    C10 — Zhang et al. 2021, complexity theorem (Section 4); docs/theory.md §5.2.
+    """
     Xn = _np(X)
     T = np.atleast_2d(np.asarray(theta, dtype=float))
     Z = Xn @ T.T
@@ -171,7 +181,7 @@ def _feasible_sup(Xn, gamma, radius, U, v):
 
 def wgamma_rademacher(X, gamma, radius, *, rho: float | None = None, draws: int = 2000,
                       lower_draws: int = 200, generator: np.random.Generator | None = None) -> dict:
-    """C10 check: ``Rad_n(W_γ ∩ Θ_B)`` bracketed, against the paper's bound (THEORY.md §5).
+    """C10 check: ``Rad_n(W_γ ∩ Θ_B)`` bracketed, against the paper's bound (docs/theory.md §5.2).
 
     - ``rho``: the retentive constant on Θ_B (``retentive_constant(X, radius)`` if None);
     - ``upper`` ± ``upper_se``: exact-per-σ Rademacher complexity of the ellipsoid ``{θᵀΣ̂₀θ ≤ c(γ,ρ)}``
@@ -217,6 +227,8 @@ def wgamma_rademacher(X, gamma, radius, *, rho: float | None = None, draws: int 
 def lowrank_gaussian(n, d, r, generator: np.random.Generator) -> np.ndarray:
     """n samples of ``x = A z``, ``z ~ N(0, I_r)``, ``A = √(d/r)·Q`` (Q: random d×r orthonormal).
 
+    C10 data of chosen intrinsic dimension; docs/theory.md §5.2.
+
     ``Σ_X = (d/r)·QQᵀ`` has rank r and trace d (unit variance per coordinate on average).
     """
     n, d, r = check_count(n, "n"), check_count(d, "d"), check_count(r, "r")
@@ -229,6 +241,8 @@ def lowrank_gaussian(n, d, r, generator: np.random.Generator) -> np.ndarray:
 def intrinsic_dimension_sweep(ranks=SWEEP_RANKS, *, d: int = 100, n: int = 500, c: float = 1.0,
                               draws: int = 2000, generator: np.random.Generator | None = None) -> list[dict]:
     """C10 sweep: Rademacher complexity of the ellipsoid vs ridge class on ``lowrank_gaussian`` data.
+
+    C10; docs/theory.md §5.2.
 
     One dict per rank r: ``r, rank`` (measured), ``trace`` (tr Σ̂₀), ``ellipsoid, ellipsoid_se,
     ellipsoid_bound`` (√(c r/n)), ``ridge, ridge_se, ridge_bound`` (√(c tr Σ̂₀/n)), and the scaled values
@@ -256,7 +270,7 @@ def _softplus(z):
 
 def generalization_gap_bound(X_train, y_train, X_test, y_test, *, C: float = 1.0, delta: float = 0.05,
                              draws: int = 2000, generator: np.random.Generator | None = None) -> dict:
-    """C10 corollary for a trained logistic model: bound vs measured test − train gap (THEORY.md §5).
+    """C10 corollary for a trained logistic model: bound vs measured test − train gap (docs/theory.md §5.2).
 
     Both sets are centered with the training mean; ``LogisticRegression(C, fit_intercept=False)`` is
     fitted on the training set. With ``B = ‖θ̂‖`` (Θ = Θ_B), ``γ̂ = E A''(θ̂ᵀx)·θ̂ᵀΣ̂₀θ̂`` (the smallest γ

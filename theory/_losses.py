@@ -1,4 +1,4 @@
-"""Losses linear in the label, ``l = h(f) − yᵀf`` (GLM form, THEORY.md §0).
+"""Losses linear in the label, ``l = h(f) − yᵀf`` (GLM form, docs/theory.md §0).
 
 Every loss works on logits of shape ``(n, K)`` (``K = 1`` for binary logistic and scalar squared
 loss) and labels of the same shape, so the expansion (C2) and the adversarial formulas (§4) use
@@ -18,7 +18,10 @@ LOSSES = ("logistic", "softmax", "squared")
 
 @dataclass(frozen=True)
 class GLMLoss:
-    """``h`` with its gradient ``∇h`` and curvature ``vᵀ∇²h v``; ``value = h(f) − yᵀf + c(y)``."""
+    """``h`` with its gradient ``∇h`` and curvature ``vᵀ∇²h v``; ``value = h(f) − yᵀf + c(y)``.
+
+    The GLM-form losses of Zhang et al. 2021; docs/theory.md §0.
+    """
 
     name: str
     h: Callable[[torch.Tensor], torch.Tensor]
@@ -103,6 +106,8 @@ _REGISTRY = {
 
 def get_loss(loss: str) -> GLMLoss:
     """The GLM loss named ``loss`` (one of ``"logistic"``, ``"softmax"``, ``"squared"``).
+
+    The GLM-form losses of Zhang et al. 2021; docs/theory.md §0.
 
     Examples
     --------

@@ -1,4 +1,4 @@
-"""Mixing distributions D_λ = Beta(α, β) and its label-weighted twin D̃_λ (THEORY.md §1)."""
+"""Mixing distributions D_λ = Beta(α, β) and its label-weighted twin D̃_λ (docs/theory.md §1)."""
 from __future__ import annotations
 
 import math
@@ -13,6 +13,8 @@ from ._validate import check_alpha_beta, check_count, check_nonnegative
 @dataclass(frozen=True, init=False)
 class MixupLambda:
     """Beta(α, β) mixing weights with closed-form moments and Gauss–Jacobi nodes.
+
+    D_λ, D̃_λ, m_k and ρ₂ of Zhang et al. 2021, Lemma 3.1 (C1, C2) and Section 4 (C9); docs/theory.md §1.
 
     ``D̃_λ = (α/(α+β))·Beta(α+1, β) + (β/(α+β))·Beta(β+1, α)`` is the size-biased twin that
     appears after un-mixing labels (C1, identity (I)): ``E_{D_λ}[λ g(λ)] = (α/(α+β)) E_{Beta(α+1,β)} g``.
@@ -50,7 +52,7 @@ class MixupLambda:
         return ((a / (a + b), a + 1.0, b), (b / (a + b), b + 1.0, a))
 
     def m(self, k: float) -> float:
-        """``m_k = E_{D̃}[(1−λ)^k]`` in closed form (THEORY §1): a mixture of Beta-function ratios."""
+        """``m_k = E_{D̃}[(1−λ)^k]`` in closed form (docs/theory.md §1): a mixture of Beta-function ratios."""
         k = check_nonnegative(k, "k")
         return float(sum(w * math.exp(special.betaln(a, b + k) - special.betaln(a, b))
                          for w, a, b in self._components()))

@@ -1,4 +1,4 @@
-"""The exact Mixup loss (THEORY.md §2), its un-mixed form (C1, identity (I)) and sampled estimators.
+"""The exact Mixup loss (docs/theory.md §2), its un-mixed form (C1, identity (I)) and sampled estimators.
 
 Exact means: all n² ordered pairs (i = j included) × a Gauss–Jacobi rule over λ, so the only
 error is quadrature error. Work is chunked so memory stays below ``chunk_elements`` float64
@@ -43,7 +43,7 @@ def _rule(alpha, beta, nodes, tilde, device):
 
 
 def _features(P: Problem, shortcut: bool):
-    """``(U, rest)`` with ``f = rest ∘ prefix`` and ``U = prefix(X)`` mixed in place of X (THEORY §2)."""
+    """``(U, rest)`` with ``f = rest ∘ prefix`` and ``U = prefix(X)`` mixed in place of X (docs/theory.md §2)."""
     split = split_affine_prefix(P.model) if shortcut else None
     if split is None:
         return P.X, P.fn
@@ -240,7 +240,7 @@ def _exact_pair_sum(P: Problem, lam, w, *, shortcut: bool = True, chunk_elements
     """``n² L_mix`` (or, with ``rows``, a shard's share of it): the dispatch of ``mixup_loss``.
 
     A model affine end-to-end with one output (logistic/squared) mixes its n margins; otherwise a
-    leading affine block is applied once per sample when ``shortcut`` (THEORY §2) and ``rest`` sees
+    leading affine block is applied once per sample when ``shortcut`` (docs/theory.md §2) and ``rest`` sees
     the mixed features.
     """
     if P.device.type != "cpu" and chunk_elements == CHUNK_ELEMENTS:
@@ -253,7 +253,7 @@ def _exact_pair_sum(P: Problem, lam, w, *, shortcut: bool = True, chunk_elements
 
 def mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: int | None = None,
                shortcut: bool = True, chunk_elements: int = CHUNK_ELEMENTS, rows=None) -> float:
-    """Exact ``L_mix(θ) = (1/n²) Σ_i Σ_j E_{λ~Beta(α,β)} l(θ, (λx_i+(1−λ)x_j, λy_i+(1−λ)y_j))`` (THEORY §2).
+    """Exact ``L_mix(θ) = (1/n²) Σ_i Σ_j E_{λ~Beta(α,β)} l(θ, (λx_i+(1−λ)x_j, λy_i+(1−λ)y_j))`` (docs/theory.md §2).
 
     All ordered pairs × ``nodes`` Gauss–Jacobi nodes (default ``DEFAULT_NODES``). With
     ``shortcut`` (default) a leading affine block of a ``Sequential`` (``nn.Linear``/``nn.Conv*``)
@@ -287,6 +287,8 @@ def mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: 
 def squared_label_constant(y, alpha, beta=None) -> float:
     """``E_{D_λ}[λ(1−λ)] · (1/n²) Σ_ij ½‖y_i − y_j‖²``: RHS(I) minus L_mix for the squared loss (C1).
 
+    C1 — Zhang et al. 2021, Lemma 3.1 for the squared loss; docs/theory.md §3.1.
+
     Examples
     --------
     >>> import numpy as np, theory
@@ -314,7 +316,7 @@ def _label_count(y) -> int:
 def mixup_loss_unmixed(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: int | None = None,
                        scale: float = 1.0, shortcut: bool = True,
                        chunk_elements: int = CHUNK_ELEMENTS) -> float:
-    """RHS of identity (I) along the homotopy (C1, THEORY §3):
+    """RHS of identity (I) along the homotopy (C1, Zhang et al. 2021, Lemma 3.1; docs/theory.md §3.1–§3.2):
 
     ``L_mix(s) = (1/n) Σ_i E_{λ~D̃_λ} E_{r~D_X} l(θ, (x_i + s(1−λ)(r − x_i), y_i))``.
 
@@ -357,6 +359,8 @@ def mixup_loss_error(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
                      **kwargs) -> tuple[float, float]:
     """``(L_mix with 2Q nodes, |L(Q) − L(2Q)|)``: an a-posteriori quadrature error estimate.
 
+    C1 — the exact Mixup loss and its quadrature error; docs/theory.md §2.3.
+
     For smooth integrands Gauss rules converge geometrically, so the 2Q error is negligible and the
     Q-vs-2Q difference is the Q-node error (measured ratio 0.98 on a tanh MLP). For ReLU nets (kinks
     in λ) the error decays algebraically and not monotonically: the difference estimates the Q-node
@@ -380,7 +384,10 @@ def mixup_loss_error(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
 
 @dataclass(frozen=True)
 class SampledEstimate:
-    """Monte-Carlo estimate of L_mix: mean over ``draws`` passes and its standard error."""
+    """Monte-Carlo estimate of L_mix: mean over ``draws`` passes and its standard error.
+
+    Sampled Mixup losses, docs/theory.md §2.4.
+    """
 
     mean: float
     stderr: float
@@ -394,7 +401,7 @@ SCHEMES = ("permutation", "per_sample", "minibatch")
 def mixup_loss_sampled(model, X, y, alpha, beta=None, *, loss: str = "logistic", scheme: str = "permutation",
                        draws: int = 200, batch_size: int | None = None,
                        generator: np.random.Generator | None = None) -> SampledEstimate:
-    """The estimators practitioners use (THEORY §2), each pass averaged over the data:
+    """The estimators practitioners use (docs/theory.md §2), each pass averaged over the data:
 
     - ``"permutation"``: one λ per pass, partner = a uniform random permutation of all n points.
       Unbiased: for each i the partner is uniform over 1..n.

@@ -26,6 +26,8 @@ _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "softplus": nn.Softplus}
 def linear_model(d: int, out: int = 1, *, bias: bool = True, weight=None, intercept=None) -> nn.Sequential:
     """``f(x) = θᵀx + b`` as ``nn.Sequential(nn.Linear(d, out))`` in float64, optionally with given weights.
 
+    Models of docs/theory.md §0 (logistic regression is the setting of C4, C7, C9).
+
     Examples
     --------
     >>> import torch, theory
@@ -49,6 +51,8 @@ def linear_model(d: int, out: int = 1, *, bias: bool = True, weight=None, interc
 def mlp(d: int, hidden: Sequence[int], out: int = 1, *, activation: str = "relu", bias: bool = True,
         generator: torch.Generator | None = None) -> nn.Sequential:
     """A float64 MLP ``d → hidden… → out`` with the given activation (``relu``, ``tanh``, ``softplus``).
+
+    Models of docs/theory.md §0.
 
     Weights are drawn with PyTorch's default initialisation from ``generator`` (fixed seed 0 if None).
     """
@@ -74,6 +78,8 @@ def relu_mlp(d: int, hidden: Sequence[int], out: int = 1, *, bias: bool = True,
              generator: torch.Generator | None = None) -> nn.Sequential:
     """ReLU MLP (C5: bias-free ReLU nets are positively homogeneous).
 
+    Models of docs/theory.md §0 (bias-free ReLU nets are homogeneous: the setting of C5).
+
     Examples
     --------
     >>> import theory
@@ -87,6 +93,8 @@ def relu_mlp(d: int, hidden: Sequence[int], out: int = 1, *, bias: bool = True,
 def smooth_mlp(d: int, hidden: Sequence[int], out: int = 1, *, activation: str = "tanh", bias: bool = True,
                generator: torch.Generator | None = None) -> nn.Sequential:
     """Smooth MLP (tanh or softplus): non-zero input Hessian, so R3 ≠ 0 (C2).
+
+    Models of docs/theory.md §0 (smooth nets have R3 ≠ 0, docs/theory.md §3.2).
 
     Examples
     --------
@@ -106,7 +114,10 @@ def _float64_call(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
 
 
 def as_function(model) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A float64 callable ``X ↦ logits`` for ``model`` (an ``nn.Module`` or plain callable)."""
+    """A float64 callable ``X ↦ logits`` for ``model`` (an ``nn.Module`` or plain callable).
+
+    Model conventions of docs/theory.md §0.
+    """
     if isinstance(model, nn.Module):
         return _float64_call(model)
     if callable(model):
@@ -126,7 +137,7 @@ def layers_of(model) -> list[nn.Module] | None:
 def split_affine_prefix(model) -> tuple[Callable, Callable] | None:
     """``(prefix, rest)`` with ``model = rest ∘ prefix`` and ``prefix`` affine, or ``None``.
 
-    Mixing commutes with an affine map when the weights sum to 1 (THEORY §2), so the exact Mixup
+    Mixing commutes with an affine map when the weights sum to 1 (docs/theory.md §2), so the exact Mixup
     loss may mix ``prefix(x_i)`` instead of ``x_i``. ``rest`` is the identity for linear models.
     """
     layers = layers_of(model)
@@ -143,13 +154,19 @@ def split_affine_prefix(model) -> tuple[Callable, Callable] | None:
 
 
 def is_affine(model) -> bool:
-    """True when the model is structurally affine (a ``Sequential`` of affine layers)."""
+    """True when the model is structurally affine (a ``Sequential`` of affine layers).
+
+    Model structure, docs/theory.md §0 (affine models: closed forms of docs/theory.md §2.2, §4.1).
+    """
     layers = layers_of(model)
     return bool(layers) and all(isinstance(m, AFFINE_LAYERS) for m in layers)
 
 
 def linear_parameters(model, d: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(Θ, b)`` with ``f(x) = Θx + b`` (``Θ`` is ``K × d``) for an affine model, in float64."""
+    """``(Θ, b)`` with ``f(x) = Θx + b`` (``Θ`` is ``K × d``) for an affine model, in float64.
+
+    Model structure, docs/theory.md §0.
+    """
     if not is_affine(model):
         raise ValueError("model must be linear (a Sequential of nn.Linear/Flatten/Identity layers) here")
     f = as_function(model)
@@ -161,13 +178,19 @@ def linear_parameters(model, d: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def is_piecewise_linear(model) -> bool:
-    """True when every layer is affine, ReLU-like or pooling: the input Hessian vanishes a.e."""
+    """True when every layer is affine, ReLU-like or pooling: the input Hessian vanishes a.e.
+
+    Model structure, docs/theory.md §0 (R3 = 0 a.e., docs/theory.md §3.2).
+    """
     layers = layers_of(model)
     return bool(layers) and all(isinstance(m, PIECEWISE_LINEAR_LAYERS) for m in layers)
 
 
 def has_bias(model) -> bool:
-    """True when any affine layer carries a non-zero bias (breaks homogeneity, C5/C6)."""
+    """True when any affine layer carries a non-zero bias (breaks homogeneity, C5/C6).
+
+    Model structure, docs/theory.md §0 (biases break homogeneity: C5, C6, docs/theory.md §4.2).
+    """
     if not isinstance(model, nn.Module):
         return True
     for m in model.modules():

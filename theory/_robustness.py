@@ -200,6 +200,8 @@ def robustness_bound(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
 class ExactComparison:
     """C7: exact ``L_mix`` against the exact ``L_adv(ε)`` or its bracket ``[adv_lower, adv_upper]``.
 
+    C7 (beyond Zhang et al. 2021); docs/theory.md §4.7.
+
     ``status``: ``"holds"`` if ``mixup_exact ≥ adv_upper`` (the exact inequality is certain),
     ``"fails"`` if ``mixup_exact < adv_lower`` (certainly violated), else ``"undecided"``; for linear
     models ``adv_lower = adv_upper`` is the closed form. ``mixup_approx``/``adv_approx`` are the

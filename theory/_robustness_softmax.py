@@ -63,6 +63,8 @@ def _largest_eps(adv_minus_mix, gap: float, slope: float, curvature: float, scal
 def robustness_bound_softmax(model, X, y, alpha, beta=None, *, norm=2, c_x=None) -> RobustnessBound:
     """Softmax chain ``L̃_mix ≥ (1/n) Σ L̃_adv,i(ε_i) ≥ L̃_adv(ε_mix)`` on the ℓ2 ball (module docstring).
 
+    Beyond Zhang et al. 2021 (its Theorem 3.1 is the two-class case); docs/theory.md §4.6.
+
     Fields as ``robustness_bound`` (``in_theta`` means ``(y_i − p_i)ᵀf(x_i) ≥ 0``), plus ``kappa``.
     ``adv_at_*`` use the exact trust-region maximum of the quadratic model (``second_order``).
     """

@@ -1,4 +1,4 @@
-"""Second-order adversarial loss: the maximum of the per-sample quadratic model over the ball (THEORY §4).
+"""Second-order adversarial loss: the maximum of the per-sample quadratic model over the ball (docs/theory.md §4).
 
 Per sample, with ``G_i = ∇h(f_i) − y_i``, ``A_i = ∇²h(f_i)``, ``J_i = ∂f/∂x(x_i)``:
 ``l(x_i + δ) ≈ l_i + g_iᵀδ + ½ δᵀH_iδ``, ``g_i = J_iᵀG_i``, ``H_i = J_iᵀA_iJ_i + Σ_k G_ik ∇²f_ik(x_i)``.

@@ -1,4 +1,4 @@
-"""Exact ℓ2 trust-region subproblem, batched: ``max_{‖δ‖₂ ≤ ε} gᵀδ + ½ δᵀHδ`` (THEORY.md §4).
+"""Exact ℓ2 trust-region subproblem, batched: ``max_{‖δ‖₂ ≤ ε} gᵀδ + ½ δᵀHδ`` (docs/theory.md §4).
 
 This is the maximum of the per-sample quadratic model of the loss over the ℓ2 ball (the
 second-order adversarial loss) when the input Hessian of the model is not zero (smooth nets) or

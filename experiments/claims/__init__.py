@@ -1,4 +1,4 @@
-"""One fast check per claim C1–C13 of THEORY.md (used by ``mixup-theory check``).
+"""One fast check per claim C1–C13 of docs/theory.md (used by ``mixup-theory check``).
 
 Each check runs a small problem (or reads cached figure data, saying so in ``measured``) and
 returns a :class:`Result` with ``id``, ``status``, ``measured`` and ``command`` (how to reproduce at

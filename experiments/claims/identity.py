@@ -1,4 +1,4 @@
-"""Checks of the key lemma (THEORY.md §3): C1 identity (I), C2 the expansion's order, C3 its accuracy."""
+"""Checks of Lemma 3.1 of Zhang et al. 2021 (docs/theory.md §3): C1 identity (I), C2 the expansion's order, C3 its accuracy."""
 from __future__ import annotations
 
 import math

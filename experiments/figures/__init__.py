@@ -1,4 +1,4 @@
-"""``mixup-theory figures``: regenerates the figures (CONTRACT.md) from cached experiment results.
+"""``mixup-theory figures``: regenerates the figures (docs/theory.md §6) from cached experiment results.
 
 One module per figure (names in ``experiments.registry.FIGURES``), a shared ``style`` and the
 ``runner`` that caches results per configuration, writes ``data/NAME.{csv,json}`` and plots from them.

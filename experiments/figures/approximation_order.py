@@ -3,7 +3,7 @@
 Left: ``|L_mix(s) − L̃_mix(s)|`` against ``s`` on log–log axes, where
 ``L_mix(s) = (1/n) Σ_i E_{D̃} E_r l(θ, (x_i + s(1−λ)(r − x_i), y_i))`` (``theory.mixup_loss_unmixed``
 with ``scale=s``) and ``L̃_mix(s) = L_std + s·R1 + s²·(R2 + R3)`` (``theory.mixup_expansion`` with
-``scale=s``). For smooth ``h`` and ``f`` the residual is ``O(s³)`` (THEORY §3): the fitted slope over
+``scale=s``). For smooth ``h`` and ``f`` the residual is ``O(s³)`` (docs/theory.md §3): the fitted slope over
 the smallest decade of s should be ≈ 3. Right: ``|L_mix − L̃_mix| / L_mix`` at ``s = 1`` across α —
 the remainder is not small relative to R1 + R2 as α → 0, nor guaranteed small at α = 1.
 
