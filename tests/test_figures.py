@@ -186,22 +186,22 @@ def test_resume_after_interruption_computes_only_the_rest(fake, tmp_path):
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        runner.run(["fake_demo"], out=tmp_path, progress=False, on_task=stop_after_k)
+        runner.run(["fake_demo"], out=tmp_path, progress=False, on_task=stop_after_k, jobs=1)
     assert not (tmp_path / "data" / "fake_demo.json").exists()
-    rep = runner.run(["fake_demo"], out=tmp_path, progress=False)["fake_demo"]
+    rep = runner.run(["fake_demo"], out=tmp_path, progress=False, jobs=1)["fake_demo"]
     assert (rep.computed, rep.cached) == (N_TASKS - k, k)
     assert sorted(fake) == list(range(N_TASKS))  # each task computed exactly once over both runs
     assert rep.summary == {"total": sum(x * x for x in range(N_TASKS))}
 
 
 def test_corrupt_entry_recomputed_and_force_recomputes_all(fake, tmp_path):
-    runner.run(["fake_demo"], out=tmp_path, progress=False)
+    runner.run(["fake_demo"], out=tmp_path, progress=False, jobs=1)
     entries = sorted((tmp_path / ".cache").glob("*.json"))
     assert len(entries) == N_TASKS
     entries[0].write_text("{ truncated")
-    rep = runner.run(["fake_demo"], out=tmp_path, progress=False)["fake_demo"]
+    rep = runner.run(["fake_demo"], out=tmp_path, progress=False, jobs=1)["fake_demo"]
     assert (rep.computed, rep.cached, len(fake)) == (1, N_TASKS - 1, N_TASKS + 1)
-    rep = runner.run(["fake_demo"], out=tmp_path, progress=False, force=True)["fake_demo"]
+    rep = runner.run(["fake_demo"], out=tmp_path, progress=False, force=True, jobs=1)["fake_demo"]
     assert (rep.computed, rep.cached, len(fake)) == (N_TASKS, 0, 2 * N_TASKS + 1)
     data = json.loads((tmp_path / "data" / "fake_demo.json").read_text())
     assert data["cache"] == {"computed": N_TASKS, "reused": 0} and data["rows"][3] == {"x": 3, "y": 9}

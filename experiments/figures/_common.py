@@ -74,11 +74,9 @@ def select(rows: list[dict], **match) -> list[dict]:
 
 def train_run(config: dict, device: str, **overrides):
     """``experiments.training.train`` on a JSON config (lists become tuples), on ``device``."""
-    from experiments.training import TrainConfig, train
+    from experiments.training import config_from_json, train
 
-    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in {**config, **overrides}.items()}
-    fields["dataset_kwargs"] = tuple(tuple(kv) for kv in fields.get("dataset_kwargs", ()))
-    return train(TrainConfig(**fields, device=device))
+    return train(config_from_json({**config, **overrides}, device))
 
 
 def train_fields(task: dict) -> dict:

@@ -38,6 +38,11 @@ def tasks(scale: str) -> list[dict]:
     return out
 
 
+def train_config(task: dict, ctx) -> dict:
+    """The training run ``compute`` performs (the runner trains such runs together as ensembles)."""
+    return train_fields(task)
+
+
 def compute(task: dict, ctx) -> dict:
     run = train_run(train_fields(task), ctx.device)
     last = run.history[-1]

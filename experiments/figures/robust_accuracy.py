@@ -58,6 +58,12 @@ def unavailable(scale: str, ctx) -> str | None:
     return "; ".join(missing) or None
 
 
+def train_config(task: dict, ctx) -> dict:
+    """The training run ``compute`` performs (the runner trains such runs together as ensembles)."""
+    fields = train_fields(task)
+    return {**fields, "dataset_kwargs": [["root", ctx.data_root]]} if ctx.data_root else fields
+
+
 def compute(task: dict, ctx) -> dict:
     from experiments.measure import accuracy_under_attack
 

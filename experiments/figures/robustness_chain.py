@@ -40,6 +40,11 @@ def tasks(scale: str) -> list[dict]:
             for ds, model in p["problems"] for e in p["epochs"]]
 
 
+def train_config(task: dict, ctx) -> dict:
+    """The training run ``compute`` performs (the runner trains such runs together as ensembles)."""
+    return task
+
+
 def compute(task: dict, ctx) -> dict:
     import torch
 

@@ -30,7 +30,7 @@ from .. import registry
 from ..cache import Cache, atomic_write_text, to_jsonable
 from . import style
 
-SCALES = ("smoke", "default", "paper")
+SCALES = ("smoke", "default", "gpu", "paper")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -118,33 +118,52 @@ def plot_from_data(module, paths: dict) -> None:
 
 def run(names=None, *, scale: str = "default", device: str = "auto", out: str | Path = "figures",
         force: bool = False, cache_dir: str | Path | None = None, data_root: str | None = None,
-        progress: bool = True, replot: bool = False, threads: int | None = None,
+        progress: bool = True, replot: bool = False, threads: int | None = None, jobs: int | None = None,
         on_task: Callable[[str, dict, bool], None] | None = None) -> dict[str, FigureReport]:
     """Regenerates the named figures (default: all) into ``out``; returns a report per figure.
 
     ``on_task(name, task, computed)`` is called after every task (tests use it to interrupt a run).
-    ``threads`` sets ``torch.set_num_threads`` for the run (restored afterwards): the models here are
-    small, and one thread per process avoids oversubscription on a shared machine.
+    ``jobs`` worker processes compute the tasks and ``threads`` sets ``torch.set_num_threads`` in
+    each (this process's setting is restored afterwards); by default small scales on the CPU run
+    ``jobs = cores`` single-threaded processes and large ones one process with torch's threads
+    (``executor.policy``). Training runs that differ only in seed, α or method are trained as one
+    ensemble (``experiments.batched``); results are still cached per configuration.
     """
     import torch
 
-    if threads is None:
-        return _run(names, scale, device, out, force, cache_dir, data_root, progress, replot, on_task)
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise FigureError(f"--threads must be a positive integer, got {threads!r}")
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    from . import executor
+
     try:
-        return _run(names, scale, device, out, force, cache_dir, data_root, progress, replot, on_task)
+        jobs = executor.parse_jobs(jobs)
+    except ValueError as exc:
+        raise FigureError(str(exc)) from None
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise FigureError(f"--threads must be a positive integer, got {threads!r}")
+    if scale not in SCALES:
+        raise FigureError(f"--scale must be one of {SCALES}, got {scale!r}")
+    jobs, threads = executor.policy(scale, resolve_device(device) if not replot else "cpu", jobs, threads)
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _run(names, scale, device, out, force, cache_dir, data_root, progress, replot, on_task, jobs, threads)
     finally:
         torch.set_num_threads(previous)
 
 
-def _run(names, scale, device, out, force, cache_dir, data_root, progress, replot, on_task):
+def _scale_tasks(module, scale: str) -> list[dict]:
+    """The module's tasks at ``scale``; a module without its own ``gpu`` scale runs its ``default``
+    tasks there."""
+    if scale == "gpu" and "gpu" not in getattr(module, "SCALES", {"gpu": None}):
+        return module.tasks("default")
+    return module.tasks(scale)
+
+
+def _run(names, scale, device, out, force, cache_dir, data_root, progress, replot, on_task, jobs, threads):
     from tqdm.auto import tqdm
 
-    if scale not in SCALES:
-        raise FigureError(f"--scale must be one of {SCALES}, got {scale!r}")
+    from . import executor
+
     names = list(names) if names else registry.figure_names()
     modules = {name: figure_module(name) for name in names}
     out = Path(out)
@@ -167,39 +186,68 @@ def _run(names, scale, device, out, force, cache_dir, data_root, progress, replo
     if refusals:
         raise FigureError("cannot run at --scale " + scale + ":\n  " + "\n  ".join(refusals))
     cache = Cache(Path(cache_dir) if cache_dir is not None else out / ".cache")
-    plan = {name: m.tasks(scale) for name, m in modules.items()}
+    plan = {name: _scale_tasks(m, scale) for name, m in modules.items()}
+    entries: dict[str, list] = {name: [None] * len(tasks) for name, tasks in plan.items()}
+    fresh: dict[str, list] = {name: [False] * len(tasks) for name, tasks in plan.items()}
+    spent = {name: 0.0 for name in plan}
+    pending = []
+    for name, tasks in plan.items():
+        for i, task in enumerate(tasks):
+            entry = None if force else cache.load(_cache_config(name, modules[name], task))
+            if entry is None:
+                pending.append((name, i, task))
+            else:
+                cache.stats["hits"] += 1
+                entries[name][i] = entry
     total = sum(len(t) for t in plan.values())
-    reports = {}
-    with tqdm(total=total, disable=not progress, unit="config", dynamic_ncols=True) as bar:
-        for name, module in modules.items():
-            start = time.perf_counter()
-            computed = cached = 0
-            rows, compute_seconds, devices = [], 0.0, set()
-            for task in plan[name]:
+    start = time.perf_counter()
+    with tqdm(total=total, initial=total - len(pending), disable=not progress, unit="config",
+              dynamic_ncols=True) as bar:
+        for name, tasks in plan.items():
+            for i, task in enumerate(tasks):
+                if entries[name][i] is not None and on_task is not None:
+                    on_task(name, task, False)
+        units = executor.plan_units(pending, modules, ctx, jobs)
+        for done in executor.run_units(units, ctx, jobs, threads):
+            for name, i, task, result, seconds, ensemble in done:
+                meta = {"device": ctx.device, "seconds": seconds, "ensemble": ensemble}
+                config = _cache_config(name, modules[name], task)
+                cache.store(config, result, meta)
+                cache.stats["computed"] += 1
+                entries[name][i] = {"config": config, "result": to_jsonable(result), "meta": meta}
+                fresh[name][i] = True
+                spent[name] += seconds
                 bar.set_description(name)
-                config = {"figure": name, "version": module.VERSION, **task}
-                entry, fresh = cache.get_or_compute(
-                    config, lambda t=task: module.compute(t, ctx), force=force, meta={"device": ctx.device})
-                computed += fresh
-                cached += not fresh
-                compute_seconds += float(entry.get("meta", {}).get("seconds", 0.0))
-                devices.add(entry.get("meta", {}).get("device", "unknown"))
-                rows.extend(module.rows(task, entry["result"]))
                 bar.update(1)
                 if on_task is not None:
-                    on_task(name, task, fresh)
-            summary = to_jsonable(module.summarize(rows))
-            paths = data_paths(out, name)
-            seeds = sorted({t["seed"] for t in plan[name] if "seed" in t})
-            provenance = {
-                "figure": name, "claims": module.CLAIMS, "title": module.TITLE, "scale": scale,
-                "seed": seeds, "configs": plan[name], "versions": library_versions(),
-                "device": sorted(devices), "seconds": compute_seconds,
-                "seconds_this_run": time.perf_counter() - start,
-                "cache": {"computed": computed, "reused": cached}, "summary": summary, "rows": rows,
-            }
-            atomic_write_text(paths["csv"], _csv_text(rows))
-            atomic_write_text(paths["json"], json.dumps(to_jsonable(provenance), indent=1, allow_nan=True))
-            plot_from_data(module, paths)
-            reports[name] = FigureReport(name, paths, summary, computed, cached, time.perf_counter() - start)
+                    on_task(name, task, True)
+    reports = {}
+    for name, module in modules.items():
+        t0 = time.perf_counter()
+        rows, compute_seconds, devices = [], 0.0, set()
+        for task, entry in zip(plan[name], entries[name]):
+            compute_seconds += float(entry.get("meta", {}).get("seconds", 0.0))
+            devices.add(entry.get("meta", {}).get("device", "unknown"))
+            rows.extend(module.rows(task, entry["result"]))
+        computed = sum(fresh[name])
+        summary = to_jsonable(module.summarize(rows))
+        paths = data_paths(out, name)
+        seeds = sorted({t["seed"] for t in plan[name] if "seed" in t})
+        provenance = {
+            "figure": name, "claims": module.CLAIMS, "title": module.TITLE, "scale": scale,
+            "seed": seeds, "configs": plan[name], "versions": library_versions(),
+            "device": sorted(devices), "seconds": compute_seconds,
+            "seconds_this_run": spent[name] + time.perf_counter() - t0,
+            "execution": {"jobs": jobs, "threads": threads, "wall_seconds": time.perf_counter() - start},
+            "cache": {"computed": computed, "reused": len(plan[name]) - computed}, "summary": summary, "rows": rows,
+        }
+        atomic_write_text(paths["csv"], _csv_text(rows))
+        atomic_write_text(paths["json"], json.dumps(to_jsonable(provenance), indent=1, allow_nan=True))
+        plot_from_data(module, paths)
+        reports[name] = FigureReport(name, paths, summary, computed, len(plan[name]) - computed,
+                                     spent[name] + time.perf_counter() - t0)
     return reports
+
+
+def _cache_config(name: str, module, task: dict) -> dict:
+    return {"figure": name, "version": module.VERSION, **task}
