@@ -16,8 +16,10 @@ read at the end). A standard-training model in a group with Mixup models trains 
 the identity partner, which is exactly its unmixed loss. Results agree with training each
 configuration alone up to the rounding of batched matrix products (tests/test_batched.py).
 
-Models with BatchNorm (``wrn16_8``) and configurations with per-epoch theory measurements are not
-batched: :func:`train_many` trains them one by one with :func:`experiments.training.train`.
+Per-epoch theory measurements (``config.measure``) are taken on each model's own copy of its
+parameters at the measured epochs (one host synchronisation per measured epoch, none per step).
+Models with BatchNorm (``wrn16_8``) are not batched: :func:`train_many` trains them one by one with
+:func:`experiments.training.train`.
 """
 from __future__ import annotations
 
@@ -43,15 +45,15 @@ MAX_GROUP = 256
 def group_key(config: TrainConfig) -> tuple | None:
     """Configurations with equal keys can be trained as one ensemble; ``None``: train alone.
 
-    Everything that fixes the shapes or the optimiser's hyperparameters enters the key; seed, α, β
-    and the choice between standard and input Mixup do not (manifold Mixup mixes elsewhere and
+    Everything that fixes the shapes, the optimiser's hyperparameters or the measurement schedule
+    enters the key; seed, α, β and the choice between standard and input Mixup do not (manifold Mixup mixes elsewhere and
     forms its own groups)."""
-    if config.model not in BATCHABLE_MODELS or config.measure:
+    if config.model not in BATCHABLE_MODELS:
         return None
     return (config.dataset, config.dataset_kwargs, config.n_train, config.model, tuple(config.hidden),
             config.bias, config.dtype, config.epochs, config.batch_size, config.optimizer, config.lr,
-            config.momentum, config.weight_decay, config.measure_every, config.method == "manifold",
-            config.device)
+            config.momentum, config.weight_decay, config.measure_every, tuple(config.measure),
+            config.method == "manifold", config.device)
 
 
 def plan_groups(configs: list[TrainConfig], max_group: int = MAX_GROUP) -> list[list[int]]:
@@ -257,22 +259,40 @@ def _train_group(configs: list[TrainConfig], datasets: list[Dataset] | None) -> 
                 with torch.no_grad():
                     record = torch.stack([objective / n, *_eval_sums(forward, params, Xtr, ytr, k, dtype) / n,
                                           *_eval_sums(forward, params, Xte, yte, k, dtype) / Xte.shape[1]])
-                records.append((epoch, record, time.perf_counter() - start))
+                extra = _measured(configs, models, datasets, params) if first.measure else None
+                records.append((epoch, record, time.perf_counter() - start, extra))
     seconds = time.perf_counter() - start
-    table = torch.stack([r for _, r, _ in records]).cpu().numpy() if records else np.zeros((0, 5, m))
-    with torch.no_grad():
-        for name, stacked in params.items():
-            for j, model in enumerate(models):
-                model.get_parameter(name).copy_(stacked[j])
+    table = torch.stack([r[1] for r in records]).cpu().numpy() if records else np.zeros((0, 5, m))
+    _unstack(params, models)
     results = []
     for j, (c, d, model) in enumerate(zip(configs, datasets, models)):
         history = [{"epoch": e, "train_objective": float(table[r, 0, j]), "train_loss": float(table[r, 1, j]),
                     "train_acc": float(table[r, 2, j]), "test_loss": float(table[r, 3, j]),
-                    "test_acc": float(table[r, 4, j]), "seconds": s}
-                   for r, (e, _, s) in enumerate(records)]
+                    "test_acc": float(table[r, 4, j]), **(extra[j] if extra else {}), "seconds": s}
+                   for r, (e, _, s, extra) in enumerate(records)]
         model.eval()
         results.append(TrainResult(c, history, model, d, seconds / m, str(device)))
     return results
+
+
+@torch.no_grad()
+def _unstack(params: dict, models: list) -> None:
+    """Copies each model's slice of the stacked parameters into the model."""
+    for name, stacked in params.items():
+        for j, model in enumerate(models):
+            model.get_parameter(name).copy_(stacked[j])
+
+
+def _measured(configs, models, datasets, params) -> list[dict]:
+    """The theory measurements of every model at this epoch (``experiments.measure.measure``)."""
+    from .measure import measure
+
+    _unstack(params, models)
+    out = []
+    for c, model, d in zip(configs, models, datasets):
+        model.eval()
+        out.append(measure(model, d, c.measure, c.alpha, c.beta, seed=c.seed))
+    return out
 
 
 def estimated_cost(config: TrainConfig) -> float:

@@ -1,0 +1,110 @@
+"""How the figure runner executes tasks: worker processes, ensembles of training runs cached per
+configuration (resume, --force), the --jobs option and the thread policy."""
+import json
+import sys
+import types
+
+import pytest
+
+from experiments import registry
+from experiments.cli import main
+from experiments.figures import executor, runner, style
+from experiments.training import TrainConfig, train
+
+SEEDS = (0, 1, 2, 3, 4)
+TRAIN = {"dataset": "two_moons", "model": "mlp", "hidden": [8], "n_train": 48, "epochs": 2, "batch_size": 16,
+         "lr": 0.05}
+
+
+@pytest.fixture
+def trained_demo(monkeypatch):
+    """A registered figure whose tasks each train one small MLP (standard and Mixup, five seeds)."""
+    m = types.ModuleType("experiments.figures.trained_demo")
+    m.NAME, m.CLAIMS, m.TITLE, m.VERSION = "trained_demo", "C0", "demo", 1
+    m.tasks = lambda scale: [{**TRAIN, "method": meth, "seed": s} for meth in ("standard", "mixup") for s in SEEDS]
+    m.train_config = lambda task, ctx: task
+
+    def compute(task, ctx):
+        from experiments.figures._common import train_run
+
+        r = train_run(task, ctx.device)
+        return {"test_loss": r.history[-1]["test_loss"], "pid": __import__("os").getpid()}
+
+    def plot(rows, summary):
+        fig, axes = style.subplots()
+        axes[0].plot([r["seed"] for r in rows], [r["test_loss"] for r in rows], "o")
+        style.suptitle(fig, "C0", "demo")
+        return fig
+
+    m.compute, m.plot = compute, plot
+    m.rows = lambda task, result: [{"seed": task["seed"], "method": task["method"], **result}]
+    m.summarize = lambda rows: {"n": len(rows)}
+    monkeypatch.setattr(registry, "FIGURES", registry.FIGURES + ["trained_demo"])
+    monkeypatch.setitem(sys.modules, "experiments.figures.trained_demo", m)
+    return m
+
+
+def _alone(task):
+    return train(TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in task.items()},
+                             device="cpu")).history[-1]["test_loss"]
+
+
+def test_ensembles_in_workers_equal_training_alone_and_cache_per_configuration(trained_demo, tmp_path):
+    rep = runner.run(["trained_demo"], out=tmp_path, progress=False, jobs=2, device="cpu")["trained_demo"]
+    assert (rep.computed, rep.cached) == (10, 0)
+    data = json.loads((tmp_path / "data" / "trained_demo.json").read_text())
+    assert data["execution"]["jobs"] == 2 and data["execution"]["threads"] == 1
+    rows = data["rows"]
+    assert len({r["pid"] for r in rows}) == 2  # two worker processes shared the ensemble
+    for task, row in zip(trained_demo.tasks("default"), rows):
+        assert row["test_loss"] == pytest.approx(_alone(task), abs=2e-5)
+    entries = sorted((tmp_path / ".cache").glob("*.json"))
+    assert len(entries) == 10  # one entry per configuration, not per ensemble
+    assert {json.loads(p.read_text())["meta"]["ensemble"] for p in entries} == {5}
+    entries[3].unlink()
+    rep = runner.run(["trained_demo"], out=tmp_path, progress=False, jobs=2, device="cpu")["trained_demo"]
+    assert (rep.computed, rep.cached) == (1, 9)
+    again = json.loads((tmp_path / "data" / "trained_demo.json").read_text())["rows"]
+    assert [r["test_loss"] for r in again] == pytest.approx([r["test_loss"] for r in rows], abs=2e-5)
+    rep = runner.run(["trained_demo"], out=tmp_path, progress=False, jobs=1, force=True)["trained_demo"]
+    assert (rep.computed, rep.cached) == (10, 0)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_interrupted_parallel_run_resumes(trained_demo, tmp_path):
+    seen = []
+
+    def stop(name, task, computed):
+        seen.append(task["seed"])
+        if len(seen) == 3:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        runner.run(["trained_demo"], out=tmp_path, progress=False, jobs=2, device="cpu", on_task=stop)
+    stored = len(list((tmp_path / ".cache").glob("*.json")))
+    assert 3 <= stored < 10 and not (tmp_path / "data" / "trained_demo.json").exists()
+    rep = runner.run(["trained_demo"], out=tmp_path, progress=False, jobs=2, device="cpu")["trained_demo"]
+    assert (rep.computed, rep.cached) == (10 - stored, stored)
+
+
+@pytest.mark.parametrize("bad", ["0", "-2", "two", "1.5", ""])
+def test_bad_jobs_is_one_line_exit_2(bad, tmp_path, capsys):
+    assert main(["figures", "regularizer", "--jobs", bad, "--out", str(tmp_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--jobs must be a positive integer" in err
+    assert not (tmp_path / ".cache").exists()  # refused before any work
+
+
+def test_jobs_parsing_and_policy(monkeypatch):
+    assert executor.parse_jobs(None) is None and executor.parse_jobs("3") == 3 and executor.parse_jobs(2) == 2
+    for bad in (0, True, 2.5, "x", -1):
+        with pytest.raises(ValueError, match="--jobs"):
+            executor.parse_jobs(bad)
+    monkeypatch.setattr(executor, "cores", lambda: 4)
+    assert executor.policy("default", "cpu", None, None) == (4, 1)
+    assert executor.policy("smoke", "cpu", 2, 3) == (2, 3)
+    assert executor.policy("paper", "cpu", None, None) == (1, None)
+    assert executor.policy("default", "cuda", 4, None) == (1, None)
