@@ -33,7 +33,7 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="torch CPU threads per process (default: 1 at the smoke/default scales, "
                         "torch's choice otherwise)")
-    p.add_argument("--jobs", default=None, metavar="N",
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="worker processes computing configurations (default: the number of cores at "
                         "the smoke/default scales, 1 otherwise; always 1 on a GPU)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
