@@ -60,6 +60,19 @@ def test_exit_status_is_one_exactly_when_a_claim_expected_to_hold_fails(written)
     assert code2 == code
 
 
+def test_empirical_claims_never_fail_and_exact_ones_never_are_not_reproduced(written):
+    from experiments.claims import EMPIRICAL
+
+    _, results, *_ = written
+    for r in _all_rows(results):
+        if r["id"] in EMPIRICAL:
+            assert r["status"] in ("holds", "not-reproduced", "skipped"), r
+            if r["status"] == "not-reproduced":
+                assert "[" in r["reason"] and "seeds" in r["reason"]  # the interval that shows it
+        else:
+            assert r["status"] != "not-reproduced", r["id"]
+
+
 def test_write_is_idempotent(written):
     _, _, first, second, _ = written
     assert first == second
@@ -165,25 +178,127 @@ def test_missing_code_is_skipped_and_errors_fail(monkeypatch):
         _common.api("no_such_function")
 
 
-def test_cached_figure_data_is_parsed(tmp_path, monkeypatch):
-    """C8 and C12 read the figure CSVs (written here by hand) and name their source and scale."""
+SEEDS = range(5)
+"""Constructed per-seed figure data: 5 paired seeds, as at default scale."""
+
+
+def _robust_csv(path, effect):
+    """robust_accuracy.csv rows: standard accuracy 0.5 + seed noise, Mixup = standard + effect[seed] at ε > 0."""
+    lines = ["dataset,model,method,alpha,seed,attack,eps,accuracy"]
+    for s in SEEDS:
+        base = 0.5 + 0.03 * ((s * 7) % 5 - 2)  # seed-to-seed variation cancels in the pairs
+        lines += [f"digits,mlp,standard,,{s},fgsm_linf,0.0,0.99", f"digits,mlp,standard,,{s},fgsm_linf,0.1,{base}",
+                  f"digits,mlp,mixup,1.0,{s},fgsm_linf,0.0,0.99",
+                  f"digits,mlp,mixup,1.0,{s},fgsm_linf,0.1,{base + effect[s]}"]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_cached_figure_data_is_parsed_into_paired_intervals(tmp_path, monkeypatch):
+    """C8 and C12 read the figure CSVs (written here by hand): paired t intervals against scipy, decisions
+    from the interval (not the sign of the mean), source and scale named."""
+    from scipy import stats as sps
+
     from experiments.claims import generalization, robustness
 
-    (tmp_path / "robust_accuracy.csv").write_text(
-        "dataset,method,attack,eps,accuracy\n"
-        "digits,standard,fgsm,0.0,0.99\ndigits,standard,fgsm,0.1,0.5\ndigits,mixup,fgsm,0.1,0.7\n")
-    (tmp_path / "robust_accuracy.json").write_text('{"scale": "smoke"}')
-    (tmp_path / "generalization_gap.csv").write_text(
-        "dataset,method,n,loss_gap\nd,standard,50,0.5\nd,mixup,50,0.2\nd,standard,400,0.1\nd,mixup,400,0.15\n")
     monkeypatch.setattr(_common, "FIGURE_DATA", tmp_path)
+    (tmp_path / "robust_accuracy.json").write_text('{"scale": "smoke"}')
+    effect = [0.02, 0.03, 0.025, 0.035, 0.03]  # clearly positive: supported
+    _robust_csv(tmp_path / "robust_accuracy.csv", effect)
     c8 = robustness.check_c8()
-    assert c8.status == "holds"
-    assert c8.measured["mean robust accuracy, Mixup minus standard (eps > 0)"] == {"digits/fgsm": 0.2}
-    assert "scale smoke" in c8.measured["source"]
+    expected = sps.ttest_1samp(effect, 0.0).confidence_interval(0.95)
+    key = next(iter(c8.measured))
+    text = c8.measured[key]["digits/fgsm_linf/alpha=1"]
+    assert f"{expected.low:+.3g}" in text and f"{expected.high:+.3g}" in text and "supported" in text
+    assert c8.status == "holds" and "scale smoke" in c8.measured["source"]
+    _robust_csv(tmp_path / "robust_accuracy.csv", [0.05, -0.04, 0.06, -0.03, 0.01])  # mean > 0, interval spans 0
+    c8 = robustness.check_c8()
+    assert c8.status == "not-reproduced" and "inconclusive" in c8.reason and not c8.unexpected_failure
+    _robust_csv(tmp_path / "robust_accuracy.csv", [-0.02, -0.03, -0.025, -0.035, -0.03])
+    assert "contradicted" in robustness.check_c8().reason
+
+    lines = ["dataset,method,alpha,seed,n,loss_gap"]
+    for s in SEEDS:
+        lines += [f"d,standard,,{s},50,{0.5 + 0.1 * s}", f"d,mixup,1.0,{s},50,{0.2 + 0.1 * s}",
+                  f"d,standard,,{s},400,{0.1}", f"d,mixup,1.0,{s},400,{0.15 + 0.01 * s}"]
+    (tmp_path / "generalization_gap.csv").write_text("\n".join(lines) + "\n")
     c12 = generalization.check_c12()
-    assert c12.status == "fails"  # the gap grows at n = 400
-    assert c12.measured["test-train loss gap, standard minus Mixup, by n"] == {"d": {50: 0.3, 400: -0.05}}
-    assert c12.measured["larger reduction at the smallest n"] == {"d": True}
+    per_seed = [((0.3) + (0.1 - 0.15 - 0.01 * s)) / 2 for s in SEEDS]  # mean over n of standard − Mixup
+    ci = sps.ttest_1samp(per_seed, 0.0).confidence_interval(0.95)
+    text = c12.measured[next(iter(c12.measured))]["d/alpha=1"]
+    assert f"{np.mean(per_seed):+.3g}" in text and f"{ci.low:+.3g}" in text
+    assert c12.status == ("holds" if ci.low > 0 else "not-reproduced")
+    smallest = c12.measured["reduction at the smallest and largest n (alpha=1)"]["d"]
+    assert "+0.3" in smallest["n=50"] and "supported" in smallest["n=50"]  # constant pairs: zero-width interval
+
+
+def test_missing_columns_skip_instead_of_crashing(tmp_path, monkeypatch):
+    from experiments.claims import robustness
+
+    monkeypatch.setattr(_common, "FIGURE_DATA", tmp_path)
+    (tmp_path / "robust_accuracy.csv").write_text("dataset,method,attack,eps,accuracy\nd,mixup,fgsm,0.1,0.5\n")
+    with pytest.raises(_common.Missing, match="seed"):
+        robustness.check_c8()
+
+
+# ----------------------------------------------------------------------------- statuses and exit codes
+
+def _fake_registry(monkeypatch, statuses: dict):
+    from experiments import claims
+
+    def make(cid, status, expected="holds"):
+        return lambda: Result(cid, status, {"value": 1}, f"cmd {cid}", expected=expected,
+                              reason=f"why {cid}" if status != "holds" else "")
+
+    reg = {cid: make(cid, *(st if isinstance(st, tuple) else (st,))) for cid, st in statuses.items()}
+    monkeypatch.setattr(claims, "_registry", lambda: reg)
+    monkeypatch.setattr(claims, "CLAIM_IDS", tuple(reg))
+    return reg
+
+
+@pytest.mark.parametrize("statuses,code,strict_code", [
+    ({"C1": "holds", "C2": ("expected-fail", "fails")}, 0, 0),
+    ({"C1": "holds", "C3": "not-reproduced"}, 0, 1),
+    ({"C1": "fails", "C3": "not-reproduced"}, 1, 1),
+    ({"C1": "skipped", "C2": "holds"}, 0, 0),
+])
+def test_exit_status_by_status(monkeypatch, statuses, code, strict_code):
+    _fake_registry(monkeypatch, statuses)
+    ids = list(statuses)
+    got, out = _run_cli(["check", "--only", *ids])
+    assert got == code
+    assert _run_cli(["check", "--strict", "--only", *ids])[0] == strict_code
+    summary = out.split("checked in")[1]
+    for cid, st in statuses.items():
+        status = st[0] if isinstance(st, tuple) else st
+        named = f"why {cid}" in summary
+        assert named == (status in ("fails", "not-reproduced", "skipped")), (cid, status)
+    got_json, text = _run_cli(["check", "--json", "--only", ",".join(ids)])
+    rows = json.loads(text)
+    assert got_json == code and [r["id"] for r in rows] == ids
+    for r in rows:
+        assert {"id", "status", "measured", "command"} <= r.keys() and r["status"] in STATUSES
+
+
+def test_only_rejects_unknown_ids_with_exit_two(capsys):
+    assert cli.main(["check", "--only", "C99"]) == 2
+    err = capsys.readouterr().err
+    assert "C99" in err and err.count("\n") == 1
+
+
+def test_commands_run_on_a_cpu():
+    from experiments.claims import COMMANDS
+
+    text = (REPO / "paper_checks.md").read_text(encoding="utf-8")
+    assert "--scale paper" not in text
+    assert all("--scale paper" not in c and "cuda" not in c for c in COMMANDS.values())
+
+
+def test_empirical_verdict():
+    assert _common.empirical_verdict("supported") == "holds"
+    assert _common.empirical_verdict("contradicted") == "not-reproduced"
+    assert _common.empirical_verdict("inconclusive") == "not-reproduced"
+    with pytest.raises(ValueError, match="decision"):
+        _common.empirical_verdict("maybe")
 
 
 def test_mixup_fit_logistic_matches_derivative_free_minimum():

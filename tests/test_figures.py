@@ -85,19 +85,38 @@ def test_robustness_chain_data(smoke):
 
 
 def test_robust_accuracy_data(smoke):
+    from scipy import stats as sps
+
     d = smoke[2]["robust_accuracy"]
     assert {r["method"] for r in d["rows"]} == {"standard", "mixup"} and {r["seed"] for r in d["rows"]} == {0, 1}
+    assert {r["alpha"] for r in d["rows"] if r["method"] == "mixup"} == {0.2, 1.0}  # the α sweep
     assert all(0.0 <= r["accuracy"] <= 1.0 for r in d["rows"])
-    agg = d["summary"]["mean_sd"]
-    for method in ("standard", "mixup"):
+    agg = d["summary"]["mean_ci"]
+    for run in ("standard", "mixup α=1"):
         for attack in ("fgsm_linf", "pgd_l2"):
-            pts = sorted((a for a in agg if a["method"] == method and a["attack"] == attack), key=lambda a: a["eps"])
-            assert pts[0]["eps"] == 0.0 and pts[0]["accuracy_mean"] > 0.8  # digits is easy when clean
-            assert pts[-1]["accuracy_mean"] < pts[0]["accuracy_mean"]  # attacks hurt
+            pts = sorted((a for a in agg if a["run"] == run and a["attack"] == attack), key=lambda a: a["eps"])
+            assert pts[0]["eps"] == 0.0 and pts[0]["mean"] > 0.8  # digits is easy when clean
+            assert pts[-1]["mean"] < pts[0]["mean"]  # attacks hurt
+            method = run.split()[0]
             values = [r["accuracy"] for r in d["rows"] if r["method"] == method and r["attack"] == attack
-                      and r["eps"] == pts[-1]["eps"]]
-            assert pts[-1]["accuracy_mean"] == pytest.approx(np.mean(values))
-            assert pts[-1]["accuracy_sd"] == pytest.approx(np.std(values, ddof=1))
+                      and r["eps"] == pts[-1]["eps"] and (method == "standard" or r["alpha"] == 1.0)]
+            ci = sps.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=sps.sem(values))
+            assert pts[-1]["mean"] == pytest.approx(np.mean(values))
+            if np.std(values) > 0:
+                assert (pts[-1]["low"], pts[-1]["high"]) == pytest.approx(ci)
+    # the claim's interval per (attack, α): paired differences of the per-seed mean over ε > 0
+    for key, iv in d["summary"]["intervals"].items():
+        ds, attack, alpha = key.split("/")
+        alpha = float(alpha.split("=")[1])
+
+        def score(method, seed):
+            return np.mean([r["accuracy"] for r in d["rows"] if r["method"] == method and r["seed"] == seed
+                            and r["attack"] == attack and r["eps"] > 0 and (method == "standard" or r["alpha"] == alpha)])
+
+        diffs = [score("mixup", s) - score("standard", s) for s in (0, 1)]
+        assert iv["mean"] == pytest.approx(np.mean(diffs))
+        assert iv["decision"] in ("supported", "contradicted", "inconclusive")
+    assert d["summary"]["verdict"] in ("supported", "contradicted", "inconclusive")
 
 
 def test_regularizer_paper_form_is_infinite_exactly_when_rho2_is(smoke):
@@ -127,8 +146,74 @@ def test_generalization_gap_data(smoke):
     for r in rows:
         assert r["loss_gap"] == pytest.approx(r["test_loss"] - r["train_loss"], rel=1e-12, abs=1e-15)
         assert r["acc_gap"] == pytest.approx(r["train_acc"] - r["test_acc"], abs=1e-15)
-    counts = {(r["dataset"], r["n"], r["method"]) for r in rows}
+    counts = {(r["dataset"], r["n"], r["method"], r["alpha"]) for r in rows}
     assert len(counts) * 2 == len(rows)  # two seeds per point
+    assert {r["alpha"] for r in rows if r["method"] == "mixup"} == {0.2, 1.0}
+    summary = smoke[2]["generalization_gap"]["summary"]
+    for red in summary["reductions"]:  # standard − Mixup loss gap, paired by seed
+        pairs = [next(r["loss_gap"] for r in rows if r["dataset"] == red["dataset"] and r["n"] == red["n"]
+                      and r["seed"] == s and r["method"] == "standard")
+                 - next(r["loss_gap"] for r in rows if r["dataset"] == red["dataset"] and r["n"] == red["n"]
+                        and r["seed"] == s and r["method"] == "mixup" and r["alpha"] == red["alpha"])
+                 for s in (0, 1)]
+        assert red["mean"] == pytest.approx(np.mean(pairs))
+
+
+VERDICT_FIGURES = {"approximation": "C3", "robust_accuracy": "C8", "generalization_gap": "C12"}
+
+
+@pytest.mark.parametrize("name", sorted(VERDICT_FIGURES))
+def test_empirical_figures_state_claim_and_verdict(smoke, name):
+    """The title of C3/C8/C12 figures names the claim and its verdict, as in the check's decision."""
+    import matplotlib.pyplot as plt
+
+    from experiments.figures import runner as r
+
+    d = smoke[2][name]
+    fig = r.figure_module(name).plot(d["rows"], d["summary"])
+    title = fig._suptitle.get_text()
+    plt.close(fig)
+    assert title.startswith(VERDICT_FIGURES[name]) and f"Verdict ({VERDICT_FIGURES[name]})" in title
+    word = {"supported": "reproduced", "contradicted": "NOT reproduced", "inconclusive": "NOT reproduced"}
+    assert word[d["summary"]["verdict"]] in title
+
+
+def test_approximation_draws_the_threshold(smoke):
+    import matplotlib.pyplot as plt
+
+    from experiments.figures import approximation
+
+    d = smoke[2]["approximation"]
+    fig = approximation.plot(d["rows"], d["summary"])
+    lines = [ln for ax in fig.axes for ln in ax.get_lines() if "threshold" in str(ln.get_label())]
+    plt.close(fig)
+    assert len(lines) == 1 and set(lines[0].get_ydata()) == {approximation.THRESHOLD}
+
+
+def test_robustness_chain_is_readable(smoke):
+    """At most 8 legend entries, no hollow markers, and a verdict line in the title."""
+    import matplotlib.pyplot as plt
+
+    from experiments.figures import robustness_chain
+
+    d = smoke[2]["robustness_chain"]
+    fig = robustness_chain.plot(d["rows"], d["summary"])
+    assert len(fig.legends) == 1 and len(fig.legends[0].get_texts()) <= 8
+    assert all(ln.get_markerfacecolor() != "none" for ax in fig.axes for ln in ax.get_lines())
+    assert "Verdict" in fig._suptitle.get_text()
+    plt.close(fig)
+
+
+def test_generalization_gap_axes_say_which_difference(smoke):
+    import matplotlib.pyplot as plt
+
+    from experiments.figures import generalization_gap
+
+    d = smoke[2]["generalization_gap"]
+    fig = generalization_gap.plot(d["rows"], d["summary"])
+    labels = [ax.get_ylabel() for ax in fig.axes]
+    plt.close(fig)
+    assert any("test − train loss" in lab for lab in labels) and any("train − test accuracy" in lab for lab in labels)
 
 
 def test_replot_rebuilds_from_data_alone(smoke, tmp_path):

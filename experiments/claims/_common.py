@@ -10,7 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-STATUSES = ("holds", "fails", "expected-fail", "skipped")
+STATUSES = ("holds", "fails", "expected-fail", "not-reproduced", "skipped")
+"""``fails``: an exact or theorem-level claim is violated (a bug; ``check`` exits 1).
+``not-reproduced``: an empirical claim of the paper that our experiments contradict or cannot
+confirm (the interval that shows it is in ``measured``; ``check --strict`` exits 1)."""
 # Where `mixup-theory figures` writes by default, relative to the working directory: checks that read
 # figure data work from a checkout or from any folder where the figures were generated.
 FIGURE_DATA = Path("figures") / "data"
@@ -31,7 +34,8 @@ class Result:
     ``expected`` is what the paper (or our reading) predicts: ``"holds"``, or ``"fails"`` for the
     rows that document a known failure (C9 paper form for α ≤ 1, C6 counterexamples). A row that
     was expected to fail and does gets ``status = "expected-fail"``; one that unexpectedly holds gets
-    ``"holds"`` and a note.
+    ``"holds"`` and a note. ``reason`` is one line saying why a row is not ``holds`` (the closing
+    summary of ``check`` prints it).
     """
 
     id: str
@@ -41,10 +45,13 @@ class Result:
     expected: str = "holds"
     title: str = ""
     subchecks: list["Result"] = field(default_factory=list)
+    reason: str = ""
 
     def as_dict(self) -> dict:
         out = {"id": self.id, "status": self.status, "measured": self.measured, "command": self.command,
                "expected": self.expected}
+        if self.reason:
+            out["reason"] = self.reason
         if self.subchecks:
             out["subchecks"] = [s.as_dict() for s in self.subchecks]
         return out
@@ -76,6 +83,14 @@ def verdict(ok: bool, expected: str = "holds") -> str:
     if expected == "fails":
         return "holds" if ok else "expected-fail"
     return "holds" if ok else "fails"
+
+
+def empirical_verdict(decision: str) -> str:
+    """Status of an empirical claim of the paper from its interval decision (``experiments.stats``):
+    ``holds`` when ``supported``, ``not-reproduced`` when ``contradicted`` or ``inconclusive``."""
+    if decision not in ("supported", "contradicted", "inconclusive"):
+        raise ValueError(f"decision must be supported, contradicted or inconclusive, got {decision!r}")
+    return "holds" if decision == "supported" else "not-reproduced"
 
 
 class Missing(Exception):
@@ -181,3 +196,48 @@ def as_float(value) -> float:
         return float(value)
     except (TypeError, ValueError):
         return math.nan
+
+
+def typed_rows(rows: list[dict]) -> list[dict]:
+    """CSV rows with numbers as numbers: ``''`` → ``None``, integer text → ``int``, other numbers → ``float``."""
+    def one(v):
+        if v is None or v == "":
+            return None
+        if not isinstance(v, str):
+            return v
+        try:
+            return int(v)
+        except ValueError:
+            pass
+        try:
+            return float(v)
+        except ValueError:
+            return {"True": True, "False": False}.get(v, v)
+
+    return [{k: one(v) for k, v in row.items()} for row in rows]
+
+
+def interval_text(iv: dict, digits: int = 3) -> str:
+    """``'+0.012 [-0.004, +0.028] (5 seeds): inconclusive'`` from a ``claim_intervals`` entry."""
+    from experiments.stats import Interval
+
+    text = Interval(iv["mean"], iv["low"], iv["high"], iv["n"]).text(digits)
+    return f"{text} ({iv['n']} seeds): {iv['decision']}"
+
+
+def empirical_result(claim: str, intervals: dict, decision: str, tally: str, *, what: str, source: str,
+                     command: str, extra: dict | None = None) -> Result:
+    """The row of an empirical claim (C3, C8, C12) from its per-setting intervals (``claim_intervals`` of
+    the figure module): ``holds`` when every judged interval supports the paper, else ``not-reproduced``
+    with the intervals that do not, contradicted ones first, as the reason."""
+    judged = {k: v for k, v in intervals.items() if v.get("judged", True)}
+    measured = {what: {k: interval_text(v) for k, v in intervals.items()},
+                "decision": f"{decision} ({tally})", **(extra or {}), "source": source}
+    status = empirical_verdict(decision)
+    reason = ""
+    if status != "holds":
+        order = {"contradicted": 0, "inconclusive": 1, "supported": 2}
+        worst = sorted(judged.items(), key=lambda kv: order[kv[1]["decision"]])
+        shown = "; ".join(f"{k} {interval_text(v)}" for k, v in worst if v["decision"] != "supported")
+        reason = f"{decision} ({tally}) — {shown}"
+    return Result(claim, status, measured, command, reason=reason)

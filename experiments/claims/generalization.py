@@ -5,7 +5,8 @@ import math
 
 import numpy as np
 
-from ._common import (Missing, Result, api, as_float, data_source, figure_data, fmt, logistic_fit, need, tiny,
+from . import COMMANDS
+from ._common import (Missing, empirical_result, interval_text, typed_rows, Result, api, as_float, data_source, figure_data, fmt, logistic_fit, need, tiny,
                       two_moons, verdict)
 
 C9_ALPHA = 4.0
@@ -55,19 +56,19 @@ def check_c9() -> Result:
         Result("C9/shrinkage", verdict(max(shrink_err.values()) <= C9_RTOL),
                {"abs(Reg_shrink - (L_mix - S))/(L_mix - S)": {f"alpha={a:g}": fmt(e, 3) for a, e in shrink_err.items()},
                 "threshold": C9_RTOL, "S": "E_D~[L_std(lambda theta)]"},
-               "mixup-theory figures regularizer --scale paper"),
+               "mixup-theory figures regularizer"),
         Result("C9/paper-vs-exact", verdict(paper_err <= C9_RTOL, expected="fails"),
                {"alpha": C9_ALPHA, "Reg_paper": fmt(paper, 4), "exact L_mix - S": fmt(exact_excess[C9_ALPHA], 4),
                 "relative error": fmt(paper_err, 3),
                 "why": "rho2 = E[((1-lambda)/lambda)^2] replaces E[(1-lambda)^2]: the lambda-shrinkage of theta is frozen"},
-               "mixup-theory figures regularizer --scale paper", expected="fails"),
+               "mixup-theory figures regularizer", expected="fails"),
         Result("C9/paper-alpha<=1", verdict(math.isfinite(paper_one), expected="fails"),
                {"alpha": 1.0, "rho2": str(theory.MixupLambda(1.0).rho2()), "Reg_paper": str(paper_one),
                 "frozen-scale excess F - L_std (finite)": fmt(frozen_one, 4),
                 "shrinkage form (finite)": fmt(shrink[1.0], 4)},
                "python -m pytest -q tests/test_regularizer.py", expected="fails"),
     ]
-    return Result("C9", verdict(ok), main, "mixup-theory figures regularizer --scale paper", subchecks=rows)
+    return Result("C9", verdict(ok), main, "mixup-theory figures regularizer", subchecks=rows)
 
 
 C10_DRAWS = 1000
@@ -100,7 +101,7 @@ def check_c10() -> Result:
     except Missing as exc:
         measured["W_gamma"] = f"skipped: {exc}"
     measured["problem"] = f"low-rank Gaussian n={n}, d={d}, rank={r}, c={c}, {C10_DRAWS} sign draws"
-    return Result("C10", verdict(ok), measured, "mixup-theory figures rademacher --scale paper")
+    return Result("C10", verdict(ok), measured, "mixup-theory figures rademacher")
 
 
 def check_c11() -> Result:
@@ -128,30 +129,37 @@ def check_c11() -> Result:
 
 
 def check_c12() -> Result:
-    """C12: Mixup reduces test − train loss relative to standard training, more so for small n (cached figure data)."""
+    """C12: Mixup reduces the generalization gap (test − train loss) relative to standard training.
+
+    Per (dataset, α): the reduction standard − Mixup, paired by seed and averaged over the sizes n,
+    with a 95 % t interval (``experiments.figures.generalization_gap.claim_intervals``); "more so for
+    small n" is reported (the intervals at the smallest and largest n, α = 1), not required.
+    """
+    from experiments.figures import generalization_gap as figure
+
     meta, rows = figure_data("generalization_gap")
     if not rows:
         raise Missing("no cached figures/data/generalization_gap.csv; run: mixup-theory figures generalization_gap")
-    gaps: dict[tuple[str, int, str], list[float]] = {}
-    for row in rows:
-        method = str(row.get("method", "")).lower()
-        n = as_float(row.get("n", row.get("n_train")))
-        gap = as_float(row.get("loss_gap"))
-        if method in ("standard", "mixup") and math.isfinite(n) and math.isfinite(gap):
-            gaps.setdefault((str(row.get("dataset", "?")), int(n), method), []).append(gap)
-    reduction: dict[str, dict[int, float]] = {}
-    for ds, n, method in sorted(gaps):
-        if method == "mixup" and (ds, n, "standard") in gaps:
-            reduction.setdefault(ds, {})[n] = float(np.mean(gaps[(ds, n, "standard")]) - np.mean(gaps[(ds, n, "mixup")]))
-    if not reduction:
-        raise Missing("figures/data/generalization_gap.csv has no (dataset, n, method, loss_gap) rows for both methods")
-    ok = all(v > 0 for r in reduction.values() for v in r.values())
-    small_n_more = {ds: r[min(r)] >= r[max(r)] for ds, r in reduction.items()}
-    measured = {"test-train loss gap, standard minus Mixup, by n": {ds: {n: fmt(v, 3) for n, v in r.items()}
-                                                                     for ds, r in reduction.items()},
-                "larger reduction at the smallest n": small_n_more,
-                "source": data_source("generalization_gap", meta)}
-    return Result("C12", verdict(ok), measured, "mixup-theory figures generalization_gap --scale paper")
+    rows = typed_rows(rows)
+    needed = {"dataset", "method", "n", "loss_gap", "seed"}
+    if not needed <= rows[0].keys():
+        raise Missing(f"figures/data/generalization_gap.csv lacks columns {sorted(needed - set(rows[0]))}; "
+                      "run: mixup-theory figures generalization_gap")
+    intervals = figure.claim_intervals(rows)
+    if not intervals:
+        raise Missing("figures/data/generalization_gap.csv has no (dataset, n) with both methods")
+    decision, tally = figure.claim_verdict(intervals)
+    small_large = {}
+    for r in (figure.reductions(rows)):
+        if r["alpha"] == figure.PAPER_ALPHA:
+            small_large.setdefault(r["dataset"], {})[r["n"]] = r
+    extra = {"reduction at the smallest and largest n (alpha=1)": {
+        ds: {f"n={n}": interval_text({**by_n[n], "n": by_n[n]["count"]}) for n in (min(by_n), max(by_n))}
+        for ds, by_n in small_large.items()}}
+    return empirical_result(
+        "C12", intervals, decision, tally, source=data_source("generalization_gap", meta), command=COMMANDS["C12"],
+        what="loss-gap reduction standard minus Mixup (test-train loss, mean over n, paired by seed, 95% t interval)",
+        extra=extra)
 
 
 CHECKS = {"C9": check_c9, "C10": check_c10, "C11": check_c11, "C12": check_c12}

@@ -7,7 +7,9 @@ import math
 import numpy as np
 import torch
 
-from ._common import (counterexample_files, Missing, Result, api, as_float, centered_in_theta, data_source, figure_data, fmt,
+from . import COMMANDS
+from ._common import (Missing, Result, api, as_float, centered_in_theta, counterexample_files, data_source,
+                      empirical_result, figure_data, fmt, typed_rows,
                       tiny, verdict)
 
 INSTANCES = 6
@@ -58,7 +60,7 @@ def check_c4() -> Result:
     measured = {**_chain_summary(bounds), "assumptions met": assumptions_ok,
                 "problem": f"{INSTANCES} random centered Gaussian instances, n in (8, 20), d in (2, 5), alpha in {ALPHAS}, "
                            "labels from theta (no intercept)"}
-    return Result("C4", verdict(ok), measured, "mixup-theory figures robustness_chain --scale paper")
+    return Result("C4", verdict(ok), measured, "mixup-theory figures robustness_chain")
 
 
 def _relu_instance(theory, n, d, rng, *, bias=False, shift=0.0):
@@ -89,7 +91,7 @@ def check_c5() -> Result:
     measured = {**_chain_summary(bounds), "homogeneous detected": homogeneous,
                 "problem": f"{INSTANCES} bias-free ReLU nets d-8-8-1 (random init), centered Gaussian inputs, "
                            "labels = sign of the net"}
-    return Result("C5", verdict(ok), measured, "mixup-theory figures robustness_chain --scale paper")
+    return Result("C5", verdict(ok), measured, "mixup-theory figures robustness_chain")
 
 
 C6_SETTINGS = ("non-centered data", "intercept", "outside Theta", "ReLU net with biases")
@@ -237,7 +239,7 @@ def check_c7() -> Result:
     nets = [Result("C7/relu-random", verdict(verdicts["certainly fails"] == 0, expected="fails"),
                    {"exact L_mix vs bracket [PGD, certified] of L_adv(eps_mix)": verdicts,
                     "problem": f"{INSTANCES} random bias-free ReLU nets d-8-8-1, centered inputs, labels = sign of the net"},
-                   "mixup-theory figures robustness_chain --scale paper", expected="fails")]
+                   "mixup-theory figures robustness_chain", expected="fails")]
     exact_comparison = api("exact_comparison")
     for rid, (X, weights, what) in RELU_EXACT_FAILURES.items():
         net = _bias_free_relu(weights)
@@ -255,7 +257,7 @@ def check_c7() -> Result:
     measured = {"logistic: min slack exact L_mix vs exact L_adv(eps_mix)": fmt(min(slacks), 3),
                 "logistic instances": len(slacks),
                 "problem": f"{INSTANCES} centered Gaussian instances in Theta, no intercept, alpha in {ALPHAS}"}
-    return Result("C7", verdict(ok), measured, "mixup-theory figures robustness_chain --scale paper",
+    return Result("C7", verdict(ok), measured, "mixup-theory figures robustness_chain",
                   subchecks=nets)
 
 
@@ -286,23 +288,22 @@ def check_c8() -> Result:
 
 
 def _robust_accuracy_verdict(meta, rows) -> Result:
-    """Mean robust accuracy over ε > 0 of Mixup minus standard training, per (dataset, attack)."""
-    table: dict[tuple[str, str], list[float]] = {}
-    for row in rows:
-        method = str(row.get("method", "")).lower()
-        eps, acc = as_float(row.get("eps")), as_float(row.get("accuracy"))
-        if method not in ("mixup", "standard") or not (math.isfinite(eps) and math.isfinite(acc)) or eps <= 0:
-            continue
-        key = f"{row.get('dataset', '?')}/{row.get('attack', '?')}"
-        table.setdefault((key, method), []).append(acc)
-    gaps = {k: float(np.mean(table[(k, "mixup")]) - np.mean(table[(k, "standard")]))
-            for k in sorted({k for k, _ in table}) if (k, "mixup") in table and (k, "standard") in table}
-    if not gaps:
-        raise Missing("figures/data/robust_accuracy.csv has no (method, attack, eps, accuracy) rows for both methods")
-    ok = all(g > 0 for g in gaps.values())
-    measured = {"mean robust accuracy, Mixup minus standard (eps > 0)": {k: fmt(g, 3) for k, g in gaps.items()},
-                "source": data_source("robust_accuracy", meta)}
-    return Result("C8", verdict(ok), measured, "mixup-theory figures robust_accuracy --scale paper")
+    """Per (dataset, attack, α): Mixup minus standard mean robust accuracy over ε > 0, paired by seed,
+    with a 95 % t interval (``experiments.figures.robust_accuracy.claim_intervals``)."""
+    from experiments.figures import robust_accuracy as figure
+
+    rows = typed_rows(rows)
+    needed = {"dataset", "method", "attack", "eps", "accuracy", "seed"}
+    if not rows or not needed <= rows[0].keys():
+        raise Missing(f"figures/data/robust_accuracy.csv lacks columns {sorted(needed - set(rows[0] if rows else ()))}; "
+                      "run: mixup-theory figures robust_accuracy")
+    intervals = figure.claim_intervals(rows)
+    if not intervals:
+        raise Missing("figures/data/robust_accuracy.csv has no rows for both methods")
+    decision, tally = figure.claim_verdict(intervals)
+    return empirical_result(
+        "C8", intervals, decision, tally, source=data_source("robust_accuracy", meta), command=COMMANDS["C8"],
+        what="robust accuracy, Mixup minus standard (mean over eps > 0, paired by seed, 95% t interval)")
 
 
 CHECKS = {"C4": check_c4, "C5": check_c5, "C6": check_c6, "C7": check_c7, "C8": check_c8, "C13": check_c13}

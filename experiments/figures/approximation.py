@@ -5,6 +5,11 @@ per-epoch measurements ``"mixup"`` (exact ``L_mix``: all pairs × Gauss–Jacobi
 ``"expansion"`` (``L̃_mix = L_std + R1 + R2 + R3``, C2). Plotted: both losses (and ``L_std``) per
 epoch, and the relative error ``|L̃_mix − L_mix| / L_mix``. Problems: two-moons with logistic
 regression and with a ReLU MLP (R3 = 0 a.e.), and breast cancer with logistic regression.
+
+Verdict (docs/theory.md §6): the paper's experiment is two-moons at α = 1; for each two-moons model
+the final-epoch relative error over seeds gets a 95 % t interval, and the claim "L̃_mix tracks
+L_mix" is supported when the interval lies below ``THRESHOLD`` (10 %), contradicted when above it,
+inconclusive otherwise. Breast cancer is context (not the paper's experiment). Curves: mean over seeds.
 """
 from __future__ import annotations
 
@@ -16,9 +21,14 @@ TITLE = "exact Mixup loss L_mix vs second-order approximation L̃_mix during Mix
 VERSION = 1
 PROBLEMS = [("two_moons", "logistic"), ("two_moons", "mlp"), ("breast_cancer", "logistic")]
 SCALES = {
-    "smoke": {"two_moons": 80, "breast_cancer": 120, "epochs": 4, "hidden": [16, 16], "every": 1},
-    "default": {"two_moons": 200, "breast_cancer": None, "epochs": 20, "hidden": [32, 32], "every": 2},
+    "smoke": {"two_moons": 80, "breast_cancer": 120, "epochs": 4, "hidden": [16, 16], "every": 1, "seeds": [0, 1]},
+    "default": {"two_moons": 200, "breast_cancer": None, "epochs": 20, "hidden": [32, 32], "every": 2,
+                "seeds": [0, 1, 2, 3, 4]},
 }
+THRESHOLD = 0.10
+"""Our reading of "tracks": relative error |L̃_mix − L_mix| / L_mix at most 10 % (paper_checks.md, C3)."""
+JUDGED = ("two_moons",)
+"""Datasets of the paper's experiment: their models decide the verdict; the others are context."""
 SCALES["paper"] = SCALES["default"]
 
 
@@ -26,8 +36,8 @@ def tasks(scale: str) -> list[dict]:
     p = SCALES[scale]
     return [{"dataset": ds, "model": model, "method": "mixup", "alpha": 1.0, "epochs": p["epochs"],
              "hidden": p["hidden"], "n_train": p[ds], "lr": 0.1, "batch_size": 32,
-             "measure": ["mixup", "expansion"], "measure_every": p["every"], "seed": 0}
-            for ds, model in PROBLEMS]
+             "measure": ["mixup", "expansion"], "measure_every": p["every"], "seed": seed}
+            for ds, model in PROBLEMS for seed in p["seeds"]]
 
 
 def train_config(task: dict, ctx) -> dict:
@@ -61,44 +71,101 @@ def _problems(rows):
     return seen
 
 
+def final_errors(rows: list[dict]) -> dict:
+    """``{"dataset/model": {seed: relative error at the last measured epoch}}``."""
+    last: dict = {}
+    for r in rows:
+        key = f"{r['dataset']}/{r['model']}"
+        seed = r.get("seed", 0)
+        if seed not in last.setdefault(key, {}) or r["epoch"] >= last[key][seed][0]:
+            last[key][seed] = (r["epoch"], float(r["rel_error"]))
+    return {k: {s: v[1] for s, v in by_seed.items()} for k, by_seed in last.items()}
+
+
+def claim_intervals(rows: list[dict]) -> dict:
+    """C3 per problem: final-epoch relative error over seeds, 95 % t interval, decision against
+    ``THRESHOLD`` (``judged``: whether the problem is the paper's experiment)."""
+    from experiments import stats
+
+    out = {}
+    for key, by_seed in sorted(final_errors(rows).items()):
+        iv = stats.mean_interval(list(by_seed.values()))
+        out[key] = {**iv.as_dict(), "decision": stats.decide(iv, boundary=THRESHOLD, predicted="below"),
+                    "judged": key.split("/")[0] in JUDGED}
+    return out
+
+
+def claim_verdict(intervals: dict) -> tuple[str, str]:
+    from experiments import stats
+
+    decisions = [v["decision"] for v in intervals.values() if v["judged"]]
+    return stats.overall(decisions), stats.tally(decisions)
+
+
 def summarize(rows: list[dict]) -> dict:
     out = {"final_rel_error": {}, "max_rel_error": {}, "median_rel_error": {}, "exact_kinds": {}}
     for ds, model in _problems(rows):
         rs = sorted(select(rows, dataset=ds, model=model), key=lambda r: r["epoch"])
         errs = sorted(r["rel_error"] for r in rs)
         key = f"{ds}/{model}"
-        out["final_rel_error"][key] = rs[-1]["rel_error"]
+        out["final_rel_error"][key] = max(r["rel_error"] for r in rs if r["epoch"] == rs[-1]["epoch"])
         out["max_rel_error"][key] = errs[-1]
         out["median_rel_error"][key] = errs[len(errs) // 2]
         out["exact_kinds"][key] = sorted({r["exact_kind"] for r in rs})
+    intervals = claim_intervals(rows)
+    decision, tally = claim_verdict(intervals)
+    out.update({"intervals": intervals, "verdict": decision, "tally": tally, "threshold": THRESHOLD,
+                "seeds": sorted({r.get("seed", 0) for r in rows})})
     return out
 
 
+def _curve(rs, key):
+    """``(epochs, mean, low, high)`` of ``key`` over seeds per epoch (95 % t interval)."""
+    from experiments import stats
+
+    epochs = sorted({r["epoch"] for r in rs})
+    ivs = [stats.mean_interval([r[key] for r in rs if r["epoch"] == e]) for e in epochs]
+    return epochs, [i.mean for i in ivs], [i.low for i in ivs], [i.high for i in ivs]
+
+
 def plot(rows: list[dict], summary: dict):
+    from experiments.stats import LEVEL
+
     from . import style
 
     problems = _problems(rows)
     fig, axes = style.subplots((len(problems) + 2) // 2, 2)
+    err_ax = axes[len(problems)]
     for k, (ds, model) in enumerate(problems):
         ax = axes[k]
-        rs = sorted(select(rows, dataset=ds, model=model), key=lambda r: r["epoch"])
-        ep = [r["epoch"] for r in rs]
-        ax.plot(ep, [r["exact"] for r in rs], "o-", color=style.PALETTE[0], label="L_mix (exact)")
-        ax.plot(ep, [r["approx"] for r in rs], "s--", color=style.PALETTE[1], label="L̃_mix = L_std+R1+R2+R3")
-        ax.plot(ep, [r["standard"] for r in rs], ":", color=style.PALETTE[7], label="L_std")
-        ax.set_title(f"{ds}, {model} (n = {rs[0]['n']})")
+        rs = select(rows, dataset=ds, model=model)
+        for key, label, fmt, color in (("exact", "L_mix (exact)", "o-", style.PALETTE[0]),
+                                       ("approx", "L̃_mix = L_std+R1+R2+R3", "s--", style.PALETTE[1]),
+                                       ("standard", "L_std", ":", style.PALETTE[7])):
+            ep, mean, _, _ = _curve(rs, key)
+            ax.plot(ep, mean, fmt, color=color, label=label)
+        iv = summary.get("intervals", {}).get(f"{ds}/{model}")
+        note = "" if iv is None else f"\nfinal rel. error {iv['mean']:.3f} [{iv['low']:.3f}, {iv['high']:.3f}]"
+        context = "" if iv is None or iv["judged"] else ", context"
+        ax.set_title(f"{ds}, {model} (n = {rs[0]['n']}{context}){note}")
         style.integer_x(ax)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("loss")
-        axes[-1].plot(ep, [r["rel_error"] for r in rs], "o-", color=style.PALETTE[2 + k], label=f"{ds}, {model}")
-    ax = axes[-1]
-    style.integer_x(ax)
-    ax.set_yscale("log")
-    style.plain_log_labels(ax, "y")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("|L̃_mix − L_mix| / L_mix")
-    ax.set_title("relative error")
-    ax.legend()
-    style.suptitle(fig, CLAIMS, TITLE)
+        ax.set_xlabel("epoch of Mixup training (α = 1)")
+        ax.set_ylabel("loss (mean over seeds)")
+        ep, mean, lo, hi = _curve(rs, "rel_error")
+        lo = [max(v, m / 4) for v, m in zip(lo, mean)]  # log axis: a band reaching 0 is cut at mean/4
+        style.ci_band(err_ax, ep, mean, lo, hi, color=style.PALETTE[2 + k], label=f"{ds}, {model}")
+    threshold = summary.get("threshold", THRESHOLD)
+    err_ax.axhline(threshold, color="#C62828", linestyle="--", linewidth=1.2, label=f"threshold {threshold:.0%}")
+    style.integer_x(err_ax)
+    err_ax.set_yscale("log")
+    style.plain_log_labels(err_ax, "y")
+    err_ax.set_xlabel("epoch of Mixup training (α = 1)")
+    err_ax.set_ylabel("|L̃_mix − L_mix| / L_mix")
+    err_ax.set_title(f"relative error\n(bands: {LEVEL:.0%} interval, {len(summary.get('seeds', [0]))} seeds)")
+    err_ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    for ax in axes[len(problems) + 1:]:
+        ax.set_visible(False)
+    detail = f"two-moons final relative error vs {threshold:.0%}: {summary.get('tally', '')}"
+    style.suptitle(fig, CLAIMS, TITLE, style.verdict_line("C3", summary.get("verdict", "inconclusive"), detail))
     style.figure_legend(fig, [axes[0]], ncol=3)
     return fig

@@ -1,40 +1,53 @@
-"""C12: generalization gap vs training-set size, Mixup vs standard training.
+"""C12: generalization gap vs training-set size, Mixup (α sweep) vs standard training.
 
 Each task trains a ReLU MLP (``experiments.training.train``) on ``n`` training points for a fixed
 number of SGD steps (epochs = ⌈steps / batches per epoch⌉, so small and large n get comparable
-optimisation) and records the final clean losses and accuracies. Gap = test − train loss (both the
-plain loss of the model, not the mixed objective); accuracy gap = train − test accuracy.
-Bands: mean ± sd over seeds (each seed draws its own subsample, initialisation and batches).
+optimisation) and records the final clean losses and accuracies. Both gaps are oriented so that
+positive means "worse on test than on train" (overfitting): loss gap = test − train loss (the plain
+loss of the model, not the mixed objective), accuracy gap = train − test accuracy.
+
+Statistics (docs/theory.md §6): for every (dataset, α) the reduction of the loss gap, standard minus
+Mixup, is paired by seed (each seed draws its own subsample, initialisation and batches, shared by
+both methods), averaged over the sizes n and given a 95 % t interval: supported above 0, contradicted
+below 0, inconclusive otherwise. The per-n reductions are drawn with their intervals as bands.
 """
 from __future__ import annotations
 
 import math
 
-from ._common import mean_sd, select, train_fields, train_run
+import numpy as np
+
+from ._common import select, train_fields, train_run
 
 NAME = "generalization_gap"
 CLAIMS = "C12"
 TITLE = "generalization gap vs training-set size, Mixup vs standard training"
-VERSION = 1
-_NET = {"model": "mlp", "hidden": [128, 128], "lr": 0.05, "batch_size": 32, "alpha": 1.0}
+VERSION = 1  # the cache key holds every config field, so new α/seeds add entries
+_NET = {"model": "mlp", "hidden": [128, 128], "lr": 0.05, "batch_size": 32}
 SCALES = {
-    "smoke": {"sizes": {"digits": [60, 240], "breast_cancer": [60, 240]}, "seeds": [0, 1], "steps": 120},
+    "smoke": {"sizes": {"digits": [60, 240], "breast_cancer": [60, 240]}, "seeds": [0, 1], "steps": 120,
+              "alphas": [0.2, 1.0]},
     "default": {"sizes": {"digits": [50, 100, 200, 400, 800, 1347], "breast_cancer": [25, 50, 100, 200, 426]},
-                "seeds": [0, 1, 2], "steps": 1500},
+                "seeds": [0, 1, 2, 3, 4], "steps": 1500, "alphas": [0.2, 1.0, 4.0]},
 }
 SCALES["paper"] = SCALES["default"]
+PAPER_ALPHA = 1.0
+METRICS = {"loss_gap": "generalization gap: test − train loss", "acc_gap": "generalization gap: train − test accuracy"}
 
 
 def tasks(scale: str) -> list[dict]:
+    """Per (dataset, n, seed): one standard run and one Mixup run per α (standard runs carry α = 1,
+    unused, because the training config has the field)."""
     p = SCALES[scale]
+    runs = [("standard", 1.0)] + [("mixup", a) for a in p["alphas"]]
     out = []
     for ds, sizes in p["sizes"].items():
         for n in sizes:
             epochs = max(1, math.ceil(p["steps"] / math.ceil(n / _NET["batch_size"])))
-            for method in ("standard", "mixup"):
+            for method, alpha in runs:
                 for seed in p["seeds"]:
-                    out.append({"dataset": ds, **_NET, "n_train": n, "epochs": epochs, "method": method,
-                                "seed": seed})
+                    out.append({"dataset": ds, **_NET, "alpha": alpha, "n_train": n, "epochs": epochs,
+                                "method": method, "seed": seed})
     return out
 
 
@@ -51,52 +64,154 @@ def compute(task: dict, ctx) -> dict:
 
 
 def rows(task: dict, result: dict) -> list[dict]:
-    return [{"dataset": task["dataset"], "method": task["method"], "seed": task["seed"], "n": result["n_train"],
-             "epochs": task["epochs"], "train_loss": result["train_loss"], "test_loss": result["test_loss"],
-             "loss_gap": result["test_loss"] - result["train_loss"], "train_acc": result["train_acc"],
-             "test_acc": result["test_acc"], "acc_gap": result["train_acc"] - result["test_acc"]}]
+    return [{"dataset": task["dataset"], "method": task["method"],
+             "alpha": task["alpha"] if task["method"] != "standard" else None, "seed": task["seed"],
+             "n": result["n_train"], "epochs": task["epochs"], "train_loss": result["train_loss"],
+             "test_loss": result["test_loss"], "loss_gap": result["test_loss"] - result["train_loss"],
+             "train_acc": result["train_acc"], "test_acc": result["test_acc"],
+             "acc_gap": result["train_acc"] - result["test_acc"]}]
 
 
 def _datasets(rows):
     return list(dict.fromkeys(r["dataset"] for r in rows))
 
 
-def summarize(rows: list[dict]) -> dict:
-    out: dict = {"loss_gap": mean_sd(rows, ("dataset", "n", "method"), "loss_gap"),
-                 "acc_gap": mean_sd(rows, ("dataset", "n", "method"), "acc_gap"),
-                 "test_acc": mean_sd(rows, ("dataset", "n", "method"), "test_acc"),
-                 "mixup_minus_standard": {}}
-    for ds in _datasets(rows):
-        for metric in ("loss_gap", "acc_gap", "test_acc"):
-            diffs = {}
-            for a in select(out[metric], dataset=ds, method="mixup"):
-                s = select(out[metric], dataset=ds, method="standard", n=a["n"])
-                if s:
-                    diffs[str(a["n"])] = a[f"{metric}_mean"] - s[0][f"{metric}_mean"]
-            out["mixup_minus_standard"][f"{ds}/{metric}"] = diffs
+def run_label(method: str, alpha) -> str:
+    return "standard" if method == "standard" else f"mixup α={float(1.0 if alpha is None else alpha):g}"
+
+
+def _by_seed(rows, metric: str) -> dict:
+    """``{(dataset, run label, n): {seed: value}}``."""
+    out: dict = {}
+    for r in rows:
+        v = float(r[metric])
+        if math.isfinite(v):
+            out.setdefault((r["dataset"], run_label(r["method"], r.get("alpha")), int(r["n"])), {})[r["seed"]] = v
     return out
 
 
+def reductions(rows: list[dict]) -> list[dict]:
+    """Per (dataset, α, n): loss-gap reduction standard − Mixup, paired by seed, with its 95 % interval."""
+    from experiments import stats
+
+    g = _by_seed(rows, "loss_gap")
+    out = []
+    for (ds, label, n), mix in sorted(g.items()):
+        if label == "standard" or (ds, "standard", n) not in g:
+            continue
+        iv = stats.paired_interval(g[(ds, "standard", n)], mix)
+        out.append({"dataset": ds, "alpha": float(label.split("=")[1]), "n": n, "mean": iv.mean, "low": iv.low,
+                    "high": iv.high, "count": iv.n, "decision": stats.decide(iv)})
+    return out
+
+
+def claim_intervals(rows: list[dict]) -> dict:
+    """C12 per (dataset, α): the loss-gap reduction standard − Mixup averaged over n, paired by seed,
+    with its 95 % t interval and decision (``{"dataset/alpha=A": {mean, low, high, n, decision}}``)."""
+    from experiments import stats
+
+    g = _by_seed(rows, "loss_gap")
+    per: dict = {}
+    for (ds, label, n), mix in g.items():
+        if label == "standard" or (ds, "standard", n) not in g:
+            continue
+        std = g[(ds, "standard", n)]
+        for s in set(mix) & set(std):
+            per.setdefault((ds, label), {}).setdefault(s, []).append(std[s] - mix[s])
+    out = {}
+    for (ds, label), by_seed in sorted(per.items()):
+        sizes = max(len(v) for v in by_seed.values())
+        complete = [float(np.mean(v)) for v in by_seed.values() if len(v) == sizes]  # seeds with every n
+        iv = stats.mean_interval(complete)
+        out[f"{ds}/alpha={label.split('=')[1]}"] = {**iv.as_dict(), "decision": stats.decide(iv), "sizes": sizes}
+    return out
+
+
+def claim_verdict(intervals: dict) -> tuple[str, str]:
+    from experiments import stats
+
+    decisions = [v["decision"] for v in intervals.values()]
+    return stats.overall(decisions), stats.tally(decisions)
+
+
+def _mean_ci(rows, metric):
+    from experiments import stats
+
+    out = []
+    for (ds, label, n), by_seed in sorted(_by_seed(rows, metric).items()):
+        iv = stats.mean_interval(list(by_seed.values()))
+        out.append({"dataset": ds, "run": label, "n": n, "mean": iv.mean, "low": iv.low, "high": iv.high,
+                    "count": iv.n})
+    return out
+
+
+def summarize(rows: list[dict]) -> dict:
+    intervals = claim_intervals(rows)
+    decision, tally = claim_verdict(intervals)
+    out: dict = {metric: _mean_ci(rows, metric) for metric in ("loss_gap", "acc_gap", "test_acc")}
+    red = reductions(rows)
+    smallest_vs_largest = {}
+    for ds in _datasets(rows):
+        pts = [r for r in red if r["dataset"] == ds and r["alpha"] == PAPER_ALPHA]
+        if pts:
+            lo, hi = min(pts, key=lambda r: r["n"]), max(pts, key=lambda r: r["n"])
+            smallest_vs_largest[ds] = {f"n={lo['n']}": [lo["mean"], lo["low"], lo["high"]],
+                                       f"n={hi['n']}": [hi["mean"], hi["low"], hi["high"]]}
+    out.update({"reductions": red, "intervals": intervals, "verdict": decision, "tally": tally,
+                "smallest_vs_largest_n": smallest_vs_largest, "seeds": sorted({r["seed"] for r in rows}),
+                "alphas": sorted({float(r["alpha"]) for r in rows if r.get("alpha") is not None})})
+    return out
+
+
+ALPHA_COLORS = ["#F2B27E", "#DD8452", "#8C3B0F", "#5A2509"]
+
+
 def plot(rows: list[dict], summary: dict):
+    from experiments.stats import LEVEL
+
     from . import style
 
     datasets = _datasets(rows)
-    metrics = [("loss_gap", "test − train loss"), ("acc_gap", "train − test accuracy")]
-    fig, axes = style.subplots(len(datasets), len(metrics))
+    alphas = summary.get("alphas") or [PAPER_ALPHA]
+    shown = PAPER_ALPHA if PAPER_ALPHA in alphas else alphas[len(alphas) // 2]
+    ncol = len(METRICS) + 1
+    fig, axes = style.subplots(len(datasets), ncol)
     for i, ds in enumerate(datasets):
-        for j, (metric, ylabel) in enumerate(metrics):
-            ax = axes[i * len(metrics) + j]
-            for method in ("standard", "mixup"):
-                pts = sorted(select(summary[metric], dataset=ds, method=method), key=lambda r: r["n"])
+        sizes = sorted({r["n"] for r in select(summary["loss_gap"], dataset=ds)})
+        for j, (metric, ylabel) in enumerate(METRICS.items()):
+            ax = axes[i * ncol + j]
+            for method, label in (("standard", "standard"), ("mixup", f"mixup α={shown:g}")):
+                pts = sorted(select(summary[metric], dataset=ds, run=label), key=lambda r: r["n"])
+                if not pts:
+                    continue
                 st = style.method_style(method)
-                style.band(ax, [p["n"] for p in pts], [p[f"{metric}_mean"] for p in pts],
-                           [p[f"{metric}_sd"] for p in pts], color=st["color"],
-                           label=f"{st['label']} ({pts[0]['count']} seeds)")
+                name = st["label"] + (f" (α = {shown:g})" if method == "mixup" else "")
+                style.ci_band(ax, [p["n"] for p in pts], [p["mean"] for p in pts], [p["low"] for p in pts],
+                              [p["high"] for p in pts], color=st["color"], label=f"{name}, {pts[0]['count']} seeds")
             ax.axhline(0.0, color="0.5", linewidth=0.8)
-            style.log_ticks(ax, [p["n"] for p in select(summary[metric], dataset=ds)])
+            style.log_ticks(ax, sizes)
             ax.set_xlabel("training-set size n")
-            ax.set_ylabel(ylabel)
-            ax.set_title(f"{ds}: {'loss' if metric == 'loss_gap' else 'accuracy'} gap")
-            ax.legend()
-    style.suptitle(fig, CLAIMS, TITLE + " (mean ± sd over seeds)")
+            ax.set_ylabel(ylabel.replace(": ", ":\n"))
+            ax.set_title(f"{ds}: {'loss' if metric == 'loss_gap' else 'accuracy'} gap (> 0: overfits)")
+        ax = axes[i * ncol + ncol - 1]
+        for k, a in enumerate(alphas):
+            pts = sorted((r for r in summary["reductions"] if r["dataset"] == ds and r["alpha"] == a),
+                         key=lambda r: r["n"])
+            if not pts:
+                continue
+            iv = summary["intervals"].get(f"{ds}/alpha={a:g}", {})
+            style.ci_band(ax, [p["n"] for p in pts], [p["mean"] for p in pts], [p["low"] for p in pts],
+                          [p["high"] for p in pts], color=ALPHA_COLORS[k % len(ALPHA_COLORS)],
+                          label=f"α = {a:g}: {iv.get('decision', '?')}", marker="os^D"[k % 4])
+        ax.axhline(0.0, color="0.3", linewidth=0.8)
+        style.log_ticks(ax, sizes)
+        ax.set_xlabel("training-set size n")
+        ax.set_ylabel("loss-gap reduction:\nstandard − Mixup (paired by seed)")
+        ax.set_title(f"{ds}: reduction (> 0: Mixup better)")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), title="mean over n", title_fontsize=7)
+    verdict = style.verdict_line("C12", summary["verdict"],
+                                 f"{summary['tally']} (dataset, α) settings; loss-gap reduction averaged over n, "
+                                 f"{LEVEL:.0%} intervals over {len(summary['seeds'])} seeds")
+    style.suptitle(fig, CLAIMS, TITLE, verdict)
+    style.figure_legend(fig, [axes[0]], ncol=2, title=f"bands: {LEVEL:.0%} interval of the mean over seeds")
     return fig

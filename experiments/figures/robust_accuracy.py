@@ -1,11 +1,16 @@
 """C8: test accuracy under attack vs ε, Mixup vs standard training (paper's Fig. 1a in spirit).
 
-Each task trains one model (``experiments.training.train``; dataset, method, seed) and measures
+Each task trains one model (``experiments.training.train``; dataset, method, α, seed) and measures
 ``experiments.measure.accuracy_under_attack`` on a fixed test subset for every ε of two attacks:
 FGSM in ℓ∞ (the paper's attack; C13 for the ℓ∞ reading) and 10-step PGD in ℓ2 (the theory's norm).
-ε is in the units of the standardized inputs. Bands: mean ± sd over seeds.
-CPU scales: MNIST-1D and scikit-learn digits with a ReLU MLP; paper scale: SVHN and CIFAR-10 with
-WRN-16-8, read from ``--data-root`` (nothing is downloaded).
+ε is in the units of the standardized inputs.
+
+Statistics (docs/theory.md §6): the score of a run is its mean accuracy over ε > 0. For every
+(dataset, attack, α) the Mixup score minus the standard score is paired by seed (same subsample,
+initialisation and batch order) and given a 95 % t interval; the claim is supported there when the
+interval lies above 0, contradicted when below, inconclusive otherwise. Bands: 95 % intervals of
+the mean accuracy over seeds. CPU scales: MNIST-1D and scikit-learn digits with a ReLU MLP; paper
+scale: SVHN and CIFAR-10 with WRN-16-8, read from ``--data-root`` (nothing is downloaded).
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from ._common import mean_sd, select, train_fields, train_run
 NAME = "robust_accuracy"
 CLAIMS = "C8"
 TITLE = "accuracy under FGSM (ℓ∞) and PGD (ℓ2) attacks, Mixup vs standard training"
-VERSION = 1
+VERSION = 1  # the cache key holds every config field, so new α/seeds add entries
 ATTACKS = {"fgsm_linf": ("fgsm", math.inf), "pgd_l2": ("pgd", 2)}
 ATTACK_LABELS = {"fgsm_linf": "FGSM, ℓ∞", "pgd_l2": "PGD-10, ℓ2"}
 EPS_CPU = {"fgsm_linf": [0.0, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3], "pgd_l2": [0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0]}
@@ -26,21 +31,26 @@ EPS_PAPER = {"fgsm_linf": [0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2], "pgd_l2": [0.
 _MLP = {"model": "mlp", "hidden": [128, 128], "lr": 0.05, "batch_size": 64, "epochs": 30}
 SCALES = {
     "smoke": {"datasets": {"digits": {**_MLP, "epochs": 8, "n_train": 500}}, "seeds": [0, 1], "n_eval": 200,
-              "eps": {"fgsm_linf": [0.0, 0.1, 0.2], "pgd_l2": [0.0, 1.0, 2.0]}},
-    "default": {"datasets": {"mnist1d": dict(_MLP), "digits": dict(_MLP)}, "seeds": [0, 1, 2], "n_eval": 1000,
-                "eps": EPS_CPU},
+              "alphas": [0.2, 1.0], "eps": {"fgsm_linf": [0.0, 0.1, 0.2], "pgd_l2": [0.0, 1.0, 2.0]}},
+    "default": {"datasets": {"mnist1d": dict(_MLP), "digits": dict(_MLP)}, "seeds": [0, 1, 2, 3, 4],
+                "n_eval": 1000, "alphas": [0.2, 1.0, 4.0], "eps": EPS_CPU},
     "paper": {"datasets": {ds: {"model": "wrn16_8", "lr": 0.1, "batch_size": 128, "epochs": 30,
                                 "weight_decay": 5e-4, "hidden": [64, 64]} for ds in ("svhn", "cifar10")},
-              "seeds": [0, 1, 2], "n_eval": 2000, "eps": EPS_PAPER},
+              "seeds": [0, 1, 2, 3, 4], "n_eval": 2000, "alphas": [1.0], "eps": EPS_PAPER},
 }
+PAPER_ALPHA = 1.0
+"""The α of the paper's Fig. 1a: the accuracy panels show Mixup at this α (the sweep is in the last column)."""
 PAPER_FILES = {"svhn": ["train_32x32.mat"], "cifar10": ["data_batch_1"]}
 
 
 def tasks(scale: str) -> list[dict]:
+    """One standard run per (dataset, seed) and one Mixup run per (dataset, α, seed); the standard
+    runs carry ``alpha = 1`` only because the training config has the field (it is unused)."""
     p = SCALES[scale]
-    return [{"dataset": ds, **cfg, "method": method, "alpha": 1.0, "seed": seed, "n_eval": p["n_eval"],
+    runs = [("standard", 1.0)] + [("mixup", a) for a in p["alphas"]]
+    return [{"dataset": ds, **cfg, "method": method, "alpha": alpha, "seed": seed, "n_eval": p["n_eval"],
              "eps": p["eps"]}
-            for ds, cfg in p["datasets"].items() for method in ("standard", "mixup") for seed in p["seeds"]]
+            for ds, cfg in p["datasets"].items() for method, alpha in runs for seed in p["seeds"]]
 
 
 def unavailable(scale: str, ctx) -> str | None:
@@ -87,6 +97,7 @@ def rows(task: dict, result: dict) -> list[dict]:
     for name, accs in result["curves"].items():
         for e, a in zip(task["eps"][name], accs):
             out.append({"dataset": task["dataset"], "model": task["model"], "method": task["method"],
+                        "alpha": task["alpha"] if task["method"] != "standard" else None,
                         "seed": task["seed"], "attack": name, "eps": e, "accuracy": a,
                         "clean_test_acc": result["test_acc"], "n_eval": result["n_eval"]})
     return out
@@ -96,42 +107,116 @@ def _datasets(rows):
     return list(dict.fromkeys(r["dataset"] for r in rows))
 
 
-def summarize(rows: list[dict]) -> dict:
-    agg = mean_sd(rows, ("dataset", "attack", "eps", "method"), "accuracy")
-    out: dict = {"mean_sd": agg, "mixup_minus_standard": {}, "seeds": sorted({r["seed"] for r in rows})}
-    for ds in _datasets(rows):
-        for attack in ATTACKS:
-            diffs = {}
-            for a in select(agg, dataset=ds, attack=attack, method="mixup"):
-                s = select(agg, dataset=ds, attack=attack, method="standard", eps=a["eps"])
-                if s:
-                    diffs[str(a["eps"])] = a["accuracy_mean"] - s[0]["accuracy_mean"]
-            if diffs:
-                out["mixup_minus_standard"][f"{ds}/{attack}"] = diffs
+def run_label(method: str, alpha) -> str:
+    return "standard" if method == "standard" else f"mixup α={float(1.0 if alpha is None else alpha):g}"
+
+
+def scores(rows: list[dict]) -> dict:
+    """``{(dataset, attack, run label): {seed: mean accuracy over ε > 0}}`` (the per-run score of C8)."""
+    acc: dict = {}
+    for r in rows:
+        eps, a = float(r["eps"]), float(r["accuracy"])
+        if not (eps > 0 and math.isfinite(a)):
+            continue
+        key = (r["dataset"], r["attack"], run_label(r["method"], r.get("alpha")))
+        acc.setdefault(key, {}).setdefault(r["seed"], []).append(a)
+    return {k: {s: float(np.mean(v)) for s, v in by_seed.items()} for k, by_seed in acc.items()}
+
+
+def claim_intervals(rows: list[dict]) -> dict:
+    """C8 per (dataset, attack, α): paired (by seed) Mixup − standard mean accuracy over ε > 0, with its
+    95 % t interval and decision. Returns ``{"dataset/attack/alpha=A": {mean, low, high, n, decision}}``."""
+    from experiments import stats
+
+    sc = scores(rows)
+    out = {}
+    for (ds, attack, label), by_seed in sorted(sc.items()):
+        if label == "standard" or (ds, attack, "standard") not in sc:
+            continue
+        iv = stats.paired_interval(by_seed, sc[(ds, attack, "standard")])
+        out[f"{ds}/{attack}/alpha={label.split('=')[1]}"] = {**iv.as_dict(), "decision": stats.decide(iv)}
     return out
 
 
+def claim_verdict(intervals: dict) -> tuple[str, str]:
+    """``(decision, tally)`` of C8 over every (dataset, attack, α): supported only if every interval is."""
+    from experiments import stats
+
+    decisions = [v["decision"] for v in intervals.values()]
+    return stats.overall(decisions), stats.tally(decisions)
+
+
+def _mean_ci(rows: list[dict]) -> list[dict]:
+    """Mean accuracy with its 95 % t interval over seeds per (dataset, attack, run, ε)."""
+    from experiments import stats
+
+    groups: dict = {}
+    for r in rows:
+        key = (r["dataset"], r["attack"], run_label(r["method"], r.get("alpha")), float(r["eps"]))
+        groups.setdefault(key, []).append(float(r["accuracy"]))
+    out = []
+    for (ds, attack, label, eps), vals in sorted(groups.items()):
+        iv = stats.mean_interval(vals)
+        out.append({"dataset": ds, "attack": attack, "run": label, "eps": eps, "mean": iv.mean,
+                    "low": iv.low, "high": iv.high, "count": iv.n})
+    return out
+
+
+def summarize(rows: list[dict]) -> dict:
+    intervals = claim_intervals(rows)
+    decision, tally = claim_verdict(intervals)
+    return {"mean_ci": _mean_ci(rows), "intervals": intervals, "verdict": decision, "tally": tally,
+            "seeds": sorted({r["seed"] for r in rows}),
+            "alphas": sorted({float(r["alpha"]) for r in rows if r.get("alpha") is not None})}
+
+
 def plot(rows: list[dict], summary: dict):
+    from experiments.stats import LEVEL
+
     from . import style
 
     datasets = _datasets(rows)
-    fig, axes = style.subplots(len(datasets), len(ATTACKS))
-    agg = summary["mean_sd"]
+    ncol = len(ATTACKS) + 1
+    fig, axes = style.subplots(len(datasets), ncol)
+    agg = summary["mean_ci"]
+    alphas = summary.get("alphas") or [PAPER_ALPHA]
+    shown = PAPER_ALPHA if PAPER_ALPHA in alphas else alphas[len(alphas) // 2]
     for i, ds in enumerate(datasets):
         for j, attack in enumerate(ATTACKS):
-            ax = axes[i * len(ATTACKS) + j]
-            for method in ("standard", "mixup"):
-                pts = sorted(select(agg, dataset=ds, attack=attack, method=method), key=lambda r: r["eps"])
+            ax = axes[i * ncol + j]
+            for method, label in (("standard", "standard"), ("mixup", f"mixup α={shown:g}")):
+                pts = sorted(select(agg, dataset=ds, attack=attack, run=label), key=lambda r: r["eps"])
                 if not pts:
                     continue
                 st = style.method_style(method)
-                style.band(ax, [p["eps"] for p in pts], [p["accuracy_mean"] for p in pts],
-                           [p["accuracy_sd"] for p in pts], color=st["color"],
-                           label=f"{st['label']} ({pts[0]['count']} seeds)")
+                name = st["label"] + (f" (α = {shown:g})" if method == "mixup" else "")
+                style.ci_band(ax, [p["eps"] for p in pts], [p["mean"] for p in pts], [p["low"] for p in pts],
+                              [p["high"] for p in pts], color=st["color"], label=f"{name}, {pts[0]['count']} seeds")
             ax.set_ylim(-0.02, 1.02)
             ax.set_xlabel(f"ε ({'ℓ∞' if attack == 'fgsm_linf' else 'ℓ2'}, standardized inputs)")
             ax.set_ylabel("test accuracy under attack")
             ax.set_title(f"{ds}: {ATTACK_LABELS[attack]}")
-            ax.legend(loc="lower left")
-    style.suptitle(fig, CLAIMS, TITLE + " (mean ± sd over seeds)")
+        ax = axes[i * ncol + ncol - 1]
+        for j, attack in enumerate(ATTACKS):
+            items = sorted(((float(k.rsplit("=", 1)[1]), v) for k, v in summary["intervals"].items()
+                            if k.startswith(f"{ds}/{attack}/")), key=lambda kv: kv[0])
+            if not items:
+                continue
+            x = np.arange(len(items)) + (j - 0.5) * 0.2
+            for xk, (a, v) in zip(x, items):
+                lo = v["low"] if math.isfinite(v["low"]) else v["mean"]
+                hi = v["high"] if math.isfinite(v["high"]) else v["mean"]
+                ax.errorbar([xk], [v["mean"]], yerr=[[v["mean"] - lo], [hi - v["mean"]]],
+                            fmt="os"[j], color=style.decision_color(v["decision"]), capsize=3)
+            ax.set_xticks(np.arange(len(items)), [f"{a:g}" for a, _ in items])
+        ax.axhline(0.0, color="0.3", linewidth=0.8)
+        ax.set_xlabel("Mixup α (circles: FGSM ℓ∞, squares: PGD ℓ2)")
+        ax.set_ylabel("Mixup − standard accuracy\n(mean over ε > 0, paired by seed)")
+        ax.set_title(f"{ds}: effect with {LEVEL:.0%} interval\n(green: supported, grey: inconclusive, red: contradicted)",
+                     fontsize=8)
+    verdict = style.verdict_line("C8", summary["verdict"],
+                                 f"{summary['tally']} (dataset, attack, α) settings; {LEVEL:.0%} intervals over "
+                                 f"{len(summary['seeds'])} seeds")
+    style.suptitle(fig, CLAIMS, TITLE, verdict)
+    style.figure_legend(fig, [axes[0]], ncol=2, title=f"bands: {LEVEL:.0%} interval of the mean over seeds")
     return fig

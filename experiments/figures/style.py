@@ -46,9 +46,35 @@ def subplots(nrows: int = 1, ncols: int = 1, **kwargs):
     return fig, axes.ravel()
 
 
-def suptitle(fig, claims: str, text: str) -> None:
-    """Figure title starting with the claim id(s), e.g. ``"C3 — exact vs approximate Mixup loss"``."""
-    fig.suptitle(f"{claims} — {text}", fontsize=10, fontweight="bold")
+def suptitle(fig, claims: str, text: str, verdict: str | None = None) -> None:
+    """Figure title starting with the claim id(s), e.g. ``"C3 — exact vs approximate Mixup loss"``,
+    and, when given, a second line stating the claim's verdict (so the PNG says what it shows)."""
+    title = f"{claims} — {text}"
+    if verdict:
+        title += f"\n{verdict}"
+    fig.suptitle(title, fontsize=10, fontweight="bold")
+
+
+VERDICT_WORDS = {"supported": "reproduced", "contradicted": "NOT reproduced (contradicted)",
+                 "inconclusive": "NOT reproduced (inconclusive)"}
+
+
+def verdict_line(claim: str, decision: str, detail: str = "") -> str:
+    """``'Verdict (C8): NOT reproduced (inconclusive) — supported 2/12, …'`` for a figure title."""
+    return f"Verdict ({claim}): {VERDICT_WORDS.get(decision, decision)}" + (f" — {detail}" if detail else "")
+
+
+def ci_band(ax, x, mean, low, high, *, color, label, marker="o", linestyle="-"):
+    """Mean line with a shaded 95 % confidence band ``[low, high]`` (infinite ends are clipped to the mean)."""
+    x, mean, low, high = (np.asarray(v, dtype=float) for v in (x, mean, low, high))
+    low = np.where(np.isfinite(low), low, mean)
+    high = np.where(np.isfinite(high), high, mean)
+    ax.plot(x, mean, color=color, label=label, marker=marker, linestyle=linestyle)
+    ax.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
+
+
+def decision_color(decision: str) -> str:
+    return {"supported": "#2E7D32", "contradicted": "#C62828"}.get(decision, "#757575")
 
 
 def band(ax, x, mean, sd, *, color, label, marker="o", linestyle="-"):
