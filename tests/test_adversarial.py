@@ -284,9 +284,40 @@ def test_clean_fgsm_pgd_certified_ordering_on_relu_nets(loss, norm, seed):
     pgd = adversarial_losses(model, X, y, eps, method="pgd", **kw)
     crown = adversarial_losses(model, X, y, eps, method="certified", **kw)
     ibp = adversarial_losses(model, X, y, eps, method="certified", bound="ibp", **kw)
+    plain = adversarial_losses(model, X, y, eps, method="pgd", fgsm_start=False, restarts=0, **kw)
     assert np.all(clean <= fgsm) and np.all(fgsm <= pgd)
+    assert np.all(plain <= pgd)  # plain PGD (from the clean point) is one of PGD's starts
     assert np.all(pgd <= crown * (1 + 1e-12) + 1e-12)
     assert np.all(crown <= ibp * (1 + 1e-12) + 1e-12)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_pgd_is_at_least_plain_pgd_per_sample_on_relu_nets(seed):
+    """Each start's best point is kept, so the default PGD never loses to PGD from the clean point
+    (before: 2.7e-5 below it on seed 0, ℓ2)."""
+    gen = torch.Generator().manual_seed(seed)
+    model = relu_mlp(2, [8, 8], generator=gen)
+    X = torch.randn(20, 2, generator=gen, dtype=torch.float64)
+    y = (torch.rand(20, generator=gen) > 0.5).long()
+    for norm in (2, INF):
+        default = adversarial_losses(model, X, y, 0.5, norm=norm, method="pgd", steps=10)
+        plain = adversarial_losses(model, X, y, 0.5, norm=norm, method="pgd", steps=10, fgsm_start=False, restarts=0)
+        fgsm = adversarial_losses(model, X, y, 0.5, norm=norm, method="fgsm")
+        assert np.all(default >= plain) and np.all(default >= fgsm)
+
+
+def test_pgd_is_a_lower_bound_that_misses_a_maximum_behind_a_flat_region():
+    """f(x) = 1 − 2 relu(x − ½) is flat at x = 0: gradient steps cannot leave it, so PGD without
+    random starts reports the clean loss softplus(−1) = 0.3133, while the maximum over |δ| ≤ 1.5 is
+    softplus(1) = 1.3133 (at x = 1.5) — which the certificate bounds from above (documented)."""
+    model = torch.nn.Sequential(torch.nn.Linear(1, 1), torch.nn.ReLU(), torch.nn.Linear(1, 1)).double()
+    with torch.no_grad():
+        model[0].weight.fill_(1.0), model[0].bias.fill_(-0.5), model[2].weight.fill_(-2.0), model[2].bias.fill_(1.0)
+    pgd = theory.adversarial_loss(model, [[0.0]], [1], 1.5, method="pgd", restarts=0)
+    assert pgd == pytest.approx(math.log1p(math.exp(-1.0)), abs=1e-15)
+    assert theory.adversarial_loss(model, [[0.0]], [1], 1.5, method="certified") >= math.log1p(math.e) - 1e-12
+    assert theory.adversarial_loss(model, [[0.0]], [1], 1.5, method="pgd", restarts=50) == pytest.approx(
+        math.log1p(math.e), abs=1e-12)
 
 
 @pytest.mark.parametrize("norm", [2, INF])

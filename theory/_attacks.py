@@ -11,10 +11,19 @@ large margins.
 
 - FGSM: one step of size ε from x (``ε·sign ∇`` for ℓ∞, ``ε·∇/‖∇‖₂`` for ℓ2 — the fast gradient
   method). The loss is reported as the better of the clean point and the step (δ = 0 is in the ball).
-- PGD: ``steps`` projected steepest-ascent steps from the FGSM point (``fgsm_start``) and from
-  ``restarts`` uniform random points of the ball; the best point per sample over all iterates,
-  the clean point and the FGSM point is kept, so clean ≤ FGSM ≤ PGD holds by construction.
-  Projection is onto the ball around the original input; no clamping unless ``box=(lo, hi)``.
+- PGD: ``steps`` projected steepest-ascent steps from each start: the clean point (plain PGD,
+  always), the FGSM point (``fgsm_start``) and ``restarts`` uniform random points of the ball. The
+  best point per sample over every iterate of every start is kept, so per sample
+  ``clean ≤ FGSM ≤ PGD`` and ``plain PGD ≤ PGD`` hold by construction (plain PGD = the same
+  function with ``fgsm_start=False, restarts=0``). Projection is onto the ball around the original
+  input; no clamping unless ``box=(lo, hi)``.
+
+PGD is a *lower bound* on the inner maximum, not the maximum: ascent needs a non-zero gradient,
+so where the loss is flat around ``x_i`` (a ReLU net with every unit of some layer inactive, a
+saturated logit) the steps do not move and a larger loss elsewhere in the ball is missed unless a
+random start lands near it. Example: on a flat ReLU region PGD from the clean point reports the
+clean loss 0.3133 while the maximum over the ball is 1.3133. ``method="certified"`` gives the
+matching upper bound (docs/theory.md §4).
 """
 from __future__ import annotations
 
@@ -129,11 +138,13 @@ def _random_in_ball(m: int, d: int, eps: float, norm: float, generator: torch.Ge
 def pgd_losses(P: Problem, eps: float, norm: float, *, steps: int = PGD_STEPS, restarts: int = PGD_RESTARTS,
                step_size: float | None = None, box=None, generator: torch.Generator | None = None,
                fgsm_start: bool = True, return_inputs: bool = False):
-    """Per-sample best loss found by PGD (and optionally the inputs achieving it).
+    """Per-sample best loss found by PGD (and optionally the inputs achieving it): a lower bound.
 
-    Starts: the FGSM point (if ``fgsm_start``) and ``restarts`` uniform points of the ball drawn
-    from ``generator`` (default: a fresh ``torch.Generator`` seeded 0, so results are deterministic);
-    with neither, one run from the clean point.
+    Starts: the clean point (always: plain PGD), the FGSM point (if ``fgsm_start``) and
+    ``restarts`` uniform points of the ball drawn from ``generator`` (default: a fresh
+    ``torch.Generator`` seeded 0, so results are deterministic). The best iterate per sample over
+    all starts is kept, so the result is ≥ the clean loss, ≥ FGSM (with ``fgsm_start``) and ≥ plain
+    PGD, sample by sample. It can miss maxima in flat regions (module docstring).
     """
     steps = check_count(steps, "steps", 0)
     restarts = check_count(restarts, "restarts", 0)
@@ -142,14 +153,12 @@ def pgd_losses(P: Problem, eps: float, norm: float, *, steps: int = PGD_STEPS, r
     gen = check_torch_generator(generator)
     best = losses_at(P, P.X)
     best_x = P.X.clone()
-    starts = []
+    starts = [P.X]  # plain PGD from the clean point: the result is never below it
     if fgsm_start:
         starts.append(fgsm_inputs(P, eps, norm, box))
     for _ in range(restarts):
         noise = _random_in_ball(P.n, P.d, eps, norm, gen).to(P.device)
         starts.append(project(P.X + noise, P.X, eps, norm, box))
-    if not starts:  # no FGSM start and no random restart: plain PGD from the clean point
-        starts.append(P.X)
     for Z in starts:
         for k in range(steps + 1):
             vals = losses_at(P, Z)

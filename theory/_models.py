@@ -126,9 +126,18 @@ def as_function(model) -> Callable[[torch.Tensor], torch.Tensor]:
 
 
 def layers_of(model) -> list[nn.Module] | None:
-    """The layer list of a ``Sequential`` (or a lone layer); ``None`` for other models."""
+    """The layer list of a ``Sequential`` (or a lone layer); ``None`` for other models.
+
+    Nested ``Sequential``s are flattened (``Sequential(Sequential(Linear), ReLU)`` has the layers
+    ``[Linear, ReLU]``), so every structural query (``is_affine``, ``is_piecewise_linear``,
+    ``split_affine_prefix``) sees through them.
+    """
     if isinstance(model, nn.Sequential):
-        return list(model)
+        flat: list[nn.Module] = []
+        for child in model:
+            inner = layers_of(child) if isinstance(child, nn.Sequential) else [child]
+            flat.extend(inner or [])
+        return flat
     if isinstance(model, nn.Module) and not list(model.children()):
         return [model]
     return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import torch
 
 from ._validate import DTYPE, as_matrix, model_device
@@ -19,6 +20,7 @@ class Problem:
     Y: torch.Tensor  # (n, K) float64 labels
     loss: GLMLoss
     F: torch.Tensor  # (n, K) logits at X, detached
+    input_eps: float = 0.0  # unit roundoff of the caller's X dtype (0 for integer data: exact)
 
     @property
     def n(self) -> int:
@@ -64,4 +66,19 @@ def prepare(model, X, y, loss: str = "logistic") -> Problem:
     Y = lossobj.labels(y, Xt.shape[0], F.shape[1], Xt.device)
     if not torch.isfinite(F).all():
         raise ValueError("model output contains NaN or inf at X")
-    return Problem(model, lambda Z: logits(fn, Z), Xt, Y, lossobj, F)
+    return Problem(model, lambda Z: logits(fn, Z), Xt, Y, lossobj, F, input_eps(X))
+
+
+def input_eps(X) -> float:
+    """Machine epsilon of the caller's dtype of ``X`` (float16/32/64, bfloat16); 0 for integers.
+
+    ``X`` is computed with in float64, but how precisely it can be centered is set by the dtype it
+    came in (float32-centered data has a residual mean of order ``n · 1.2e-7 · max|X|``)."""
+    dtype = X.dtype if isinstance(X, torch.Tensor) else getattr(X, "dtype", None)
+    if isinstance(dtype, torch.dtype):
+        return float(torch.finfo(dtype).eps) if dtype.is_floating_point else 0.0
+    try:
+        dtype = np.asarray(X).dtype if dtype is None else np.dtype(dtype)
+    except (TypeError, ValueError):
+        return float(np.finfo(np.float64).eps)
+    return float(np.finfo(dtype).eps) if np.issubdtype(dtype, np.floating) else 0.0

@@ -35,7 +35,8 @@ CHAIN_ATOL = 1e-12
 CHAIN_RTOL = 1e-9
 """``holds``: each inequality ``lhs ≥ rhs − CHAIN_ATOL − CHAIN_RTOL·|rhs|``."""
 CENTER_RTOL = 1e-9
-"""``centered``: ``‖x̄‖_∞ ≤ CENTER_RTOL · max_ij |X_ij|``."""
+"""``centered``: ``‖x̄‖_∞ ≤ max(CENTER_RTOL, n·u) · max_ij |X_ij|`` with ``u`` the machine epsilon of
+the dtype ``X`` came in (``is_centered``)."""
 HOMOGENEOUS_RTOL = 1e-9
 """``homogeneous``: ``|f_i − ∇f_iᵀx_i| ≤ HOMOGENEOUS_RTOL (|f_i| + ‖∇f_i‖‖x_i‖) + 1e-12`` and every
 probed ``‖∇²f_i v‖ ≤ HOMOGENEOUS_RTOL (1 + ‖∇f_i‖)‖v‖``."""
@@ -89,6 +90,17 @@ def largest_eps(gap: float, slope: float, curvature: float) -> float:
     return 2.0 * gap / (slope + math.sqrt(slope * slope + 2.0 * curvature * gap))
 
 
+def is_centered(P: Problem) -> bool:
+    """(A1) up to rounding: ``‖x̄‖_∞ ≤ max(CENTER_RTOL, n·u)·max|X|``, ``u`` the input dtype's epsilon.
+
+    Data centered in a floating-point type with unit roundoff ``u`` keeps a residual mean of up to
+    about ``n·u·max|X|`` (the error bound of recursive summation), e.g. ≈ 2e-6 for float32 data;
+    such data counts as centered. For float64 input ``CENTER_RTOL`` dominates up to n ≈ 4.5e6.
+    """
+    tol = max(CENTER_RTOL, P.n * P.input_eps) * float(P.X.abs().max())
+    return bool(P.X.mean(0).abs().max() <= tol)
+
+
 def zero_input_hessian(P: Problem, J: torch.Tensor, probes: int = HESSIAN_PROBES) -> bool:
     """Numerical check that ``∇²f_k(x_i) = 0`` for every output k and sample i: Hessian–vector
     products (forward-over-reverse) along fixed pseudo-random directions."""
@@ -114,7 +126,7 @@ def check_assumptions(P: Problem, J: torch.Tensor, c_sqrt_d: float | None) -> di
     (``f(x_i) = ∇f_iᵀx_i`` and zero input Hessian) and (A3) ``norm_bound`` (``‖x_i‖ ≥ c_x√d``; always
     true for ℓ∞, which needs no c_x)."""
     X = P.X
-    centered = bool(X.mean(0).abs().max() <= CENTER_RTOL * X.abs().max())
+    centered = is_centered(P)
     f = P.F[:, 0]
     in_theta = bool(((2 * P.Y[:, 0] - 1) * f >= 0).all())
     dot = (J[:, 0] * X).sum(1)

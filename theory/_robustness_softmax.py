@@ -32,8 +32,8 @@ from ._validate import check_alpha_beta, check_nonnegative
 from ._adversarial import check_norm
 from ._expansion import input_jacobians, mixup_expansion
 from ._models import is_piecewise_linear
-from ._robustness import (A3_RTOL, CENTER_RTOL, HOMOGENEOUS_RTOL, RobustnessBound, geq, largest_eps,
-                         zero_input_hessian)
+from ._robustness import (A3_RTOL, HOMOGENEOUS_RTOL, RobustnessBound, geq, is_centered, largest_eps,
+                          zero_input_hessian)
 from ._second_order import quadratic_models, vector_norm
 from ._trust_region import QuadraticModels
 
@@ -111,7 +111,7 @@ def robustness_bound_softmax(model, X, y, alpha, beta=None, *, norm=2, c_x=None)
     in_theta = bool((((P.Y - p) * f).sum(1) >= 0).all())
     euler = ((f - V).abs() <= HOMOGENEOUS_RTOL * (f.abs() + vector_norm(J, 2) * xnorm[:, None]) + 1e-12).all()
     assumptions = {
-        "centered": bool(P.X.mean(0).abs().max() <= CENTER_RTOL * P.X.abs().max()),
+        "centered": is_centered(P),
         "in_theta": in_theta,
         "homogeneous": bool(euler) and (is_piecewise_linear(P.model) or zero_input_hessian(P, J)),
         "norm_bound": bool((xnorm >= c_sqrt_d * (1 - A3_RTOL)).all()),
