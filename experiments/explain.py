@@ -175,7 +175,7 @@ def _explain(data, model, alpha, n, out) -> dict:
     p.line("tr Sigma_hat", float(np.trace(Sigma)), "total variance of the inputs (centered covariance, 1/n)", "§0")
     p.line("rank Sigma_hat", int(np.linalg.matrix_rank(X - X.mean(0))), "intrinsic dimension seen by the complexity bounds", "§0, §5")
     p.line("lambda_max Sigma_hat", float(evals[-1]), "largest variance direction", "§0")
-    p.line("c_x sqrt(d) = min norm x_i", float(np.linalg.norm(X, axis=1).min()), "largest constant allowed by (A3)", "§4")
+    p.line("c_x sqrt(d) = min norm x_i", float(np.linalg.norm(X, axis=1).min()), "largest constant allowed by (A3)", "§4.2")
 
     # §1 mixing ----------------------------------------------------------------------------------
     p.section("2. Mixing distributions D_lambda = Beta(a, a) and its size-biased twin D~ (docs/theory.md §1)")
@@ -185,9 +185,9 @@ def _explain(data, model, alpha, n, out) -> dict:
     p.line("  closed form a/(2a+1)", a / (2 * a + 1), "check of m_1 for alpha = beta", "§1")
     p.line("m_2 = E_D~[(1-lambda)^2]", mix.m(2), "second moment: scales R2 and R3", "§1")
     p.line("m_3 = E_D~[(1-lambda)^3]", mix.m(3), "size of the neglected third-order term", "§1, §3")
-    p.line("m_2 - m_1^2", mix.m(2) - mix.m(1) ** 2, "Jensen gap (>= 0) used in the C4 proof", "§4")
-    p.line("rho_2 = E_D~[((1-l)/l)^2]", mix.rho2(), "paper regularizer's constant: inf unless alpha > 1", "§1, §5")
-    p.line("E_D[lambda(1-lambda)]", mix.mean_lambda_one_minus_lambda(), "squared loss constant in identity (I)", "§3")
+    p.line("m_2 - m_1^2", mix.m(2) - mix.m(1) ** 2, "Jensen gap (>= 0) used in the C4 proof", "§1, §4.3")
+    p.line("rho_2 = E_D~[((1-l)/l)^2]", mix.rho2(), "paper regularizer's constant: inf unless alpha > 1", "§1, §5.1")
+    p.line("E_D[lambda(1-lambda)]", mix.mean_lambda_one_minus_lambda(), "squared loss constant in identity (I)", "§3.1")
 
     # model ----------------------------------------------------------------------------------------
     from theory import has_bias, is_piecewise_linear
@@ -195,10 +195,10 @@ def _explain(data, model, alpha, n, out) -> dict:
     p.section(f"3. Model: {model}")
     with torch.no_grad():
         f = net(torch.as_tensor(X, dtype=torch.float64)).reshape(-1).numpy()
-    p.line("train accuracy", float(np.mean((f >= 0) == (y == 1))), "share of points on their side of the boundary", "§4 (A2)")
-    p.line("points outside Theta", int(np.sum((f >= 0) != (y == 1))), "misclassified training points: (A2) needs 0", "§4")
-    p.line("has biases", has_bias(net), "an intercept breaks f = grad f . x (C5, C6)", "§4")
-    p.line("piecewise linear", is_piecewise_linear(net), "input Hessian 0 a.e., so R3 = 0", "§3")
+    p.line("train accuracy", float(np.mean((f >= 0) == (y == 1))), "share of points on their side of the boundary", "§4.2 (A2)")
+    p.line("points outside Theta", int(np.sum((f >= 0) != (y == 1))), "misclassified training points: (A2) needs 0", "§4.2")
+    p.line("has biases", has_bias(net), "an intercept breaks f = grad f . x (C5, C6)", "§4.2, §4.4")
+    p.line("piecewise linear", is_piecewise_linear(net), "input Hessian 0 a.e., so R3 = 0", "§3.2")
 
     # §2 pair sum and identity (I) -------------------------------------------------------------------
     from theory import DEFAULT_NODES, mixup_loss_error, mixup_loss_sampled, mixup_loss_unmixed
@@ -208,30 +208,30 @@ def _explain(data, model, alpha, n, out) -> dict:
     L_mix = mixup_loss(net, X, y, alpha)
     fine, err = mixup_loss_error(net, X, y, alpha)
     q = DEFAULT_NODES
-    p.line("L_mix (exact)", L_mix, f"mean over all n^2 ordered pairs x {q} Gauss-Jacobi nodes in lambda", "§2")
-    p.line("quadrature error estimate", _noise(err), f"abs(L_mix({q} nodes) - L_mix({2 * q} nodes)); ReLU kinks slow convergence", "§1, §2")
+    p.line("L_mix (exact)", L_mix, f"mean over all n^2 ordered pairs x {q} Gauss-Jacobi nodes in lambda", "§2.1")
+    p.line("quadrature error estimate", _noise(err), f"abs(L_mix({q} nodes) - L_mix({2 * q} nodes)); ReLU kinks slow convergence", "§1, §2.3")
     est = mixup_loss_sampled(net, X, y, alpha, draws=SAMPLED_DRAWS, generator=np.random.default_rng(SEED))
-    p.line("L_mix sampled (permutation)", est.mean, f"what training sees: {SAMPLED_DRAWS} passes, +- {est.stderr:.2g} (1 s.e.), unbiased", "§2")
+    p.line("L_mix sampled (permutation)", est.mean, f"what training sees: {SAMPLED_DRAWS} passes, +- {est.stderr:.2g} (1 s.e.), unbiased", "§2.4")
     rhs = mixup_loss_unmixed(net, X, y, alpha, nodes=2 * q)
-    p.line("RHS of (I)", rhs, f"(1/n) sum_i E_D~ E_r l(x_i + (1-lambda)(r - x_i), y_i): labels un-mixed ({2 * q} nodes)", "§3")
-    p.line("abs(L_mix - RHS(I))", _noise(abs(fine - rhs)), f"identity (I), both sides with {2 * q} nodes: 0 up to quadrature error (C1)", "§3")
+    p.line("RHS of (I)", rhs, f"(1/n) sum_i E_D~ E_r l(x_i + (1-lambda)(r - x_i), y_i): labels un-mixed ({2 * q} nodes)", "§3.1")
+    p.line("abs(L_mix - RHS(I))", _noise(abs(fine - rhs)), f"identity (I), both sides with {2 * q} nodes: 0 up to quadrature error (C1)", "§3.1")
 
     # §3 expansion ---------------------------------------------------------------------------------
     p.section("5. Second-order expansion (docs/theory.md §3; C2, C3)")
     e = mixup_expansion(net, X, y, alpha)
     p.line("L_std", e.standard, "standard (un-mixed) training loss", "§0")
-    p.line("R1", e.r1, "(m_1/n) sum (h'(f_i) - y_i) grad f_i . (x_bar - x_i): 0-mean data makes it a margin term", "§3")
-    p.line("R2", e.r2, "(m_2/2n) sum h''(f_i) E_r[(grad f_i . u)^2]: gradient-norm penalty", "§3")
-    p.line("R3", e.r3, f"(m_2/2n) sum (h'(f_i) - y_i) E_r[u' Hess f_i u] ({e.r3_method})", "§3")
-    p.line("L~_mix = L_std + R1+R2+R3", e.approx, "the paper's approximate Mixup loss (its Eq. (3))", "§3")
-    p.line("L_mix - L~_mix", L_mix - e.approx, "remainder: not small in general (m_1 = 1/3 at alpha = 1)", "§3, C3")
-    p.line("relative error", abs(L_mix - e.approx) / abs(L_mix), "how well the expansion tracks the exact loss", "§3, C3")
+    p.line("R1", e.r1, "(m_1/n) sum (h'(f_i) - y_i) grad f_i . (x_bar - x_i): 0-mean data makes it a margin term", "§3.2")
+    p.line("R2", e.r2, "(m_2/2n) sum h''(f_i) E_r[(grad f_i . u)^2]: gradient-norm penalty", "§3.2")
+    p.line("R3", e.r3, f"(m_2/2n) sum (h'(f_i) - y_i) E_r[u' Hess f_i u] ({e.r3_method})", "§3.2")
+    p.line("L~_mix = L_std + R1+R2+R3", e.approx, "the paper's approximate Mixup loss (its Eq. (3))", "§3.2")
+    p.line("L_mix - L~_mix", L_mix - e.approx, "remainder: not small in general (m_1 = 1/3 at alpha = 1)", "§3.3, C3")
+    p.line("relative error", abs(L_mix - e.approx) / abs(L_mix), "how well the expansion tracks the exact loss", "§3.3, C3")
     res = []
     for s in HOMOTOPY_SCALES:
         res.append(mixup_loss_unmixed(net, X, y, alpha, scale=s) - mixup_expansion(net, X, y, alpha, scale=s).approx)
-        p.line(f"remainder at s = {s:g}", res[-1], "L_mix(s) - L_std - s R1 - s^2 (R2 + R3) along the homotopy", "§3")
+        p.line(f"remainder at s = {s:g}", res[-1], "L_mix(s) - L_std - s R1 - s^2 (R2 + R3) along the homotopy", "§3.2")
     if res[1] != 0:
-        p.line("ratio (s halved)", res[0] / res[1], "about 8 when the remainder is O(s^3) (C2); a ReLU kink can spoil it", "§3")
+        p.line("ratio (s halved)", res[0] / res[1], "about 8 when the remainder is O(s^3) (C2); a ReLU kink can spoil it", "§3.2")
 
     # §4 robustness ---------------------------------------------------------------------------------
     p.section("6. Robustness: Mixup loss vs adversarial loss (docs/theory.md §4; C4, C5, C7, C13)")
@@ -240,22 +240,22 @@ def _explain(data, model, alpha, n, out) -> dict:
         b = robustness_bound(net, X, y, alpha)
         eps = np.asarray(b.eps_i)
         p.line("eps_i min / median / max", f"{eps.min():.4g} / {np.median(eps):.4g} / {eps.max():.4g}",
-               "per-point radius m_1 R_i c_x sqrt(d), R_i = abs(cos(grad f_i, x_i))", "§4")
-        p.line("eps_mix = min_i eps_i", b.eps_mix, "the radius the theorem certifies", "§4")
-        p.line("eps*", b.eps_star, "largest eps with L~_mix >= L~_adv(eps): how loose eps_mix is", "§4")
-        p.line("L~_mix", b.mixup_approx, "left end of the chain", "§4")
-        p.line("mean_i L~_adv,i(eps_i)", b.adv_at_eps_i, "middle of the chain (second-order adversarial loss)", "§4")
-        p.line("L~_adv(eps_mix)", b.adv_at_eps_mix, "right end of the chain", "§4")
-        p.line("chain holds", bool(b.holds), "L~_mix >= mean L~_adv,i(eps_i) >= L~_adv(eps_mix)", "§4, C4/C5")
+               "per-point radius m_1 R_i c_x sqrt(d), R_i = abs(cos(grad f_i, x_i))", "§4.3")
+        p.line("eps_mix = min_i eps_i", b.eps_mix, "the radius the theorem certifies", "§4.3")
+        p.line("eps*", b.eps_star, "largest eps with L~_mix >= L~_adv(eps): how loose eps_mix is", "§4.3")
+        p.line("L~_mix", b.mixup_approx, "left end of the chain", "§4.3")
+        p.line("mean_i L~_adv,i(eps_i)", b.adv_at_eps_i, "middle of the chain (second-order adversarial loss)", "§4.3")
+        p.line("L~_adv(eps_mix)", b.adv_at_eps_mix, "right end of the chain", "§4.3")
+        p.line("chain holds", bool(b.holds), "L~_mix >= mean L~_adv,i(eps_i) >= L~_adv(eps_mix)", "§4.3, C4/C5")
         for key, what in [("centered", "(A1) centered data"), ("in_theta", "(A2) every point on its side"),
                           ("homogeneous", "f = grad f . x and zero input Hessian (C5)")]:
-            p.line(f"assumption {key}", bool(b.assumptions.get(key, False)), what, "§4")
+            p.line(f"assumption {key}", bool(b.assumptions.get(key, False)), what, "§4.2")
         if b.eps_mix > 0:
             _exact_adversarial(p, net, X, y, b.eps_mix, L_mix, model, adversarial_loss)
         try:
             binf = robustness_bound(net, X, y, alpha, norm=math.inf)
-            p.line("l_inf eps_mix", binf.eps_mix, "min_i m_1 abs(grad f_i . x_i) / norm_1(grad f_i) (C13)", "§4")
-            p.line("l_inf chain holds", bool(binf.holds), "the same chain in l_inf (our extension)", "§4, C13")
+            p.line("l_inf eps_mix", binf.eps_mix, "min_i m_1 abs(grad f_i . x_i) / norm_1(grad f_i) (C13)", "§4.5")
+            p.line("l_inf chain holds", bool(binf.holds), "the same chain in l_inf (our extension)", "§4.5, C13")
         except ValueError as exc:
             p.note(f"l_inf chain: n/a ({exc})")
     except Missing as exc:
@@ -278,19 +278,19 @@ def _explain(data, model, alpha, n, out) -> dict:
 def _exact_adversarial(p: Printer, net, X, y, eps, L_mix, model, adversarial_loss) -> None:
     if model == "logistic":
         exact = adversarial_loss(net, X, y, eps, method="exact")
-        p.line("L_adv(eps_mix) (exact)", exact, "closed form softplus(-s_i z_i + eps norm(theta)) (C7)", "§4")
-        p.line("L_mix - L_adv(eps_mix)", L_mix - exact, "exact-vs-exact margin (>= 0 under A1, A2 by Jensen)", "§4, C7")
+        p.line("L_adv(eps_mix) (exact)", exact, "closed form softplus(-s_i z_i + eps norm(theta)) (C7)", "§4.7")
+        p.line("L_mix - L_adv(eps_mix)", L_mix - exact, "exact-vs-exact margin (>= 0 under A1, A2 by Jensen)", "§4.7, C7")
         return
     lower = adversarial_loss(net, X, y, eps, method="pgd", **PGD)
-    p.line("L_adv(eps_mix) >= (PGD)", lower, "attack lower bound of the exact adversarial loss", "§4, C7")
+    p.line("L_adv(eps_mix) >= (PGD)", lower, "attack lower bound of the exact adversarial loss", "§4.7, C7")
     try:
         upper = adversarial_loss(net, X, y, eps, method="certified")
-        p.line("L_adv(eps_mix) <= (certified)", upper, "linear bound propagation upper bound", "§4, C7")
+        p.line("L_adv(eps_mix) <= (certified)", upper, "linear bound propagation upper bound", "§4.7, C7")
         verdict = "holds" if L_mix >= upper else "fails" if L_mix < lower else "undecided"
     except ValueError as exc:
         p.note(f"certified bound: n/a ({exc})")
         verdict = "fails" if L_mix < lower else "undecided (no certified bound)"
-    p.line("exact L_mix >= L_adv(eps_mix)", verdict, "C7 verdict from the bracket", "§4, C7")
+    p.line("exact L_mix >= L_adv(eps_mix)", verdict, "C7 verdict from the bracket", "§4.7, C7")
 
 
 def _regularizers(p: Printer, net, X, y, alpha, model, L_mix) -> None:
@@ -300,23 +300,23 @@ def _regularizers(p: Printer, net, X, y, alpha, model, L_mix) -> None:
         glm_regularizer = api("glm_regularizer")
         reg = need("theory.regularizer", "shrunk_standard_loss", "frozen_scale_excess")
         S = reg.shrunk_standard_loss(net, X, y, alpha)
-        p.line("S = E_D~[L_std(lambda theta)]", S, "standard loss at the shrunk parameter", "§5, C9")
-        p.line("exact L_mix - S", L_mix - S, "the exact regularization the forms approximate", "§5, C9")
+        p.line("S = E_D~[L_std(lambda theta)]", S, "standard loss at the shrunk parameter", "§5.1, C9")
+        p.line("exact L_mix - S", L_mix - S, "the exact regularization the forms approximate", "§5.1, C9")
         p.line("Reg shrinkage form", glm_regularizer(net, X, alpha, form="shrinkage"),
-               "(1/2n) E_D~[(1-l)^2 sum A''(l x_i theta)] theta' Sigma theta: finite for all alpha", "§5, C9")
+               "(1/2n) E_D~[(1-l)^2 sum A''(l x_i theta)] theta' Sigma theta: finite for all alpha", "§5.1, C9")
         p.line("Reg paper form", glm_regularizer(net, X, alpha, form="paper"),
-               "(1/2n)[sum A''(x_i theta)] rho_2 theta' Sigma theta: inf when alpha <= 1", "§5, C9")
+               "(1/2n)[sum A''(x_i theta)] rho_2 theta' Sigma theta: inf when alpha <= 1", "§5.1, C9")
         p.line("frozen-scale excess F - L_std", reg.frozen_scale_excess(net, X, y, alpha),
-               "exact quantity whose 2nd-order term is the paper form", "§5, C9")
+               "exact quantity whose 2nd-order term is the paper form", "§5.1, C9")
         return
     man = need("theory.manifold", "manifold_regularizer", "manifold_mixup_loss")
     p.note("for a net: Mixup of the last hidden features phi(x) (manifold Mixup, C11), logistic head")
     p.line("L_mix at hidden layer", man.manifold_mixup_loss(net, X, y, alpha, loss="logistic"),
-           "exact Mixup loss of the head on phi(X)", "§5, C11")
+           "exact Mixup loss of the head on phi(X)", "§5.3, C11")
     p.line("Reg shrinkage form (phi)", man.manifold_regularizer(net, X, alpha, loss="logistic", form="shrinkage"),
-           "shrinkage form in theta_1 on centered features", "§5, C11")
+           "shrinkage form in theta_1 on centered features", "§5.3, C11")
     p.line("Reg paper form (phi)", man.manifold_regularizer(net, X, alpha, loss="logistic", form="paper"),
-           "paper form in theta_1: inf when alpha <= 1", "§5, C11")
+           "paper form in theta_1: inf when alpha <= 1", "§5.3, C11")
 
 
 def _complexity(p: Printer, net, X, model) -> None:
@@ -335,14 +335,14 @@ def _complexity(p: Printer, net, X, model) -> None:
     n = feats.shape[0]
     Sigma0 = feats.T @ feats / n
     c = float(theta @ Sigma0 @ theta)
-    p.line(f"c = theta' Sigma0 theta", c, f"this model's size in the data metric (Sigma0 = E[{label} {label}'])", "§5")
+    p.line(f"c = theta' Sigma0 theta", c, f"this model's size in the data metric (Sigma0 = E[{label} {label}'])", "§5.2")
     ell = rademacher(feats, c, cls="ellipsoid", draws=RADEMACHER_DRAWS, generator=np.random.default_rng(SEED))
-    p.line("Rad(ellipsoid theta'S0 theta<=c)", ell.value, f"Monte Carlo over {RADEMACHER_DRAWS} sign vectors, +- {ell.stderr:.2g}", "§5, C10")
-    p.line("  bound sqrt(c rank / n)", ell.bound, f"rank = {ell.rank}: intrinsic, not ambient, dimension", "§5, C10")
+    p.line("Rad(ellipsoid theta'S0 theta<=c)", ell.value, f"Monte Carlo over {RADEMACHER_DRAWS} sign vectors, +- {ell.stderr:.2g}", "§5.2, C10")
+    p.line("  bound sqrt(c rank / n)", ell.bound, f"rank = {ell.rank}: intrinsic, not ambient, dimension", "§5.2, C10")
     c_ridge = float(theta @ theta)
     rid = rademacher(feats, c_ridge, cls="ridge", draws=RADEMACHER_DRAWS, generator=np.random.default_rng(SEED + 1))
-    p.line("Rad(ridge norm(theta)^2<=c')", rid.value, f"same model, ridge class with c' = {c_ridge:.4g}", "§5, C10")
-    p.line("  bound sqrt(c' tr S0 / n)", rid.bound, "scales with the ambient trace", "§5, C10")
+    p.line("Rad(ridge norm(theta)^2<=c')", rid.value, f"same model, ridge class with c' = {c_ridge:.4g}", "§5.2, C10")
+    p.line("  bound sqrt(c' tr S0 / n)", rid.bound, "scales with the ambient trace", "§5.2, C10")
 
 
 # ----------------------------------------------------------------------------- CLI
