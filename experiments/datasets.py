@@ -16,6 +16,8 @@ import os
 import pickle
 import struct
 import tempfile
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +55,11 @@ class Dataset:
     @property
     def d(self) -> int:
         return self.X_train.shape[1]
+
+    def __repr__(self) -> str:  # arrays summarised; they stay available as attributes
+        return (f"Dataset({self.name!r}, n_train={self.n_train}, n_test={self.X_test.shape[0]}, d={self.d}, "
+                f"n_classes={self.n_classes}, input_shape={self.input_shape},\n"
+                f"  train labels per class {np.bincount(self.y_train, minlength=self.n_classes).tolist()})")
 
 
 def dataset_names() -> list[str]:
@@ -207,6 +214,18 @@ def _atomic_save_npz(path: Path, **arrays):
         raise
 
 
+def _read_mnist1d_cache(path: Path, args: dict):
+    """The cached arrays, checked for the shapes ``args`` implies (``ValueError`` when they differ)."""
+    with np.load(path, allow_pickle=False) as z:
+        x, y, xt, yt = z["x"], z["y"], z["x_test"], z["y_test"]
+    n_train = int(args["num_samples"] * args["train_split"])
+    if (x.ndim != 2 or len(x) + len(xt) != args["num_samples"] or len(x) != n_train or y.shape != (len(x),)
+            or yt.shape != (len(xt),) or xt.shape[1:] != x.shape[1:]
+            or not (np.isfinite(x).all() and np.isfinite(xt).all())):
+        raise ValueError(f"cached MNIST-1D file {path} has unexpected contents")
+    return x, y, xt, yt
+
+
 def _mnist1d(*, n, seed, test_fraction, num_samples=5000, data_seed=42, **overrides):
     """MNIST-1D from ``mnist1d``'s procedural generator (never its download), cached on disk as
     ``<cache>/mnist1d-<hash of the generator arguments>.npz``, written atomically. Its own
@@ -222,9 +241,9 @@ def _mnist1d(*, n, seed, test_fraction, num_samples=5000, data_seed=42, **overri
     digest = hashlib.sha256(json.dumps(args, sort_keys=True).encode()).hexdigest()[:16]
     path = cache_dir() / f"mnist1d-{digest}.npz"
     try:
-        with np.load(path) as z:
-            x, y, xt, yt = z["x"], z["y"], z["x_test"], z["y_test"]
-    except (FileNotFoundError, OSError, KeyError, ValueError):
+        x, y, xt, yt = _read_mnist1d_cache(path, args)
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, zlib.error):
+        # Missing, truncated or otherwise corrupt (an interrupted copy, a full disk): regenerate.
         from mnist1d.utils import ObjectView
 
         import random

@@ -244,3 +244,35 @@ def test_bad_arguments():
         load_dataset("breast_cancer", n=10000)
     with pytest.raises(ValueError, match="rank"):
         load_dataset("lowrank_gaussian", d=3, rank=5)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "garbage", "wrong_arrays", "short_arrays"])
+def test_corrupt_mnist1d_cache_is_regenerated(tmp_path, monkeypatch, damage):
+    """A damaged cache file (interrupted copy, full disk) is detected and rewritten, not a BadZipFile forever."""
+    monkeypatch.setenv("MIXUP_THEORY_CACHE", str(tmp_path))
+    fresh = load_dataset("mnist1d", num_samples=100, **RAW)
+    (path,) = tmp_path.glob("mnist1d-*.npz")
+    good = path.read_bytes()
+    if damage == "truncated":
+        path.write_bytes(good[: len(good) // 2])
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "garbage":
+        path.write_bytes(b"PK\x03\x04" + bytes(200))
+    elif damage == "wrong_arrays":
+        np.savez(path, a=np.zeros(3))
+    else:
+        with np.load(path) as z:
+            np.savez(path, x=z["x"][:5], y=z["y"][:5], x_test=z["x_test"], y_test=z["y_test"])
+    again = load_dataset("mnist1d", num_samples=100, **RAW)
+    np.testing.assert_array_equal(again.X_train, fresh.X_train)
+    np.testing.assert_array_equal(again.y_test, fresh.y_test)
+    with np.load(path) as z:  # rewritten whole
+        assert z["x"].shape == fresh.X_train.shape and z["x_test"].shape == fresh.X_test.shape
+
+
+def test_dataset_repr_is_short():
+    D = load_dataset("two_moons", n=2000)
+    text = repr(D)
+    assert len(text.splitlines()) <= 3 and len(text) < 300 and "n_train=2000" in text
+    assert D.X_train.shape == (2000, 2)

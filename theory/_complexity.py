@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validate import as_matrix, check_choice, check_count, check_positive, check_rng
+from ._summary import summary_repr
 
 CLASSES = ("ellipsoid", "ridge")
 CHUNK_ELEMENTS = 1 << 22  # float64 values per block of sign vectors
@@ -40,6 +41,8 @@ class RademacherEstimate:
     n: int
     rank: int
     draws: int
+
+    __repr__ = summary_repr
 
 
 def _as_numpy(X) -> np.ndarray:

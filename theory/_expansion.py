@@ -19,6 +19,7 @@ import torch
 
 from ._problem import Problem, prepare
 from ._validate import DTYPE, check_alpha_beta, check_choice, check_count, check_nonnegative, check_torch_generator
+from ._summary import summary_repr
 from ._mixing import MixupLambda
 from ._models import is_affine, is_piecewise_linear, linear_parameters, split_affine_prefix
 
@@ -48,6 +49,9 @@ class Expansion:
     m1: float = float("nan")
     m2: float = float("nan")
     r3_method: str = "exact"
+
+    def __repr__(self) -> str:
+        return summary_repr(self, extra=("approx",))
 
     @property
     def approx(self) -> float:

@@ -32,7 +32,7 @@ import math
 import numpy as np
 from scipy import optimize, special
 
-from ._validate import as_matrix, check_count, check_positive, check_rng
+from ._validate import as_labels, as_matrix, check_count, check_positive, check_rng
 from ._complexity import ellipsoid_sup, rademacher
 
 SWEEP_RANKS = (1, 2, 5, 10, 20, 50, 100)
@@ -291,9 +291,8 @@ def generalization_gap_bound(X_train, y_train, X_test, y_test, *, C: float = 1.0
     if delta >= 1:
         raise ValueError(f"delta must be in (0, 1), got {delta!r}")
     Xtr, Xte = _np(X_train), as_matrix(X_test, "X_test").cpu().numpy()
-    ytr, yte = np.asarray(y_train, dtype=float).reshape(-1), np.asarray(y_test, dtype=float).reshape(-1)
-    if len(ytr) != len(Xtr) or len(yte) != len(Xte):
-        raise ValueError("y_train / y_test must have one label per row of X_train / X_test")
+    ytr = as_labels(y_train, len(Xtr), "y_train", kind="binary").cpu().numpy().astype(float).reshape(-1)
+    yte = as_labels(y_test, len(Xte), "y_test", kind="binary").cpu().numpy().astype(float).reshape(-1)
     if Xte.shape[1] != Xtr.shape[1]:
         raise ValueError(f"X_test must have d = {Xtr.shape[1]} columns like X_train, got {Xte.shape[1]}")
     mean = Xtr.mean(0)

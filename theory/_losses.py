@@ -38,7 +38,8 @@ class GLMLoss:
 
     def labels(self, y, n: int, K: int, device=None) -> torch.Tensor:
         """Validated labels as a float64 ``(n, K)`` tensor matching logits with ``K`` columns."""
-        t = as_labels(y, n, "y", device)
+        kind = {"logistic": "binary", "softmax": "classes", "squared": "targets"}[self.name]
+        t = as_labels(y, n, "y", device, kind=kind)
         if self.name == "logistic":
             if t.ndim == 2 and t.shape[1] != 1:
                 raise ValueError(f"y for loss='logistic' must have shape (n,), got {tuple(t.shape)}")

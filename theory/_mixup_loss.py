@@ -16,6 +16,7 @@ from torch import nn
 
 from ._problem import Problem, prepare
 from ._validate import DTYPE, as_labels, check_alpha_beta, check_choice, check_count, check_nonnegative, check_rng
+from ._summary import summary_repr
 from ._mixing import MixupLambda
 from ._models import AFFINE_LAYERS, is_affine, layers_of, split_affine_prefix
 
@@ -296,7 +297,7 @@ def squared_label_constant(y, alpha, beta=None) -> float:
     0.041666666667
     """
     a, b = check_alpha_beta(alpha, beta)
-    t = as_labels(y, _label_count(y), "y")
+    t = as_labels(y, _label_count(y), "y", kind="targets")
     if t.shape[0] == 0:
         raise ValueError("y is empty: n = 0 labels (need n >= 1)")
     Y = t.to(DTYPE).reshape(t.shape[0], -1)
@@ -393,6 +394,8 @@ class SampledEstimate:
     stderr: float
     draws: int
     scheme: str
+
+    __repr__ = summary_repr
 
 
 SCHEMES = ("permutation", "per_sample", "minibatch")

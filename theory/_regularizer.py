@@ -39,7 +39,7 @@ import math
 import numpy as np
 import torch
 
-from ._validate import DTYPE, as_matrix, check_alpha_beta, check_choice, check_count, model_device
+from ._validate import DTYPE, as_labels, as_matrix, check_alpha_beta, check_choice, check_count, model_device
 from ._losses import get_loss
 from ._mixing import MixupLambda
 from ._models import as_function, is_affine
@@ -218,7 +218,8 @@ def regularizer_comparison(X, y, alphas=ALPHAS, beta=None, *, loss: str = "logis
     check_choice(loss, "loss", GLM_LOSSES)
     Xc = as_matrix(X, "X")
     Xc = (Xc - Xc.mean(0)).cpu().numpy()
-    y_np = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y, dtype=float).reshape(-1)
+    y_np = as_labels(y, Xc.shape[0], "y", kind="binary" if loss == "logistic" else "targets")
+    y_np = y_np.cpu().numpy().astype(float).reshape(-1)
     if model is None:
         model = _fit_linear(Xc, y_np, loss, C)
     rows = []

@@ -25,6 +25,7 @@ import torch
 
 from ._problem import Problem, prepare
 from ._validate import DTYPE, check_alpha_beta, check_nonnegative
+from ._summary import summary_repr
 from ._adversarial import adversarial_loss, check_norm
 from ._expansion import input_jacobians, mixup_expansion
 from ._mixup_loss import mixup_loss
@@ -64,6 +65,8 @@ class RobustnessBound:
     adv_at_eps_sharp: float = float("nan")
     kappa: np.ndarray | None = None
     """Softmax chain only: the curvature-alignment factor κ_i ≤ 1 (docs/theory.md §4.6)."""
+
+    __repr__ = summary_repr
 
 
 def geq(lhs: float, rhs: float) -> bool:
@@ -232,6 +235,9 @@ class ExactComparison:
     exact_adversary: bool
     assumptions: dict
     adv_sharp: float = float("nan")
+
+    def __repr__(self) -> str:
+        return summary_repr(self, extra=("margin",))
 
     @property
     def margin(self) -> float:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from ._validate import DTYPE
+from ._summary import summary_repr
 
 LOG_BISECTIONS = 10
 """Geometric bisections over t ∈ [2⁻²⁰⁰ t_hi, t_hi]: the bracket shrinks to a factor 2^(200/2¹⁰) < 1.15."""
@@ -33,6 +34,8 @@ class TrustRegionResult:
     value: torch.Tensor  # (n,)
     delta: torch.Tensor  # (n, d)
     upper: torch.Tensor  # (n,)
+
+    __repr__ = summary_repr
 
 
 class QuadraticModels:

@@ -159,8 +159,21 @@ def as_matrix(X: Any, name: str = "X", device: torch.device | None = None) -> to
     return t
 
 
-def as_labels(y: Any, n: int, name: str = "y", device: torch.device | None = None) -> torch.Tensor:
-    """Labels as a float64 tensor with first dimension ``n``; rejects NaN/inf and bad lengths."""
+LABEL_KINDS = ("classes", "binary", "targets")
+
+
+def as_labels(y: Any, n: int, name: str = "y", device: torch.device | None = None, *,
+              kind: str = "classes") -> torch.Tensor:
+    """Labels as a tensor with first dimension ``n``; rejects NaN/inf, bad lengths and bad label sets.
+
+    ``kind="binary"``: values in {0, 1}, shape ``(n,)`` or ``(n, 1)`` (logistic loss).
+    ``kind="classes"``: binary labels, class indices 0..K−1 of shape ``(n,)``, or ``(n, K)``
+    one-hot/probability rows (softmax). ``kind="targets"``: any finite reals (squared loss, regression).
+    Labels in {−1, +1} (or 1..K) are refused: every formula here is written for ``l = h(f) − yᵀf``
+    with y in {0, 1} (docs/theory.md §0), where they silently give wrong losses.
+    """
+    if kind not in LABEL_KINDS:
+        raise ValueError(f"kind must be one of {LABEL_KINDS}, got {kind!r}")
     try:
         t = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
     except (TypeError, ValueError, RuntimeError) as exc:
@@ -173,10 +186,38 @@ def as_labels(y: Any, n: int, name: str = "y", device: torch.device | None = Non
         raise ValueError(f"{name} must have shape (n,) or (n, K), got shape {tuple(t.shape)}")
     if t.dtype == torch.bool:
         t = t.to(torch.int64)
+    if not (t.is_floating_point() or t.dtype in _INT_DTYPES):
+        raise ValueError(f"{name} must hold real numbers, got dtype {t.dtype}")
     t = t.detach().to(device=device)
     if t.is_floating_point() and not torch.isfinite(t).all():
         raise ValueError(f"{name} contains NaN or inf")
+    if kind != "targets":
+        _check_label_set(t, name, kind)
     return t
+
+
+def _check_label_set(t: torch.Tensor, name: str, kind: str) -> None:
+    binary = bool(((t == 0) | (t == 1)).all())
+    if kind == "binary" or (t.ndim == 2 and t.shape[1] == 1):
+        if t.ndim == 2 and t.shape[1] != 1:
+            raise ValueError(f"{name} must hold binary labels of shape (n,), got shape {tuple(t.shape)}")
+        if not binary:
+            raise ValueError(f"{name} must hold binary labels in {{0, 1}}, got values {_preview(t)}"
+                             + (" (for labels in {-1, +1} pass (y + 1) / 2)" if bool((t.abs() == 1).all()) else ""))
+        return
+    if t.ndim == 1:
+        if not bool(((t >= 0) & (t == t.round())).all()):
+            raise ValueError(f"{name} must hold labels in {{0, 1}} or class indices 0..K-1, got values {_preview(t)}")
+        return
+    if not bool((t >= 0).all()) or not torch.allclose(t.sum(1).double(), torch.ones(t.shape[0], dtype=DTYPE, device=t.device),
+                                                     atol=1e-9):
+        raise ValueError(f"{name} of shape (n, K) must hold one-hot or probability rows (>= 0, summing to 1)")
+
+
+def _preview(t: torch.Tensor, k: int = 4) -> str:
+    values = torch.unique(t.reshape(-1)).cpu().tolist()
+    shown = ", ".join(f"{v:g}" for v in values[:k])
+    return "{" + shown + (", ..." if len(values) > k else "") + "}"
 
 
 def check_choice(value: Any, name: str, choices: tuple) -> Any:
