@@ -232,6 +232,13 @@ EXPLAIN_MIN_N = 10
 def check_explain(args) -> None:
     check_number(args.alpha, "--alpha")
     check_int(args.n, "--n", low=EXPLAIN_MIN_N)
+    if args.data != "two_moons":  # a fixed-size dataset: n must fit in its training split (a cheap load)
+        from .explain import load_small
+
+        try:
+            load_small(args.data, args.n)
+        except ValueError as exc:
+            raise UsageError(f"--n {args.n} with --data {args.data}: {exc}") from None
 
 
 def check_decompose(args) -> None:

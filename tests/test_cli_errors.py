@@ -44,6 +44,7 @@ BAD_CLI = [
     ["figures", "--device", "cuda:99"],
     ["figures", "--threads", "0"],
     ["figures", "--threads", "abc"],
+    ["figures", "rademacher", "--jobs", "0"],
     ["figures", "rademacher", "--out", "{FILE}"],
     ["figures", "rademacher", "--out", "{FILE}/sub"],
     ["figures", "rademacher", "--out", "/proc/mixup-figures"],
@@ -73,6 +74,7 @@ BAD_CLI = [
     ["explain", "--n", "2.5"],
     ["explain", "--data", "nope"],
     ["explain", "--model", "nope"],
+    ["explain", "--data", "digits01", "--n", "5000"],
     ["decompose", "--alpha", "0"],
     ["decompose", "--n", "1"],
     ["decompose", "--seed", "-1"],
@@ -192,3 +194,16 @@ def test_bad_command_line_in_a_subprocess(cmd, prog, tmp_path):
     _assert_one_line(proc.returncode, proc.stderr, prog, cmd)
     assert proc.stdout == ""
 
+
+
+@pytest.mark.parametrize("rows", [[1, 2], [{"unrelated": 1}]], ids=["not_rows", "foreign_rows"])
+def test_replot_of_data_that_does_not_fit_the_figure(rows, tmp_path, monkeypatch, capsys):
+    """Structurally valid JSON whose rows the figure cannot draw: still one line and exit 2."""
+    from experiments.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out" / "data").mkdir(parents=True)
+    (tmp_path / "out" / "data" / "rademacher.json").write_text(json.dumps({"rows": rows, "summary": {}}))
+    code = _exit_code(main, ["figures", "rademacher", "--replot", "--out", "out"])
+    _assert_one_line(code, capsys.readouterr().err, MT, rows)
+    assert not (tmp_path / "out" / "rademacher.png").exists()

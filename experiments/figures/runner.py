@@ -173,7 +173,11 @@ def _run(names, scale, device, out, force, cache_dir, data_root, progress, replo
             paths = data_paths(out, name)
             if not paths["json"].exists():
                 raise FigureError(f"--replot: no saved data for {name!r} at {paths['json']}")
-            plot_from_data(module, paths)
+            try:  # saved data edited or from another version: a clean refusal, not a traceback
+                plot_from_data(module, paths)
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+                raise FigureError(f"--replot: {paths['json']} does not hold the data {name!r} plots "
+                                  f"({type(exc).__name__}: {exc}); rerun without --replot") from None
             reports[name] = FigureReport(name, paths, load_data(paths["json"])["summary"])
         return reports
 
