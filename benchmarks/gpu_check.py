@@ -7,6 +7,13 @@ Runs, on the GPU and on the CPU beside it (same process, same inputs):
 2. exact ``mixup_loss`` of a ReLU MLP 100-256-1 at n = 2000 (first-layer shortcut);
 3. ``mixup_expansion`` of a ReLU MLP 784-256-1 at n = 10⁴;
 4. one training epoch (``experiments.training.train``, Mixup, MLP on MNIST-1D);
+4b. one Mixup epoch of an ensemble of ``ENSEMBLE`` MLPs (``experiments.batched.train_many``: seeds
+   and methods stacked) on MNIST-1D with 40 000 training samples, GPU vs the CPU with
+   ``--cpu-threads`` (default 2) threads — target: ≥ 10× faster on the GPU; ``--compile`` adds
+   the same with ``torch.compile``;
+4c. host synchronisations of ensemble training at 2 and 4 epochs (``set_sync_debug_mode``): equal
+   counts mean nothing synchronises inside the step loop;
+4d. ``--scale-run``: the whole ``mixup-theory figures --scale gpu`` (target ≤ 10 minutes);
 5. host synchronisations per ``mixup_loss`` call, counted with ``torch.cuda.set_sync_debug_mode``
    at two chunk sizes: a count that grows with the number of blocks means a CPU round-trip in the
    hot loop (the theory functions should show the same small count at both sizes).
@@ -31,6 +38,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.cases import _data, _linear, _mlp  # noqa: E402
 
 NODES = 32
+ENSEMBLE = 20
+"""Models per ensemble in check 4b (10 seeds × standard/Mixup, as at the gpu scale)."""
 
 
 def _sync(device):
@@ -104,6 +113,62 @@ def training_epoch(devices, n_train):
     return out
 
 
+def _ensemble_configs(device, n_samples, epochs=1, seeds=ENSEMBLE // 2, measure_every=1):
+    from experiments.training import TrainConfig
+
+    return [TrainConfig(dataset="mnist1d", dataset_kwargs=(("num_samples", n_samples),), model="mlp", method=m,
+                        epochs=epochs, batch_size=128, hidden=(256, 256), seed=s, device=str(device),
+                        measure_every=measure_every) for m in ("standard", "mixup") for s in range(seeds)]
+
+
+def ensemble_epoch(devices, n_samples, compile=False):
+    """One epoch of ``ENSEMBLE`` MLPs trained as one ensemble; seconds per model-epoch beside it."""
+    from experiments.batched import train_many
+    from experiments.datasets import load_dataset
+
+    data = [load_dataset("mnist1d", n=None, seed=s, num_samples=n_samples) for s in range(ENSEMBLE // 2)] * 2
+    out = {}
+    for dev in devices:
+        configs = _ensemble_configs(dev, n_samples)
+        train_many(_ensemble_configs(dev, 500), compile=compile)  # warm-up (CUDA context, kernels, compile)
+        res, sec = _timed(lambda: train_many(configs, datasets=data, compile=compile), dev)
+        out[dev.type] = {"value": res[-1].history[-1]["train_loss"], "seconds": sec,
+                         "seconds_per_model": sec / len(configs), "n_train": res[0].dataset.n_train}
+    return out
+
+
+def ensemble_syncs(device, n_samples):
+    """Host synchronisations of ensemble training at 2 and 4 epochs (evaluated at the last one only)."""
+    from experiments.batched import train_many
+
+    counts = {}
+    for epochs in (2, 4):
+        configs = _ensemble_configs(device, n_samples, epochs=epochs, seeds=2, measure_every=epochs)
+        train_many(configs)
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                train_many(configs)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        counts[f"{epochs} epochs"] = sum("synchroniz" in str(w.message) for w in caught)
+    return counts
+
+
+def scale_run(device):
+    """Wall time of ``mixup-theory figures --scale gpu`` into a fresh folder."""
+    import tempfile
+
+    from experiments.figures import runner
+
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        reports = runner.run(scale="gpu", device=device.type, out=out, progress=False)
+        total = time.perf_counter() - start
+    return {"seconds": total, "figures": {k: r.seconds for k, r in reports.items()}}
+
+
 def syncs_per_call(n, device):
     """Host synchronisations of one ``mixup_loss`` call (linear and MLP) at two chunk sizes."""
     import theory
@@ -131,7 +196,11 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cuda")
     p.add_argument("--small", action="store_true", help="small sizes (a dry run)")
     p.add_argument("--json", default=None)
+    p.add_argument("--cpu-threads", type=int, default=2, help="CPU threads of the CPU side (default 2)")
+    p.add_argument("--compile", action="store_true", help="also time the ensemble epoch with torch.compile")
+    p.add_argument("--scale-run", action="store_true", help="also time the whole figures --scale gpu")
     args = p.parse_args(argv)
+    torch.set_num_threads(args.cpu_threads)
     dev = torch.device(args.device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         print("no CUDA device: nothing to check (use --device cpu --small for a dry run)")
@@ -149,6 +218,11 @@ def main(argv=None) -> int:
     n_exp = 500 if small else 10_000
     results[f"expansion, ReLU MLP 784-256-1, n={n_exp}"] = expansion(n_exp, 784, devices)
     results["one Mixup training epoch, MLP 40-256-256-10, MNIST-1D"] = training_epoch(devices, 500 if small else 4000)
+    n_big = 600 if small else 50_000
+    key = f"Mixup epoch, {ENSEMBLE} MLPs as one ensemble, n={int(n_big * 0.8)}"
+    results[key] = ensemble_epoch(devices, n_big)
+    if args.compile:
+        results[key + ", torch.compile"] = ensemble_epoch(devices, n_big, compile=True)
     print()
     header = f"{'check':<52}{'gpu s':>10}{'cpu s':>10}{'speed-up':>10}{'rel diff':>10}"
     print(header + "\n" + "-" * len(header))
@@ -159,11 +233,19 @@ def main(argv=None) -> int:
         rel = f"{abs(g['value'] - c['value']) / abs(c['value']):.1e}" if g and c else "-"
         print(f"{key:<52}{gs:>10}{c['seconds']:>10.3f}{speed:>10}{rel:>10}")
     if dev.type == "cuda":
+        counts = ensemble_syncs(dev, 600 if small else 5000)
+        results["host syncs of ensemble training"] = counts
+        print("\nhost synchronisations of ensemble training (equal at 2 and 4 epochs: none in the step loop):")
+        for key, c in counts.items():
+            print(f"  {key}: {c}")
         counts = syncs_per_call(300 if small else 2000, dev)
         results["host syncs per mixup_loss call"] = counts
         print("\nhost synchronisations per mixup_loss call (should not grow with the number of blocks):")
         for key, c in counts.items():
             print(f"  {key}: {c}")
+    if args.scale_run:
+        results["figures --scale gpu"] = scale_run(dev)
+        print(f"\nfigures --scale gpu: {results['figures --scale gpu']['seconds']:.0f} s")
     path = args.json or (os.path.join(os.environ["OUT"], "gpu_check.json") if os.environ.get("OUT") else None)
     if path:
         with open(path, "w") as fh:

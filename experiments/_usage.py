@@ -151,9 +151,9 @@ def check_figures(args) -> None:
     from . import registry
     from .figures.runner import SCALES, Context, data_paths, figure_module
 
-    unknown = [n for n in args.names if n not in registry.figure_names()]
+    unknown = [n for n in args.names if n not in registry.all_figure_names()]
     if unknown:
-        raise UsageError(f"unknown figure {unknown[0]!r}; figures are {', '.join(registry.figure_names())}")
+        raise UsageError(f"unknown figure {unknown[0]!r}; figures are {', '.join(registry.all_figure_names())}")
     check_choice(args.scale, "--scale", SCALES)
     check_int(args.threads, "--threads", optional=True)
     if getattr(args, "jobs", None) is not None:
@@ -163,7 +163,7 @@ def check_figures(args) -> None:
         check_output_dir(args.cache_dir, "--cache-dir")
     if args.data_root is not None:
         check_input_dir(args.data_root, "--data-root")
-    names = args.names or registry.figure_names()
+    names = args.names or registry.figure_names(args.scale)
     if args.replot:
         for name in names:
             check_saved_figure(data_paths(out, name)["json"], name)

@@ -73,9 +73,11 @@ def plan_groups(configs: list[TrainConfig], max_group: int = MAX_GROUP) -> list[
 
 
 def train_many(configs: list[TrainConfig], *, datasets: list[Dataset] | None = None,
-               max_group: int = MAX_GROUP) -> list[TrainResult]:
+               max_group: int = MAX_GROUP, compile: bool = False) -> list[TrainResult]:
     """One :class:`~experiments.training.TrainResult` per configuration, in order, each equal (to
-    float rounding) to ``train(config)``; batchable configurations are trained as ensembles."""
+    float rounding) to ``train(config)``; batchable configurations are trained as ensembles.
+    ``compile=True`` wraps each ensemble's forward pass in ``torch.compile`` (worth it on a GPU for
+    long runs; it needs a working compiler tool chain)."""
     configs = [c.validate() for c in configs]
     if datasets is not None and len(datasets) != len(configs):
         raise ValueError(f"datasets must have one entry per config ({len(configs)}), got {len(datasets)}")
@@ -85,7 +87,7 @@ def train_many(configs: list[TrainConfig], *, datasets: list[Dataset] | None = N
         if len(members) == 1 and group_key(configs[members[0]]) is None:
             results[members[0]] = train(configs[members[0]], dataset=given[0] if given else None)
             continue
-        for i, res in zip(members, _train_group([configs[i] for i in members], given)):
+        for i, res in zip(members, _train_group([configs[i] for i in members], given, compile)):
             results[i] = res
     return results
 
@@ -193,7 +195,8 @@ def _optimizer(config: TrainConfig, params: list[torch.Tensor]):
     return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
-def _train_group(configs: list[TrainConfig], datasets: list[Dataset] | None) -> list[TrainResult]:
+def _train_group(configs: list[TrainConfig], datasets: list[Dataset] | None,
+                 compile: bool = False) -> list[TrainResult]:
     first = configs[0]
     device = resolve_device(first.device)
     dtype = DTYPES[first.dtype]
@@ -205,12 +208,13 @@ def _train_group(configs: list[TrainConfig], datasets: list[Dataset] | None) -> 
             by_shape[(d.X_train.shape, d.X_test.shape, d.n_classes)].append(i)
         out: list = [None] * len(configs)
         for idx in by_shape.values():
-            for i, r in zip(idx, _train_group([configs[i] for i in idx], [datasets[i] for i in idx])):
+            for i, r in zip(idx, _train_group([configs[i] for i in idx], [datasets[i] for i in idx], compile)):
                 out[i] = r
         return out
     models = [build_run(c, device, d)[1] for c, d in zip(configs, datasets)]
     k = datasets[0].n_classes
     m = len(configs)
+    pin = device.type == "cuda"  # page-locked host tensors: the per-epoch copies stay asynchronous
     Xtr = torch.as_tensor(np.stack([d.X_train for d in datasets]), dtype=dtype).to(device)
     ytr = torch.as_tensor(np.stack([d.y_train for d in datasets]), dtype=torch.int64).to(device)
     Xte = torch.as_tensor(np.stack([d.X_test for d in datasets]), dtype=dtype).to(device)
@@ -219,6 +223,8 @@ def _train_group(configs: list[TrainConfig], datasets: list[Dataset] | None) -> 
     params, _ = torch.func.stack_module_state(models)
     base = copy.deepcopy(models[0]).to("meta")
     forward = _functional(base, list(params))
+    if compile:
+        forward = torch.compile(forward, dynamic=False)
     manifold = first.method == "manifold"
     if manifold:
         head, tail = split_at_hidden(base, MANIFOLD_LAYER)
@@ -234,7 +240,8 @@ def _train_group(configs: list[TrainConfig], datasets: list[Dataset] | None) -> 
     records, start = [], time.perf_counter()
     with _deterministic(device):
         for epoch in range(1, first.epochs + 1):
-            order, perms, lams = (t.to(device, non_blocking=True) for t in _draws(configs, gens, rngs, n, bounds))
+            order, perms, lams = (t.pin_memory().to(device, non_blocking=True) if pin else t
+                                  for t in _draws(configs, gens, rngs, n, bounds))
             lam_w = lams.to(dtype)[..., None, None]
             lam_c = (1 - lams).to(dtype)[..., None, None]
             objective = torch.zeros(m, dtype=torch.float64, device=device)

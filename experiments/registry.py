@@ -5,8 +5,18 @@ FIGURES = ["approximation", "approximation_order", "robustness_chain", "robust_a
            "regularizer", "rademacher", "generalization_gap"]
 
 
-def figure_names() -> list[str]:
-    return list(FIGURES)
+GPU_FIGURES = ["training_at_scale"]
+"""Figures that only the ``gpu`` scale makes (they are no part of the CPU scales)."""
+
+
+def figure_names(scale: str | None = None) -> list[str]:
+    """The figures a run makes by default: every CPU figure, plus the GPU-only ones at ``scale="gpu"``."""
+    return list(FIGURES) + (list(GPU_FIGURES) if scale == "gpu" else [])
+
+
+def all_figure_names() -> list[str]:
+    """Every figure that can be named on the command line."""
+    return list(FIGURES) + list(GPU_FIGURES)
 
 
 def dataset_names() -> list[str]:

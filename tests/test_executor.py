@@ -111,3 +111,26 @@ def test_jobs_parsing_and_policy(monkeypatch):
     assert executor.policy("smoke", "cpu", 2, 3) == (2, 3)
     assert executor.policy("paper", "cpu", None, None) == (1, None)
     assert executor.policy("default", "cuda", 4, None) == (1, None)
+
+
+@pytest.mark.gpu_scale
+@pytest.mark.slow  # ~100 s on the loaded 2-core machine (mnist1d generation, L_mix measurements)
+def test_gpu_scale_tiny_on_cpu(tmp_path, monkeypatch):
+    """The ``gpu`` scale's own figure, shrunk to seconds, through the same code path on the CPU."""
+    from experiments.figures import training_at_scale as tas
+
+    from experiments import measure
+
+    monkeypatch.setitem(tas.SCALES, "gpu", {"num_samples": 100, "epochs": 2, "batch_size": 32, "seeds": [0, 1],
+                                            "every": 1})
+    monkeypatch.setitem(tas.MODELS, "mlp", {"hidden": [8, 8], "lr": 0.05})
+    monkeypatch.setattr(measure, "SAMPLED_DRAWS", 4)  # the estimator's passes, read at call time
+    rep = runner.run(["training_at_scale"], scale="gpu", out=tmp_path, progress=False, device="cpu")
+    data = json.loads((tmp_path / "data" / "training_at_scale.json").read_text())
+    assert rep["training_at_scale"].computed == 8 and data["execution"]["jobs"] == 1
+    rows = data["rows"]
+    assert {(r["model"], r["method"]) for r in rows} == {(m, k) for m in ("mlp", "cnn") for k in ("standard", "mixup")}
+    assert all(r["n_train"] == 80 and r["epoch"] in (1, 2) for r in rows)
+    for r in rows:  # exact where affordable (zero standard error), else sampled with a positive one
+        assert (r["mixup_loss_kind"] == "exact") == (r["mixup_loss_stderr"] == 0.0) and r["mixup_loss"] > 0
+    assert main(["figures", "training_at_scale", "--scale", "default", "--out", str(tmp_path)]) == 2

@@ -59,8 +59,8 @@ class FigureReport:
 
 
 def figure_module(name: str):
-    if name not in registry.figure_names():
-        raise FigureError(f"unknown figure {name!r}; known figures: {', '.join(registry.figure_names())}")
+    if name not in registry.all_figure_names():
+        raise FigureError(f"unknown figure {name!r}; known figures: {', '.join(registry.all_figure_names())}")
     return importlib.import_module(f"experiments.figures.{name}")
 
 
@@ -164,7 +164,7 @@ def _run(names, scale, device, out, force, cache_dir, data_root, progress, replo
 
     from . import executor
 
-    names = list(names) if names else registry.figure_names()
+    names = list(names) if names else registry.figure_names(scale)
     modules = {name: figure_module(name) for name in names}
     out = Path(out)
     if replot:
