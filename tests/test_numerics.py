@@ -70,3 +70,132 @@ def test_float32_centered_data_counts_as_centered():
 
 def scale_of(X):
     return float(np.abs(X).max())
+
+
+# ---------------------------------------------------------------- stable forms at large margins (C2, C4)
+
+MARGINS = (1.0, 40.0, 700.0, 800.0, 1e4)
+STABLE_RTOL = 1e-12
+
+
+def _two_point(margin):
+    """Logistic regression θ = margin on X = [[1], [−1]], y = [1, 0]: both signed margins equal ``margin``."""
+    return theory.linear_model(1, weight=[[margin]], bias=False), [[1.0], [-1.0]], [1, 0]
+
+
+def _eps_star_closed_form(m, m1, m2):
+    """ε* solves wmε + ½w(1−w)m²ε² = m1·wm + m2·w(1−w)m² (w = σ(−m) divides out):
+    ½cε² + ε − (m1 + m2c) = 0 with c = (1−w)m; the root in cancellation-free form (mpmath)."""
+    import mpmath
+    mpmath.mp.dps = 50
+    w = 1 / (1 + mpmath.exp(m))
+    c = (1 - w) * m
+    k = m1 + m2 * c
+    return float(2 * k / (1 + mpmath.sqrt(1 + 2 * c * k)))
+
+
+@pytest.mark.parametrize("margin", MARGINS)
+def test_eps_star_is_exact_at_large_margins(margin):
+    """Before: 467 at margin 700 and inf from 800 on (the terms underflowed); the root is ≈ 0.577."""
+    model, X, y = _two_point(margin)
+    rb = theory.robustness_bound(model, X, y, 1.0)
+    assert rb.eps_star == pytest.approx(_eps_star_closed_form(margin, rb.m1, 1 / 6), rel=STABLE_RTOL)
+
+
+@pytest.mark.parametrize("margin", MARGINS)
+def test_expansion_terms_are_accurate_at_large_margins(margin):
+    """standard = log1p(e^−m), R1 = m1·w·m, R2 = m2·w(1−w)m², w = σ(−m) (mpmath); before, standard was
+    2.1e-18 instead of 4.25e-18 at margin 40 (h(f) − yf lost every digit)."""
+    import mpmath
+    mpmath.mp.dps = 50
+    model, X, y = _two_point(margin)
+    e = theory.mixup_expansion(model, X, y, 1.0)
+    w = 1 / (1 + mpmath.exp(margin))
+    expected = {"standard": mpmath.log1p(mpmath.exp(-margin)), "r1": e.m1 * w * margin,
+                "r2": e.m2 * w * (1 - w) * margin ** 2}
+    for name, ref in expected.items():
+        got = getattr(e, name)
+        if float(ref) < 2.3e-308:  # below the normal range: the float is ref rounded to a subnormal, or 0
+            assert abs(got - float(ref)) <= 5e-324
+        else:
+            assert got == pytest.approx(float(ref), rel=STABLE_RTOL)
+    scaled_ref = {"r1": e.m1 * margin * w, "r2": e.m2 * (1 - w) * margin ** 2 * w}  # divided by 2^k
+    # past underflow the weight comes from exp(log w − k log 2): relative error ≈ |log w|·ε, inherent
+    rel = max(STABLE_RTOL, 8 * margin * np.finfo(float).eps)
+    assert e.scaled[0] == pytest.approx(float(mpmath.ldexp(scaled_ref["r1"], -e.scale_exponent)), rel=rel)
+    assert e.scaled[1] == pytest.approx(float(mpmath.ldexp(scaled_ref["r2"], -e.scale_exponent)), rel=rel)
+
+
+@pytest.mark.parametrize("margin", [-1e4, -745.0, -40.0, -1.0, 0.0, 3.0, 40.0, 745.0, 1e4])
+@pytest.mark.parametrize("label", [0.0, 0.3, 1.0])
+def test_logistic_value_and_residual_against_mpmath(margin, label):
+    import mpmath
+    mpmath.mp.dps = 60
+    from theory._losses import get_loss
+    loss = get_loss("logistic")
+    F, Y = torch.tensor([[margin]], dtype=DT), torch.tensor([[label]], dtype=DT)
+    f = mpmath.mpf(margin)
+    ref_value = mpmath.log1p(mpmath.exp(f)) - label * f if margin < 700 else \
+        label * mpmath.log1p(mpmath.exp(-f)) + (1 - label) * mpmath.log1p(mpmath.exp(f))
+    ref_residual = 1 / (1 + mpmath.exp(-f)) - mpmath.mpf(label)
+    for got, ref in ((float(loss.value(F, Y)), ref_value), (float(loss.residual(F, Y)), ref_residual)):
+        assert got == pytest.approx(float(ref), rel=1e-14, abs=1e-320)
+
+
+def test_softmax_value_residual_and_hessian_against_mpmath():
+    import mpmath
+    mpmath.mp.dps = 60
+    from theory._losses import get_loss
+    loss = get_loss("softmax")
+    F = torch.tensor([[40.0, 0.0, -3.0], [1.0, 2.0, 3.0], [700.0, -20.0, 0.5]], dtype=DT)
+    Y = torch.tensor([[1.0, 0, 0], [0.2, 0.5, 0.3], [1.0, 0, 0]], dtype=DT)
+    value, G, A = loss.value(F, Y), loss.residual(F, Y), loss.stable_hessian(F)
+    for i in range(3):
+        f = [mpmath.mpf(float(v)) for v in F[i]]
+        lse = mpmath.log(sum(mpmath.exp(v) for v in f))
+        p = [mpmath.exp(v - lse) for v in f]
+        assert float(value[i]) == pytest.approx(float(sum(float(Y[i, c]) * (lse - f[c]) for c in range(3))), rel=1e-14)
+        for c in range(3):
+            rest = sum(p[k] for k in range(3) if k != c)  # 1 − p_c without cancellation
+            y_c = float(Y[i, c])
+            assert float(G[i, c]) == pytest.approx(float((1 - y_c) * p[c] - y_c * rest), rel=1e-13, abs=1e-320)
+            for k in range(3):
+                ref = p[c] * rest if c == k else -p[c] * p[k]
+                assert float(A[i, c, k]) == pytest.approx(float(ref), rel=1e-13, abs=1e-320)
+
+
+# ---------------------------------------------------------------- inputs whose squares overflow
+
+def _huge():
+    model = theory.linear_model(2, weight=[[1.0, -1.0]], bias=False)
+    return model, np.array([[1.0, 0.5], [-1.0, -0.5]]) * 1e155, [1, 0]
+
+
+def test_inputs_whose_squares_overflow_raise_a_value_error_naming_x():
+    """Before: NaN from the expansion and robustness_bound, NaN from glm_regularizer."""
+    model, X, y = _huge()
+    with pytest.raises(ValueError, match="X .*too large"):
+        theory.mixup_expansion(model, X, y, 1.0)
+    with pytest.raises(ValueError, match="X .*too large"):
+        theory.robustness_bound(model, X, y, 1.0)
+    with pytest.raises(ValueError, match="X .*too large"):
+        theory.glm_regularizer(model, X, 2.0, loss="squared")
+
+
+@pytest.mark.parametrize("form", ["paper", "shrinkage"])
+def test_glm_regularizer_is_exactly_zero_where_the_curvature_underflows(form):
+    """Margins ±5e154: σ(f)σ(−f) = e^{−5e154} times θᵀΣ̂θ ≈ 2.5e309 is 0 in float64 (both forms)."""
+    model, X, _ = _huge()
+    assert theory.glm_regularizer(model, X, 2.0, form=form) == 0.0
+    small = theory.glm_regularizer(model, X / 1e155, 2.0, form=form)  # same code path at scale 1: finite > 0
+    assert math.isfinite(small) and small > 0
+
+
+@pytest.mark.parametrize("norm", [2, INF])
+def test_attacks_and_certificates_stay_finite_on_huge_inputs(norm):
+    net = theory.relu_mlp(2, [5], generator=torch.Generator().manual_seed(0))
+    X = np.array([[1.0, 0.5], [-1.0, -0.5]]) * 1e155
+    values = [theory.adversarial_loss(net, X, [1, 0], 1e154, norm=norm, method=m)
+              for m in ("fgsm", "pgd", "second_order", "certified")]
+    assert all(math.isfinite(v) for v in values)
+    assert values[0] <= values[1] <= values[3] * (1 + 1e-12)

@@ -12,6 +12,7 @@ from forward-over-reverse ``torch.func.jvp`` (Hessian-vector products).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +50,11 @@ class Expansion:
     m1: float = float("nan")
     m2: float = float("nan")
     r3_method: str = "exact"
+    scale_exponent: int = 0
+    """``k``: r1, r2, r3 equal ``2^k`` times ``scaled`` (``GLMLoss.scaled_derivatives``)."""
+    scaled: tuple = (float("nan"),) * 3
+    """``(r1, r2, r3)·2^{−k}``: finite and accurate where the terms themselves underflow (margins
+    past ≈ 745 for the logistic loss); ratios such as ε* are computed from these."""
 
     def __repr__(self) -> str:
         return summary_repr(self, extra=("approx",))
@@ -179,8 +185,7 @@ def mixup_expansion(model, X, y, alpha, beta=None, *, loss: str = "logistic", sc
     C = P.X - xbar
     Sigma = C.T @ C / n
     D = -C  # x̄ − x_i
-    G = P.loss.grad_h(P.F) - P.Y  # (n, K)
-    A = P.loss.hessian(P.F)  # (n, K, K)
+    G, A, k = P.loss.scaled_derivatives(P.F, P.Y)  # ∇h − y = 2^k G, ∇²h = 2^k A: (n, K), (n, K, K)
     J = input_jacobians(P)  # (n, K, d)
     JD = torch.einsum("nkd,nd->nk", J, D)
     JSJ = torch.einsum("nkd,de,nle->nkl", J, Sigma, J)
@@ -188,4 +193,10 @@ def mixup_expansion(model, X, y, alpha, beta=None, *, loss: str = "logistic", sc
     r1 = m1 * (G * JD).sum(-1).mean()
     r2 = 0.5 * m2 * ((A * JSJ).sum((-1, -2)) + torch.einsum("nk,nkl,nl->n", JD, A, JD)).mean()
     r3_sum, used = _r3_terms(P, G, D, Sigma, r3, probes, generator)
-    return Expansion(float(standard), float(r1), float(r2), float(0.5 * m2 * r3_sum / n), s, m1, m2, used)
+    scaled = (float(r1), float(r2), float(0.5 * m2 * r3_sum / n))
+    if not all(map(math.isfinite, scaled)):
+        raise ValueError(f"X (max |X| = {float(P.X.abs().max()):.3g}) is too large for the expansion in float64: "
+                         "the second moments of X and the model's Jacobians (X's covariance, J Σ̂ Jᵀ) overflow; "
+                         "rescale X (e.g. standardize it)")
+    r1_, r2_, r3_ = (math.ldexp(t, k) for t in scaled)  # exact (k ≤ 0), rounding once into subnormals
+    return Expansion(float(standard), r1_, r2_, r3_, s, m1, m2, used, k, scaled)

@@ -114,16 +114,30 @@ def glm_regularizer(model, X, alpha, beta=None, *, loss: str = "logistic", form:
     alpha, beta = check_alpha_beta(alpha, beta)
     check_choice(form, "form", FORMS)
     F, b, _ = _linear_margins(model, X, loss)
-    quad_form = float(((F - F.mean()) ** 2).mean())  # θᵀΣ̂θ
     if form == "paper":
         rho2 = MixupLambda(alpha, beta).rho2()
         if math.isinf(rho2):
             return math.inf
-        return 0.5 * float(curvature(loss, F).mean()) * rho2 * quad_form
+        return _times_quad_form(0.5 * float(curvature(loss, F).mean()) * rho2, F)
     lam, w = _tilde_rule(alpha, beta, nodes, F.device)
     shrunk = lam[:, None] * (F - b)[None, :] + b  # f(λ x_i), (Q, n)
     per_node = curvature(loss, shrunk).mean(1) * (1 - lam) ** 2
-    return 0.5 * float(per_node @ w) * quad_form
+    return _times_quad_form(0.5 * float(per_node @ w), F)
+
+
+def _times_quad_form(coef: float, F: torch.Tensor) -> float:
+    """``coef · θᵀΣ̂θ`` with ``θᵀΣ̂θ`` the variance of the margins ``F``, through the log domain: finite
+    and exact where the variance alone overflows but the product does not (huge margins make the
+    logistic curvature underflow); an overflowing product is a ``ValueError`` naming X."""
+    C = F - F.mean()
+    big = float(C.abs().max())
+    if coef == 0.0 or big == 0.0:
+        return 0.0
+    log_value = math.log(coef) + 2 * math.log(big) + math.log(float(((C / big) ** 2).mean()))
+    if log_value > math.log(np.finfo(np.float64).max):
+        raise ValueError(f"X (margins up to {float(F.abs().max()):.3g}) is too large: the regularizer "
+                         f"{coef:.3g}·θᵀΣ̂θ overflows float64; rescale X (e.g. standardize it)")
+    return math.exp(log_value)
 
 
 def shrunk_standard_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic",

@@ -104,6 +104,11 @@ def is_centered(P: Problem) -> bool:
     return bool(P.X.mean(0).abs().max() <= tol)
 
 
+def _unscale(T: torch.Tensor, k: int) -> torch.Tensor:
+    """``2^k · T`` (k ≤ 0) in two exact power-of-two factors, so 2^k itself never underflows."""
+    return T * 2.0 ** (k // 2) * 2.0 ** (k - k // 2)
+
+
 def zero_input_hessian(P: Problem, J: torch.Tensor, probes: int = HESSIAN_PROBES) -> bool:
     """Numerical check that ``∇²f_k(x_i) = 0`` for every output k and sample i: Hessian–vector
     products (forward-over-reverse) along fixed pseudo-random directions."""
@@ -178,12 +183,11 @@ def robustness_bound(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
     m1 = expansion.m1
     J = input_jacobians(P)
     grad = J[:, 0]
-    f, Y = P.F[:, 0], P.Y[:, 0]
-    sig = torch.sigmoid(f)
+    G, A, k = P.loss.scaled_derivatives(P.F, P.Y)  # σ(f) − y = 2^k G, σ(f)σ(−f) = 2^k A
     q = dual_norm(norm)
     gq = vector_norm(grad, q)
-    slope = (sig - Y).abs() * gq
-    curvature = sig * torch.sigmoid(-f) * gq * gq
+    slope_s, curvature_s = G[:, 0].abs() * gq, A[:, 0, 0] * gq * gq  # |σ_i − y_i|‖∇f_i‖_q, ... times 2^{−k}
+    slope, curvature = _unscale(slope_s, k), _unscale(curvature_s, k)
     clean = P.loss.value(P.F, P.Y)
     dot = (grad * P.X).sum(1).abs()
     dist = torch.where(gq > 0, dot / torch.where(gq > 0, gq, 1.0), 0.0)  # distance to the linearised boundary
@@ -201,8 +205,11 @@ def robustness_bound(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
     adv_i = float(second_order_adv(clean, slope, curvature, eps_i).mean())
     adv_mix = float(second_order_adv(clean, slope, curvature, eps_mix).mean())
     adv_sharp = float(second_order_adv(clean, slope, curvature, eps_sharp).mean())
-    gap = expansion.r1 + expansion.r2 + expansion.r3  # L̃_mix − L_std without cancellation
-    eps_star = largest_eps(gap, float(slope.mean()), float(curvature.mean()))
+    # ε* from L̃_mix − L_std = R1 + R2 + R3 (no cancellation), all terms times 2^{−k}: exact at any margin
+    if expansion.scale_exponent != k:
+        raise AssertionError("expansion and chain use different scales")
+    gap = sum(expansion.scaled)
+    eps_star = largest_eps(gap, float(slope_s.mean()), float(curvature_s.mean()))
     approx = expansion.approx
     return RobustnessBound(
         eps_i=eps_i.cpu().numpy(), eps_mix=eps_mix, eps_star=eps_star, mixup_approx=approx,
@@ -284,10 +291,9 @@ def exact_comparison(model, X, y, alpha, beta=None, *, norm=2, c_x=None, eps=Non
     P = prepare(model, X, y, "logistic")
     grad = input_jacobians(P)[:, 0]
     f, Y = P.F[:, 0], P.Y[:, 0]
-    sig = torch.sigmoid(f)
     gq = vector_norm(grad, dual_norm(norm))
-    adv_approx = float(second_order_adv(P.loss.value(P.F, P.Y), (sig - Y).abs() * gq,
-                                        sig * torch.sigmoid(-f) * gq * gq, e).mean())
+    adv_approx = float(second_order_adv(P.loss.value(P.F, P.Y), P.loss.residual(P.F, P.Y)[:, 0].abs() * gq,
+                                        P.loss.stable_hessian(P.F)[:, 0, 0] * gq * gq, e).mean())
     if geq(mix, upper):
         status = "holds"
     elif not geq(mix, lower):

@@ -77,8 +77,8 @@ def robustness_bound_softmax(model, X, y, alpha, beta=None, *, norm=2, c_x=None)
     m1 = expansion.m1
     J = input_jacobians(P)
     p = torch.softmax(P.F, 1)
-    G = p - P.Y
-    A = torch.diag_embed(p) - p[:, :, None] * p[:, None, :]
+    G = P.loss.residual(P.F, P.Y)  # p − y and diag p − ppᵀ without cancellation
+    A = P.loss.stable_hessian(P.F)
     chunks = list(quadratic_models(P, J, G, A))
     g = torch.cat([c[2] for c in chunks])
     H = torch.cat([c[3] for c in chunks])

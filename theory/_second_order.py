@@ -65,8 +65,8 @@ def _chunks(P: Problem):
 def second_order_losses(P: Problem, eps: float, norm: float) -> torch.Tensor:
     """Per-sample ``l_i + max_{‖δ‖_p ≤ ε} (g_iᵀδ + ½δᵀH_iδ)`` (see module docstring)."""
     J = input_jacobians(P)  # (n, K, d)
-    G = P.loss.grad_h(P.F) - P.Y
-    A = P.loss.hessian(P.F)
+    G = P.loss.residual(P.F, P.Y)  # ∇h − y and ∇²h without cancellation at large margins
+    A = P.loss.stable_hessian(P.F)
     clean = P.loss.value(P.F, P.Y)
     piecewise = is_piecewise_linear(P.model)
     if P.K == 1 and (piecewise or norm == math.inf):
@@ -94,8 +94,8 @@ def quadratic_models(P: Problem, J: torch.Tensor | None = None, G: torch.Tensor 
     ``H_i = J_iᵀA_iJ_i + Σ_k G_ik ∇²f_ik(x_i)`` of δ ↦ l(x_i + δ) at δ = 0 (the f-Hessian term is
     skipped for piecewise-linear models, where it vanishes a.e.)."""
     J = input_jacobians(P) if J is None else J
-    G = P.loss.grad_h(P.F) - P.Y if G is None else G
-    A = P.loss.hessian(P.F) if A is None else A
+    G = P.loss.residual(P.F, P.Y) if G is None else G
+    A = P.loss.stable_hessian(P.F) if A is None else A
     piecewise = is_piecewise_linear(P.model)
     for r0, r1 in _chunks(P):
         Jc = J[r0:r1]
