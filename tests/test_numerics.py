@@ -199,3 +199,110 @@ def test_attacks_and_certificates_stay_finite_on_huge_inputs(norm):
               for m in ("fgsm", "pgd", "second_order", "certified")]
     assert all(math.isfinite(v) for v in values)
     assert values[0] <= values[1] <= values[3] * (1 + 1e-12)
+
+
+# ---------------------------------------------------------------- model state: eval mode, caller's model untouched
+
+def _bn_model():
+    """Linear → BatchNorm1d → ReLU → Linear, with non-trivial running statistics, left in train mode."""
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 1)).double()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.randn(16, 3, dtype=DT) * 2 + 1)
+        model[1].weight.copy_(torch.tensor([1.5, -0.7, 0.9, 2.0]))
+        model[1].bias.copy_(torch.tensor([0.1, -0.2, 0.3, 0.0]))
+    model[3].weight.requires_grad_(False)  # a caller's flag that must survive
+    return model.train()
+
+
+def _bn_folded(model):
+    """The eval-mode BN model as a plain Linear → ReLU → Linear (BN folded into the first layer)."""
+    lin, bn, _, out = model
+    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+    plain = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1)).double()
+    with torch.no_grad():
+        plain[0].weight.copy_(scale[:, None] * lin.weight)
+        plain[0].bias.copy_(scale * (lin.bias - bn.running_mean) + bn.bias)
+        plain[2].load_state_dict(out.state_dict())
+    return plain
+
+
+def _dropout_model():
+    torch.manual_seed(4)
+    return nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Dropout(0.5), nn.Linear(8, 1)).double().train()
+
+
+def _dropout_plain(model):
+    return nn.Sequential(model[0], model[1], model[3])
+
+
+def _snapshot(model):
+    return ({k: v.clone() for k, v in model.state_dict().items()},
+            [m.training for m in model.modules()], [p.requires_grad for p in model.parameters()])
+
+
+def _assert_unchanged(model, snap):
+    state, modes, grads = snap
+    now = model.state_dict()
+    assert all(torch.equal(now[k], v) for k, v in state.items())
+    assert [m.training for m in model.modules()] == modes
+    assert [p.requires_grad for p in model.parameters()] == grads
+
+
+def _state_data():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(9, 3))
+    X -= X.mean(0)
+    return X, (rng.random(9) < 0.5).astype(int)
+
+
+STATE_CALLS = {
+    "mixup_loss": lambda m, X, y: theory.mixup_loss(m, X, y, 0.5),
+    "mixup_loss_small_chunks": lambda m, X, y: theory.mixup_loss(m, X, y, 0.5, chunk_elements=1 << 9),
+    "mixup_loss_no_shortcut": lambda m, X, y: theory.mixup_loss(m, X, y, 0.5, shortcut=False),
+    "unmixed": lambda m, X, y: theory.mixup_loss_unmixed(m, X, y, 0.5),
+    "expansion": lambda m, X, y: theory.mixup_expansion(m, X, y, 0.5).approx,
+    "second_order": lambda m, X, y: theory.adversarial_loss(m, X, y, 0.2, method="second_order"),
+    "pgd": lambda m, X, y: theory.adversarial_loss(m, X, y, 0.2, method="pgd", steps=5),
+    "fgsm": lambda m, X, y: theory.adversarial_loss(m, X, y, 0.2, method="fgsm"),
+    "robustness_bound": lambda m, X, y: theory.robustness_bound(m, X, y, 0.5).adv_at_eps_i,
+}
+
+
+@pytest.mark.parametrize("kind", ["batchnorm", "dropout"])
+@pytest.mark.parametrize("call", sorted(STATE_CALLS))
+def test_train_mode_models_give_the_eval_value_and_are_left_untouched(kind, call):
+    """Before: BatchNorm running statistics changed and values depended on the chunk size (0.684 /
+    0.695 / 0.692 eval), Dropout gave a new value per call, mixup_expansion crashed in torch.func."""
+    model = _bn_model() if kind == "batchnorm" else _dropout_model()
+    plain = _bn_folded(model) if kind == "batchnorm" else _dropout_plain(model)
+    X, y = _state_data()
+    snap = _snapshot(model)
+    fn = STATE_CALLS[call]
+    first, second = fn(model, X, y), fn(model, X, y)
+    _assert_unchanged(model, snap)
+    assert first == second
+    assert first == pytest.approx(fn(plain, X, y), rel=1e-12, abs=1e-14)
+
+
+def test_certified_accepts_train_mode_dropout_as_the_identity():
+    torch.manual_seed(6)
+    model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Dropout(0.3), nn.Linear(8, 1)).double().train()
+    X, y = _state_data()
+    snap = _snapshot(model)
+    got = theory.adversarial_loss(model, X, y, 0.2, method="certified")
+    _assert_unchanged(model, snap)
+    assert got == theory.adversarial_loss(nn.Sequential(model[0], model[1], model[3]), X, y, 0.2, method="certified")
+
+
+def test_evaluation_restores_modes_when_the_body_raises():
+    from theory._models import evaluation
+    model = _dropout_model()
+    model[1].eval()  # mixed modes must come back as they were
+    modes = [m.training for m in model.modules()]
+    with pytest.raises(RuntimeError):
+        with evaluation(model):
+            assert not any(m.training for m in model.modules())
+            raise RuntimeError("boom")
+    assert [m.training for m in model.modules()] == modes

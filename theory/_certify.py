@@ -35,7 +35,7 @@ _PASS_THROUGH = (nn.Identity, nn.Flatten, nn.Dropout)
 def relu_ops(model) -> list[tuple]:
     """The model as ``[("linear", W, b) | ("relu",)]`` in float64, or ``ValueError`` if it is not a
     (possibly nested) ``Sequential`` of ``nn.Linear`` / ``nn.ReLU`` layers (``Identity``/``Flatten``
-    and eval-mode ``Dropout`` are skipped)."""
+    and ``Dropout``, the identity in eval mode, are skipped)."""
     ops: list[tuple] = []
 
     def walk(m):
@@ -48,7 +48,7 @@ def relu_ops(model) -> list[tuple]:
             ops.append(("linear", W, b))
         elif isinstance(m, nn.ReLU):
             ops.append(("relu",))
-        elif isinstance(m, _PASS_THROUGH) and not (isinstance(m, nn.Dropout) and m.training):
+        elif isinstance(m, _PASS_THROUGH):  # Dropout: the identity in eval mode, where models are evaluated
             return
         else:
             raise ValueError("method='certified' supports ReLU MLPs only: a torch.nn.Sequential of nn.Linear and "

@@ -18,7 +18,7 @@ from ._problem import Problem, prepare
 from ._validate import DTYPE, as_labels, check_alpha_beta, check_choice, check_count, check_nonnegative, check_rng
 from ._summary import summary_repr
 from ._mixing import MixupLambda
-from ._models import AFFINE_LAYERS, is_affine, layers_of, split_affine_prefix
+from ._models import AFFINE_LAYERS, eval_copy, is_affine, layers_of, split_affine_prefix
 
 DEFAULT_NODES = 64
 """Default Gauss–Jacobi nodes: ≤ 1e-8 relative quadrature error for smooth models at the data
@@ -227,7 +227,7 @@ def _plain_rest(P: Problem, shortcut: bool):
         while k < len(layers) and isinstance(layers[k], AFFINE_LAYERS):
             k += 1
     try:
-        tail = copy.deepcopy(nn.Sequential(*layers[k:])).to(dtype=DTYPE)
+        tail = eval_copy(nn.Sequential(*layers[k:]))  # eval mode, whatever the caller's mode
     except Exception:  # modules that cannot be copied keep the functional path
         return U, rest
     for layer in tail:

@@ -1,13 +1,20 @@
 """Model helpers: builders for the models of the analysis, and structural facts the formulas use.
 
-Any ``nn.Module`` or callable mapping ``(n, d)`` float tensors to logits ``(n,)``/``(n, K)`` works;
+Any ``nn.Module`` or callable mapping ``(n, …)`` float tensors to logits ``(n,)``/``(n, K)`` works;
 the helpers evaluate it in float64 on its own device without touching the caller's module
-(``torch.func.functional_call`` with float64 copies of the parameters). Models must treat rows
-independently (no batch-statistics layers in training mode): per-sample input gradients are
-taken as gradients of the batch sum.
+(``torch.func.functional_call`` with float64 copies of the parameters).
+
+Model state: every evaluation of a module runs inside ``evaluation(module)``, i.e. in eval mode
+(BatchNorm uses its running statistics, Dropout is the identity), so results do not depend on the
+mode the caller left the model in, on chunk sizes or on the call, and rows are treated
+independently (per-sample input gradients are gradients of the batch sum). On return the caller's
+module is exactly as it was: the ``training`` flag of every submodule is restored, and parameters,
+buffers (running statistics, ``num_batches_tracked``) and ``requires_grad`` flags are never written.
 """
 from __future__ import annotations
 
+import contextlib
+import copy
 from typing import Callable, Sequence
 
 import torch
@@ -107,10 +114,42 @@ def smooth_mlp(d: int, hidden: Sequence[int], out: int = 1, *, activation: str =
     return mlp(d, hidden, out, activation=activation, bias=bias, generator=generator)
 
 
+@contextlib.contextmanager
+def evaluation(model):
+    """Context in which ``model`` (an ``nn.Module``; anything else is left alone) is in eval mode.
+
+    The ``training`` flag of every submodule is recorded on entry and restored on exit, also when
+    the body raises: the one place where theory functions change a caller's module, and only for the
+    duration of an evaluation.
+    """
+    if not isinstance(model, nn.Module):
+        yield model
+        return
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        model.eval()
+        yield model
+    finally:
+        for m, mode in modes:
+            m.training = mode
+
+
+def eval_copy(module: nn.Module) -> nn.Module:
+    """A float64 deep copy of ``module`` in eval mode, with gradients off (the caller's is untouched)."""
+    tail = copy.deepcopy(module).to(dtype=DTYPE).eval()
+    tail.requires_grad_(False)
+    return tail
+
+
 def _float64_call(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     params = {k: (v.detach().to(DTYPE) if v.is_floating_point() else v)
               for k, v in {**dict(module.named_parameters()), **dict(module.named_buffers())}.items()}
-    return lambda X: torch.func.functional_call(module, params, (X,))
+
+    def call(X):
+        with evaluation(module):
+            return torch.func.functional_call(module, params, (X,))
+
+    return call
 
 
 def as_function(model) -> Callable[[torch.Tensor], torch.Tensor]:
