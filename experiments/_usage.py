@@ -230,8 +230,10 @@ EXPLAIN_MIN_N = 10
 
 
 def check_explain(args) -> None:
+    from .explain import N_MAX
+
     check_number(args.alpha, "--alpha")
-    check_int(args.n, "--n", low=EXPLAIN_MIN_N)
+    check_int(args.n, "--n", low=EXPLAIN_MIN_N, high=N_MAX)
     if args.data != "two_moons":  # a fixed-size dataset: n must fit in its training split (a cheap load)
         from .explain import load_small
 

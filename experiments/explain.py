@@ -22,6 +22,14 @@ TRAIN_LR = 0.03
 PGD = {"steps": 20, "restarts": 1}
 """PGD options for the C7 bracket (a lower bound whatever the settings; FGSM start plus one restart)."""
 SEED = 0
+TRAININGS = ("standard", "mixup")
+MIXUP_TRAIN_NODES = 6
+"""Gauss–Jacobi nodes in λ for ``--train mixup`` (the exact Mixup objective over all n² pairs)."""
+N_MAX = 400
+"""Largest ``n`` accepted: the exact Mixup loss, the expansion and the bounds cost O(n²) pairs each
+(n = 400 takes about a minute on one core; n = 100000 would take hours)."""
+LARGE_RELATIVE_ERROR = 0.10
+"""A relative error of L̃_mix above this (the threshold of C3) gets a line of interpretation."""
 RADEMACHER_DRAWS = 2000
 HOMOTOPY_SCALES = (0.1, 0.05)
 SAMPLED_DRAWS = 100
@@ -57,15 +65,17 @@ def _sklearn_small(name, n, seed):
     return X, y
 
 
-def fit_model(kind: str, X: np.ndarray, y: np.ndarray):
-    """The model ``kind`` fitted to ``(X, y)`` deterministically.
+def fit_model(kind: str, X: np.ndarray, y: np.ndarray, *, train: str = "standard", alpha: float = 1.0):
+    """The model ``kind`` fitted to ``(X, y)`` deterministically, by ``train``ing in ``TRAININGS``.
 
-    - ``logistic``: scikit-learn's L2-regularised logistic regression (C = 1, lbfgs), no intercept
-      (the setting of C4);
+    - ``logistic``: L2-regularised logistic regression without intercept (the setting of C4):
+      standard = scikit-learn (C = 1, lbfgs); mixup = L-BFGS on the exact Mixup loss plus the same
+      penalty ‖θ‖²/(2n);
     - ``relu``: bias-free ReLU MLP d-16-1 (positively homogeneous, the setting of C5);
     - ``tanh``: tanh MLP d-16-1 with biases (smooth, R3 ≠ 0, not homogeneous).
     The nets start from seeded PyTorch default initialisation and take ``TRAIN_STEPS`` full-batch
-    Adam steps on the logistic loss in float64.
+    Adam steps in float64 on the logistic loss (standard) or on the exact Mixup objective with
+    ``Beta(alpha, alpha)`` (mixup: all n² pairs, ``MIXUP_TRAIN_NODES`` Gauss–Jacobi nodes in λ).
     """
     import torch
 
@@ -73,25 +83,62 @@ def fit_model(kind: str, X: np.ndarray, y: np.ndarray):
 
     if kind not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {kind!r}")
+    if train not in TRAININGS:
+        raise ValueError(f"train must be one of {TRAININGS}, got {train!r}")
     d = X.shape[1]
-    if kind == "logistic":
+    Xt, yt = torch.as_tensor(X, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64)
+    if kind == "logistic" and train == "standard":
         from sklearn.linear_model import LogisticRegression
 
         clf = LogisticRegression(C=1.0, fit_intercept=False, max_iter=1000).fit(X, y)
         return theory.linear_model(d, bias=False, weight=clf.coef_)
+    if kind == "logistic":
+        net = theory.linear_model(d, bias=False, weight=np.zeros((1, d))).requires_grad_(True)
+        opt = torch.optim.LBFGS(list(net.parameters()), lr=1, max_iter=200, tolerance_grad=1e-10,
+                                tolerance_change=1e-14, line_search_fn="strong_wolfe")
+        penalty = lambda: sum((q ** 2).sum() for q in net.parameters()) / (2 * len(y))
+
+        def closure():
+            opt.zero_grad()
+            loss = _mixup_objective(net, Xt, yt, alpha) + penalty()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        return net.requires_grad_(False)
     gen = torch.Generator().manual_seed(SEED)
     if kind == "relu":
         net = theory.relu_mlp(d, [HIDDEN], bias=False, generator=gen)
     else:
         net = theory.smooth_mlp(d, [HIDDEN], activation="tanh", bias=True, generator=gen)
-    Xt, yt = torch.as_tensor(X, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64)
     opt = torch.optim.Adam(net.parameters(), lr=TRAIN_LR)
     for _ in range(TRAIN_STEPS):
         opt.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(net(Xt).reshape(-1), yt)
+        if train == "mixup":
+            loss = _mixup_objective(net, Xt, yt, alpha)
+        else:
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(net(Xt).reshape(-1), yt)
         loss.backward()
         opt.step()
     return net.requires_grad_(False)
+
+
+def _mixup_objective(net, Xt, yt, alpha: float):
+    """Exact Mixup loss (logistic) over all n² ordered pairs, ``MIXUP_TRAIN_NODES`` Gauss–Jacobi nodes
+    in λ ~ Beta(α, α); differentiable (theory.mixup_loss is not). One node at a time: O(n² d) memory."""
+    import torch
+
+    import theory
+
+    lam, w = theory.MixupLambda(alpha).nodes(MIXUP_TRAIN_NODES)
+    n, d = Xt.shape
+    total = 0.0
+    for lk, wk in zip(lam.tolist(), w.tolist()):
+        xm = (lk * Xt[:, None, :] + (1 - lk) * Xt[None, :, :]).reshape(n * n, d)
+        ym = (lk * yt[:, None] + (1 - lk) * yt[None, :]).reshape(-1)
+        z = net(xm).reshape(-1)
+        total = total + wk * (torch.nn.functional.softplus(z) - ym * z).mean()
+    return total
 
 
 # ----------------------------------------------------------------------------- printing
@@ -114,6 +161,10 @@ class Printer:
 
     def note(self, text: str) -> None:
         self.out(f"  {'':<30}{'':>16}  {text}")
+
+    def interpret(self, text: str) -> None:
+        """One line of interpretation where a number contradicts the naive reading."""
+        self.out(f"  -> {text}")
 
 
 def _noise(v: float, floor: float = 1e-12):
@@ -141,28 +192,55 @@ def _fmt(v) -> str:
 # ----------------------------------------------------------------------------- the walk-through
 
 def explain(data: str = "two_moons", model: str = "logistic", alpha: float = 1.0, *, n: int = N_SAMPLES,
-            out: Callable[[str], None] = print) -> dict:
-    """Print every quantity of the analysis for ``model`` fitted to ``n`` points of ``data``.
+            train: str = "standard", out: Callable[[str], None] = print,
+            progress: Callable[[str], None] | None = None) -> dict:
+    """Print every quantity of the analysis for ``model`` fitted to ``n`` points of ``data``
+    (``train``: ``"standard"`` or ``"mixup"`` training, see :func:`fit_model`).
 
-    Returns the printed values by symbol (for tests and notebooks).
+    ``progress`` (e.g. a writer to stderr) is told before each slow step; ``out`` gets the
+    deterministic report. Returns the printed values by symbol (for tests and notebooks).
     """
     from .claims._common import single_thread
 
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 2 <= n <= N_MAX:
+        raise ValueError(f"n must be an integer in 2..{N_MAX} (the exact Mixup loss sums all n^2 pairs), got {n!r}")
+    if train not in TRAININGS:
+        raise ValueError(f"train must be one of {TRAININGS}, got {train!r}")
     with single_thread():
-        return _explain(data, model, alpha, n, out)
+        return _explain(data, model, alpha, int(n), train, out, progress or (lambda text: None))
 
 
-def _explain(data, model, alpha, n, out) -> dict:
+TRAINED_BY = {
+    ("logistic", "standard"): "scikit-learn logistic regression (C = 1, no intercept) on the plain loss",
+    ("logistic", "mixup"): "L-BFGS on the exact Mixup loss (all pairs) + norm(theta)^2/(2n), no intercept",
+    ("net", "standard"): f"{TRAIN_STEPS} full-batch Adam steps on the plain logistic loss",
+    ("net", "mixup"): f"{TRAIN_STEPS} full-batch Adam steps on the exact Mixup objective (all pairs)",
+}
+
+
+def _explain(data, model, alpha, n, train, out, progress) -> dict:
+    import time
+
     import torch
 
     from .claims._common import Missing, api
 
     theory_mix = __import__("theory").MixupLambda(alpha)  # validates alpha (ValueError names it)
+    t0 = time.perf_counter()
+    steps = iter(["training the model", "the exact Mixup loss (all n^2 pairs)", "the second-order expansion",
+                  "the robustness chain and adversarial losses", "the regularizer forms",
+                  "Rademacher complexities"])
+
+    def step() -> None:
+        progress(f"explain: {next(steps, 'finishing')} ... ({time.perf_counter() - t0:.0f} s so far)")
+
     X, y = load_small(data, n)
-    net = fit_model(model, X, y)
+    step()
+    net = fit_model(model, X, y, train=train, alpha=alpha)
     p = Printer(out)
     n, d = X.shape
-    out(f"mixup-theory explain: data={data} (n={n}, d={d}), model={model}, alpha={alpha:g} (beta = alpha)")
+    out(f"mixup-theory explain: data={data} (n={n}, d={d}), model={model}, alpha={alpha:g} (beta = alpha), "
+        f"trained by {train} training")
     out("Each line: symbol, value, meaning [section of docs/theory.md, claim id]; symbols are listed in its §8 glossary.")
 
     # §0 data ------------------------------------------------------------------------------------
@@ -195,6 +273,8 @@ def _explain(data, model, alpha, n, out) -> dict:
     p.section(f"3. Model: {model}")
     with torch.no_grad():
         f = net(torch.as_tensor(X, dtype=torch.float64)).reshape(-1).numpy()
+    how = TRAINED_BY[("logistic" if model == "logistic" else "net", train)]
+    p.line("trained by", train, how + (" (--train mixup for a Mixup-trained model)" if train == "standard" else ""), "§2")
     p.line("train accuracy", float(np.mean((f >= 0) == (y == 1))), "share of points on their side of the boundary", "§4.2 (A2)")
     p.line("points outside Theta", int(np.sum((f >= 0) != (y == 1))), "misclassified training points: (A2) needs 0", "§4.2")
     p.line("has biases", has_bias(net), "an intercept breaks f = grad f . x (C5, C6)", "§4.2, §4.4")
@@ -205,6 +285,7 @@ def _explain(data, model, alpha, n, out) -> dict:
 
     mixup_loss, mixup_expansion = api("mixup_loss"), api("mixup_expansion")
     p.section("4. The Mixup loss as a pair sum, and identity (I) (docs/theory.md §2, §3; C1)")
+    step()
     L_mix = mixup_loss(net, X, y, alpha)
     fine, err = mixup_loss_error(net, X, y, alpha)
     q = DEFAULT_NODES
@@ -218,6 +299,7 @@ def _explain(data, model, alpha, n, out) -> dict:
 
     # §3 expansion ---------------------------------------------------------------------------------
     p.section("5. Second-order expansion (docs/theory.md §3; C2, C3)")
+    step()
     e = mixup_expansion(net, X, y, alpha)
     p.line("L_std", e.standard, "standard (un-mixed) training loss", "§0")
     p.line("R1", e.r1, "(m_1/n) sum (h'(f_i) - y_i) grad f_i . (x_bar - x_i): 0-mean data makes it a margin term", "§3.2")
@@ -225,7 +307,15 @@ def _explain(data, model, alpha, n, out) -> dict:
     p.line("R3", e.r3, f"(m_2/2n) sum (h'(f_i) - y_i) E_r[u' Hess f_i u] ({e.r3_method})", "§3.2")
     p.line("L~_mix = L_std + R1+R2+R3", e.approx, "the paper's approximate Mixup loss (its Eq. (3))", "§3.2")
     p.line("L_mix - L~_mix", L_mix - e.approx, "remainder: not small in general (m_1 = 1/3 at alpha = 1)", "§3.3, C3")
-    p.line("relative error", abs(L_mix - e.approx) / abs(L_mix), "how well the expansion tracks the exact loss", "§3.3, C3")
+    rel = abs(L_mix - e.approx) / abs(L_mix)
+    p.line("relative error", rel, "how well the expansion tracks the exact loss", "§3.3, C3")
+    if rel > LARGE_RELATIVE_ERROR:
+        with torch.no_grad():
+            logits = net(torch.as_tensor(X, dtype=torch.float64)).reshape(-1).abs().max().item()
+        p.interpret(f"large ({rel:.3g} > {LARGE_RELATIVE_ERROR:.2g}): the expansion is in powers of 1-lambda, but "
+                    f"m_1 = E[1-lambda] = {theory_mix.m(1):.3g} is not small (it tends to 1/2 as alpha grows), and the "
+                    f"neglected terms grow with the logits (max abs f(x_i) = {logits:.3g}); the second-order "
+                    "loss is a caricature here, not an approximation (C3, docs/theory.md §7)")
     res = []
     for s in HOMOTOPY_SCALES:
         res.append(mixup_loss_unmixed(net, X, y, alpha, scale=s) - mixup_expansion(net, X, y, alpha, scale=s).approx)
@@ -235,6 +325,7 @@ def _explain(data, model, alpha, n, out) -> dict:
 
     # §4 robustness ---------------------------------------------------------------------------------
     p.section("6. Robustness: Mixup loss vs adversarial loss (docs/theory.md §4; C4, C5, C7, C13)")
+    step()
     try:
         robustness_bound, adversarial_loss = api("robustness_bound"), api("adversarial_loss")
         b = robustness_bound(net, X, y, alpha)
@@ -250,6 +341,15 @@ def _explain(data, model, alpha, n, out) -> dict:
         for key, what in [("centered", "(A1) centered data"), ("in_theta", "(A2) every point on its side"),
                           ("homogeneous", "f = grad f . x and zero input Hessian (C5)")]:
             p.line(f"assumption {key}", bool(b.assumptions.get(key, False)), what, "§4.2")
+        broken = [k for k, v in b.assumptions.items() if not v]
+        if broken and b.holds:
+            p.interpret(f"assumption {', '.join(broken)} fails, yet the chain holds: the assumptions are sufficient, "
+                        "not necessary; the theorem just does not promise it here (C6 shows cases where it breaks)")
+        elif broken:
+            p.interpret(f"assumption {', '.join(broken)} fails and so does the chain: outside the theorem (C6)")
+        if math.isfinite(b.eps_star) and b.eps_star > 0 and b.eps_mix < 0.1 * b.eps_star:
+            p.interpret(f"eps_mix is {b.eps_mix / b.eps_star:.2g} of eps*: the certified radius is far below what the "
+                        "approximate losses allow (it is set by the worst-aligned point)")
         if b.eps_mix > 0:
             _exact_adversarial(p, net, X, y, b.eps_mix, L_mix, model, adversarial_loss)
         try:
@@ -263,11 +363,13 @@ def _explain(data, model, alpha, n, out) -> dict:
 
     # §5 regularizer and complexity --------------------------------------------------------------------
     p.section("7. Generalization: the regularizer forms (docs/theory.md §5; C9, C11)")
+    step()
     try:
         _regularizers(p, net, X, y, alpha, model, L_mix)
     except Missing as exc:
         p.note(f"regularizer: n/a ({exc})")
     p.section("8. Rademacher complexity (docs/theory.md §5; C10, C11)")
+    step()
     try:
         _complexity(p, net, X, model)
     except Missing as exc:
@@ -343,6 +445,19 @@ def _complexity(p: Printer, net, X, model) -> None:
     rid = rademacher(feats, c_ridge, cls="ridge", draws=RADEMACHER_DRAWS, generator=np.random.default_rng(SEED + 1))
     p.line("Rad(ridge norm(theta)^2<=c')", rid.value, f"same model, ridge class with c' = {c_ridge:.4g}", "§5.2, C10")
     p.line("  bound sqrt(c' tr S0 / n)", rid.bound, "scales with the ambient trace", "§5.2, C10")
+    d = feats.shape[1]
+    gain = math.sqrt(d / max(ell.rank, 1))
+    if rid.value <= ell.value:
+        p.interpret(f"ridge below ellipsoid here, the opposite of the paper's message: rank = {ell.rank} of d = {d} "
+                    f"leaves the ellipsoid (Mixup) class at most a factor sqrt(d/rank) = {gain:.3g} of dimension "
+                    f"advantage, and the two classes have different sizes c = {c:.3g} vs c' = {c_ridge:.3g} "
+                    "for the same model; the advantage shows when rank << d (rademacher figure, C10)")
+    elif ell.rank >= 0.5 * d:
+        p.interpret(f"rank = {ell.rank} of d = {d}: the data fill most directions, so the ellipsoid (Mixup) class has "
+                    f"little dimension advantage (sqrt(d/rank) = {gain:.3g}); the paper's message needs rank << d (C10)")
+    else:
+        p.interpret(f"ridge/ellipsoid = {rid.value / ell.value:.3g} vs sqrt(d/rank) = {gain:.3g}: "
+                    "the low-rank data make the Mixup class smaller, the paper's message (C10)")
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -352,13 +467,19 @@ def register(subparsers) -> None:
     p.add_argument("--data", default="two_moons", choices=DATASETS)
     p.add_argument("--model", default="logistic", choices=MODELS)
     p.add_argument("--alpha", type=float, default=1.0, help="Mixup's Beta(alpha, alpha) parameter (> 0)")
-    p.add_argument("--n", type=int, default=N_SAMPLES, help="training points (default %(default)s)")
+    p.add_argument("--n", type=int, default=N_SAMPLES,
+                   help=f"training points, at most {N_MAX} (all n^2 pairs are summed; default %(default)s)")
+    p.add_argument("--train", default="standard", choices=TRAININGS,
+                   help="how the model is trained: plain loss (standard) or exact Mixup objective (mixup)")
     p.set_defaults(func=_cmd_explain)
 
 
 def _cmd_explain(args) -> int:
-    explain(args.data, args.model, args.alpha, n=args.n)
+    import sys
+
+    explain(args.data, args.model, args.alpha, n=args.n, train=args.train,
+            progress=lambda text: print(text, file=sys.stderr, flush=True))
     return 0
 
 
-__all__ = ["DATASETS", "MODELS", "explain", "fit_model", "load_small", "register"]
+__all__ = ["DATASETS", "MODELS", "N_MAX", "TRAININGS", "explain", "fit_model", "load_small", "register"]
