@@ -249,8 +249,18 @@ def check_decompose(args) -> None:
     check_seed(args.seed)
 
 
+def check_property(args) -> None:
+    """``property CLAIM [--examples N] [--drop NAME ...] [--seed S] [--save FILE]``: counts, seed, output file."""
+    if getattr(args, "examples", None) is not None:
+        check_int(args.examples, "--examples")
+    if getattr(args, "seed", None) is not None:
+        check_seed(args.seed)
+    if getattr(args, "save", None) is not None:
+        check_output_file(args.save, "--save")
+
+
 VALIDATORS = {"figures": check_figures, "check": check_check, "explain": check_explain,
-              "decompose": check_decompose}
+              "decompose": check_decompose, "property": check_property}
 
 
 # ----------------------------------------------------------------------------- experiments.distributed

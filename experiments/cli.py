@@ -78,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
                 validate(args)
     except UsageError as exc:
         return print_error(f"mixup-theory {args.command}", exc)
+    return _run(args)
+
+
+def _run(args) -> int:
+    """The subcommand's work, once its arguments are known to be good."""
     return args.func(args)
 
 
