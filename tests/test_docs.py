@@ -3,7 +3,7 @@
 - no tracked file (outside ``.ci/``) points to notes that are not part of the repository;
 - every ``docs/theory.md §N`` cited in code, README, paper_checks.md, and every ``[§N]`` printed by
   ``mixup-theory explain``, is a heading of docs/theory.md;
-- the core API is documented in docs/theory.md and listed in its glossary (§8);
+- the core API is documented in docs/theory.md and listed in its glossary (§8), whose explain lines exist;
 - relative Markdown links and images in README.md, paper_checks.md and docs/*.md resolve;
 - every public name of ``theory`` cites the docs/theory.md section it implements.
 """
@@ -95,15 +95,38 @@ def test_every_cited_section_is_a_heading():
     assert not missing, "cited sections that are not headings of docs/theory.md:\n" + "\n".join(missing)
 
 
-@pytest.mark.parametrize("model", ["logistic", "relu"])
-def test_explain_cites_only_existing_sections(model):
+@pytest.fixture(scope="module")
+def explained():
+    """``{model: (printed lines, printed symbols)}`` of ``mixup-theory explain`` for a linear model and a ReLU net."""
     from experiments.explain import explain
 
-    lines = []
-    explain("two_moons", model, 1.0, n=SMALL_N, out=lines.append)
+    out = {}
+    for model in ("logistic", "relu"):
+        lines = []
+        values = explain("two_moons", model, 1.0, n=SMALL_N, out=lines.append)
+        out[model] = (lines, {k.strip() for k in values})
+    return out
+
+
+@pytest.mark.parametrize("model", ["logistic", "relu"])
+def test_explain_cites_only_existing_sections(explained, model):
+    lines, _ = explained[model]
     printed = sections_in("\n".join(lines))
     assert {"§0", "§1", "§2", "§3", "§4", "§5"} <= printed
     assert printed <= headings(), sorted(printed - headings())
+
+
+def test_glossary_names_lines_that_explain_prints(explained):
+    """Every line named in the glossary's last column is a symbol ``mixup-theory explain`` prints."""
+    symbols = set().union(*(syms for _, syms in explained.values()))
+    glossary = THEORY_MD.read_text(encoding="utf-8").split("## §8", 1)[1]
+    named = []
+    for row in glossary.splitlines():
+        cells = row.split("|")
+        if len(cells) >= 5 and cells[1].strip() != "symbol" and not set(cells[3].strip()) <= set("-"):
+            named += [s.strip() for s in re.findall(r"`([^`]+)`", cells[3])]
+    assert len(named) > 30
+    assert set(named) <= symbols, sorted(set(named) - symbols)
 
 
 def test_core_api_is_documented_and_in_the_glossary():
