@@ -75,6 +75,8 @@ BAD_CLI = [
     ["explain", "--data", "nope"],
     ["explain", "--model", "nope"],
     ["explain", "--data", "digits01", "--n", "5000"],
+    ["explain", "--n", "100000"],
+    ["explain", "--train", "nope"],
     ["decompose", "--alpha", "0"],
     ["decompose", "--n", "1"],
     ["decompose", "--seed", "-1"],
