@@ -306,3 +306,93 @@ def test_evaluation_restores_modes_when_the_body_raises():
             assert not any(m.training for m in model.modules())
             raise RuntimeError("boom")
     assert [m.training for m in model.modules()] == modes
+
+
+# ---------------------------------------------------------------- input shapes (n, …)
+
+def _image_problem():
+    torch.manual_seed(7)
+    cnn = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 6 * 6, 1)).double()
+    X = torch.randn(6, 1, 8, 8, dtype=DT)
+    y = torch.tensor([0, 1, 1, 0, 1, 0])
+    return cnn, X, y
+
+
+def _sequence_problem():
+    torch.manual_seed(8)
+    seq = nn.Sequential(nn.Conv1d(2, 3, 3), nn.Tanh(), nn.Flatten(), nn.Linear(3 * 5, 1)).double()
+    return seq, torch.randn(6, 2, 7, dtype=DT), torch.tensor([1, 0, 0, 1, 1, 0])
+
+
+def _on_flat_rows(model, shape):
+    """The same model as a plain callable on flattened rows (no shortcut, no structure): the reference."""
+    return lambda Z: model(Z.reshape(Z.shape[0], *shape))
+
+
+SHAPE_CALLS = {
+    "mixup_loss": lambda m, X, y: theory.mixup_loss(m, X, y, 0.5),
+    "unmixed": lambda m, X, y: theory.mixup_loss_unmixed(m, X, y, 0.5),
+    "sampled": lambda m, X, y: theory.mixup_loss_sampled(m, X, y, 0.5, draws=5,
+                                                         generator=np.random.default_rng(0)).mean,
+    "error": lambda m, X, y: theory.mixup_loss_error(m, X, y, 0.5, nodes=8)[0],
+    "expansion": lambda m, X, y: theory.mixup_expansion(m, X, y, 0.5).approx,
+    "second_order_l2": lambda m, X, y: theory.adversarial_loss(m, X, y, 0.1, method="second_order"),
+    "fgsm_linf": lambda m, X, y: theory.adversarial_loss(m, X, y, 0.1, norm=INF, method="fgsm"),
+    "pgd_l2": lambda m, X, y: theory.adversarial_loss(m, X, y, 0.1, method="pgd", steps=5),
+    "pgd_linf": lambda m, X, y: theory.adversarial_loss(m, X, y, 0.1, norm=INF, method="pgd", steps=5),
+    "robustness_bound": lambda m, X, y: theory.robustness_bound(m, X, y, 0.5).adv_at_eps_i,
+}
+
+
+@pytest.mark.parametrize("problem", ["image", "sequence"])
+@pytest.mark.parametrize("call", sorted(SHAPE_CALLS))
+def test_image_and_sequence_inputs_match_the_flattened_problem(problem, call):
+    """Before: "X must have shape (n, d)". Norms are over the flattened input, so every value equals
+    the one of the same model called on flattened rows."""
+    model, X, y = _image_problem() if problem == "image" else _sequence_problem()
+    fn = SHAPE_CALLS[call]
+    got = fn(model, X, y)
+    assert got == pytest.approx(fn(_on_flat_rows(model, X.shape[1:]), X.reshape(X.shape[0], -1), y),
+                                rel=1e-12, abs=1e-14)
+
+
+def test_convolutional_first_layer_shortcut_is_used_on_images():
+    model, X, y = _image_problem()
+    assert split_affine_prefix(model) is not None
+    assert theory.mixup_loss(model, X, y, 0.5) == pytest.approx(
+        theory.mixup_loss(model, X, y, 0.5, shortcut=False), rel=1e-13)
+
+
+def test_linear_image_models_use_the_closed_forms():
+    """Flatten → Linear on (n, 1, 8, 8): exact and certified are the closed form on flattened rows."""
+    _, X, y = _image_problem()
+    torch.manual_seed(9)
+    lin = nn.Sequential(nn.Flatten(), nn.Linear(64, 1)).double()
+    theta, b = lin[1].weight.detach().numpy()[0], float(lin[1].bias.detach()[0])
+    z = X.reshape(6, -1).numpy() @ theta + b
+    s = 2 * y.numpy() - 1
+    expected = np.mean(np.logaddexp(0, -s * z + 0.1 * np.linalg.norm(theta)))
+    for method in ("exact", "certified"):
+        assert theory.adversarial_loss(lin, X, y, 0.1, method=method) == pytest.approx(expected, rel=1e-13)
+
+
+def test_adversarial_examples_keep_the_input_shape_and_box():
+    model, X, y = _image_problem()
+    for method in ("fgsm", "pgd"):
+        Z = theory.adversarial_examples(model, X, y, 0.2, norm=INF, method=method, box=(-3.0, 3.0))
+        assert Z.shape == X.shape
+        assert float((Z - X).abs().max()) <= 0.2 + 1e-15 and float(Z.abs().max()) <= 3.0
+
+
+@pytest.mark.parametrize("model,X,expect", [
+    (nn.Sequential(nn.Linear(5, 1)), np.zeros((4, 3)), r"X of shape \(4, 3\).*nn.Linear\(5.*\(n, 5\)"),
+    (nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(72, 1)), np.zeros((4, 64)),
+     r"X of shape \(4, 64\).*Conv2d expects X of shape \(n, 1, H, W\)"),
+    (nn.Sequential(nn.Flatten(), nn.Linear(10, 1)), np.zeros((4, 2, 3)), r"X of shape \(4, 2, 3\).*10 features"),
+])
+def test_model_input_mismatch_names_x_and_the_expected_shape(model, X, expect):
+    """Before: a raw RuntimeError "mat1 and mat2 shapes cannot be multiplied"."""
+    with pytest.raises(ValueError, match=expect):
+        theory.mixup_loss(model.double(), X, [0, 1, 0, 1], 0.5)
+    with pytest.raises(ValueError, match=expect):
+        theory.adversarial_loss(model.double(), X, [0, 1, 0, 1], 0.1, method="pgd")

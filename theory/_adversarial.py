@@ -59,7 +59,7 @@ def exact_losses(P: Problem, eps: float, norm: float) -> torch.Tensor:
         raise ValueError("method='exact' needs a linear model (an nn.Sequential of nn.Linear layers): no closed form "
                          "exists for non-linear models; use method='pgd' (lower bound), 'certified' (upper bound) "
                          "or 'second_order'")
-    Theta, _ = linear_parameters(P.model, P.d)
+    Theta, _ = linear_parameters(P.model, P.shape)
     Theta = Theta.to(P.device)
     z, Y = P.F, P.Y
     if P.K == 1:
@@ -111,7 +111,7 @@ def adversarial_losses(model, X, y, eps, *, loss: str = "logistic", norm=2, meth
     elif method == "certified":
         out = certified_losses(P, eps, norm, options.get("bound", "crown"))
     else:
-        box = check_box(options.pop("box", None), P.X)
+        box = check_box(options.pop("box", None), P.inputs)
         if method == "fgsm":
             out = fgsm_losses(P, eps, norm, box)
         else:
@@ -144,11 +144,11 @@ def adversarial_examples(model, X, y, eps, *, loss: str = "logistic", norm=2, me
     if unknown:
         raise ValueError(f"unexpected option(s) {sorted(unknown)} for method={method!r}; accepted: {_OPTIONS[method]}")
     P = prepare(model, X, y, loss)
-    box = check_box(options.pop("box", None), P.X)
+    box = check_box(options.pop("box", None), P.inputs)
     if method == "fgsm":
-        return fgsm_inputs(P, eps, norm, box)
+        return fgsm_inputs(P, eps, norm, box).reshape(P.inputs.shape)
     _, Z = pgd_losses(P, eps, norm, box=box, return_inputs=True, **options)
-    return Z
+    return Z.reshape(P.inputs.shape)
 
 
 def adversarial_loss(model, X, y, eps, *, loss: str = "logistic", norm=2, method: str = "exact",

@@ -94,7 +94,8 @@ def project(Z: torch.Tensor, X0: torch.Tensor, eps, norm: float, box=None) -> to
 
 
 def check_box(box, X: torch.Tensor):
-    """``box=(lo, hi)`` as broadcastable float64 tensors with lo ≤ X ≤ hi, or ``None``."""
+    """``box=(lo, hi)`` with lo ≤ X ≤ hi (``X`` in the caller's shape ``(n, …)``, bounds broadcastable
+    to one sample), as float64 rows of flattened length d, or ``None``."""
     if box is None:
         return None
     try:
@@ -109,7 +110,7 @@ def check_box(box, X: torch.Tensor):
         raise ValueError("box must have lo <= hi")
     if not ((X >= lo) & (X <= hi)).all():
         raise ValueError("box must contain every row of X (lo <= X <= hi)")
-    return lo, hi
+    return lo.expand(X.shape[1:]).reshape(-1), hi.expand(X.shape[1:]).reshape(-1)
 
 
 def fgsm_inputs(P: Problem, eps: float, norm: float, box=None) -> torch.Tensor:

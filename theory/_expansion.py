@@ -68,7 +68,7 @@ class Expansion:
 def input_jacobians(P: Problem) -> torch.Tensor:
     """Per-sample input Jacobians ``J`` of shape ``(n, K, d)`` (constant for affine models)."""
     if is_affine(P.model):
-        Theta, _ = linear_parameters(P.model, P.d)
+        Theta, _ = linear_parameters(P.model, P.shape)
         return Theta.to(P.device).expand(P.n, -1, -1)
     _, pullback = torch.func.vjp(P.fn, P.X)
     eye = torch.eye(P.K, dtype=DTYPE, device=P.device)
@@ -89,9 +89,10 @@ def _hessian_space(P: Problem):
         return P.X, P.fn, (lambda V: V)
     prefix, rest = split
     with torch.no_grad():
-        U = prefix(P.X)
+        U = prefix(P.inputs)
 
-    def lin(V):  # the tangent of an affine map is its linear part applied to V
+    def lin(V):  # the tangent of an affine map is its linear part applied to V (rows in X's shape)
+        V = V.reshape(V.shape[0], *P.shape)
         return torch.func.jvp(prefix, (V,), (V,))[1].detach()
 
     return U, (lambda Z: rest(Z).reshape(Z.shape[0], -1)), lin

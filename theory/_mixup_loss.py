@@ -46,11 +46,11 @@ def _rule(alpha, beta, nodes, tilde, device):
 def _features(P: Problem, shortcut: bool):
     """``(U, rest)`` with ``f = rest ∘ prefix`` and ``U = prefix(X)`` mixed in place of X (docs/theory.md §2)."""
     split = split_affine_prefix(P.model) if shortcut else None
-    if split is None:
-        return P.X, P.fn
+    if split is None:  # mix the inputs in the caller's shape (n, …)
+        return P.inputs, (lambda Z: P.fn(Z.reshape(Z.shape[0], -1)))
     prefix, rest = split
     with torch.no_grad():
-        U = prefix(P.X)
+        U = prefix(P.inputs)
     return U, (lambda Z: rest(Z).reshape(Z.shape[0], -1))
 
 

@@ -17,6 +17,7 @@ import contextlib
 import copy
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -210,18 +211,21 @@ def is_affine(model) -> bool:
     return bool(layers) and all(isinstance(m, AFFINE_LAYERS) for m in layers)
 
 
-def linear_parameters(model, d: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(Θ, b)`` with ``f(x) = Θx + b`` (``Θ`` is ``K × d``) for an affine model, in float64.
+def linear_parameters(model, d) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(Θ, b)`` with ``f(x) = Θ vec(x) + b`` (``Θ`` is ``K × d``) for an affine model, in float64.
 
-    Model structure, docs/theory.md §0.
+    ``d``: the number of input features, or the per-sample input shape (e.g. ``(1, 8, 8)`` for a
+    ``Flatten → Linear`` model on images; ``d`` is then its product). Model structure, docs/theory.md §0.
     """
     if not is_affine(model):
         raise ValueError("model must be linear (a Sequential of nn.Linear/Flatten/Identity layers) here")
+    shape = (int(d),) if isinstance(d, (int, np.integer)) else tuple(d)
+    d = int(np.prod(shape))
     f = as_function(model)
     dev = model_device(model)
-    zero = torch.zeros(1, d, dtype=DTYPE, device=dev)
+    zero = torch.zeros(1, *shape, dtype=DTYPE, device=dev)
     b = f(zero).reshape(1, -1)
-    Theta = (f(torch.eye(d, dtype=DTYPE, device=dev)).reshape(d, -1) - b).T
+    Theta = (f(torch.eye(d, dtype=DTYPE, device=dev).reshape(d, *shape)).reshape(d, -1) - b).T
     return Theta, b.reshape(-1)
 
 

@@ -6,10 +6,11 @@ from typing import Callable
 
 import numpy as np
 import torch
+from torch import nn
 
-from ._validate import DTYPE, as_matrix, model_device
+from ._validate import DTYPE, as_inputs, model_device
 from ._losses import GLMLoss, get_loss
-from ._models import as_function
+from ._models import as_function, layers_of
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,12 @@ class Problem:
     loss: GLMLoss
     F: torch.Tensor  # (n, K) logits at X, detached
     input_eps: float = 0.0  # unit roundoff of the caller's X dtype (0 for integer data: exact)
+    shape: tuple | None = None  # per-sample shape of the caller's X (X itself holds flattened rows)
+
+    @property
+    def inputs(self) -> torch.Tensor:
+        """``X`` in the caller's shape ``(n, …)``: what the model (and its affine prefix) takes."""
+        return self.X if self.shape is None else self.X.reshape(self.n, *self.shape)
 
     @property
     def n(self) -> int:
@@ -56,17 +63,47 @@ def logits(fn: Callable, X: torch.Tensor) -> torch.Tensor:
 
 
 def prepare(model, X, y, loss: str = "logistic") -> Problem:
-    """Validate inputs and evaluate the logits once (the common first step of every formula)."""
+    """Validate inputs and evaluate the logits once (the common first step of every formula).
+
+    ``X`` may have any shape ``(n, …)`` the model accepts (images, sequences): ``Problem.X`` holds its
+    rows flattened to ``(n, d)`` — every formula works on vectors, norms are over the flattened input
+    — and ``Problem.fn`` reshapes rows back before calling the model. A model that rejects X's shape
+    is a ``ValueError`` naming X and the shape the model's first layer expects.
+    """
     lossobj = get_loss(loss)
-    fn = as_function(model)
-    Xt = as_matrix(X, "X", model_device(model))
+    base = as_function(model)
+    Xt, shape = as_inputs(X, "X", model_device(model))
+
+    def fn(Z):
+        return base(Z.reshape(Z.shape[0], *shape))
+
     with torch.no_grad():
-        F = logits(fn, Xt)
+        try:
+            F = logits(fn, Xt)
+        except RuntimeError as exc:
+            raise ValueError(f"X of shape {(Xt.shape[0], *shape)} does not fit the model: "
+                             f"{expected_input(model)} ({str(exc).splitlines()[0]})") from None
     lossobj.check_outputs(F.shape[1])
     Y = lossobj.labels(y, Xt.shape[0], F.shape[1], Xt.device)
     if not torch.isfinite(F).all():
         raise ValueError("model output contains NaN or inf at X")
-    return Problem(model, lambda Z: logits(fn, Z), Xt, Y, lossobj, F, input_eps(X))
+    return Problem(model, lambda Z: logits(fn, Z), Xt, Y, lossobj, F, input_eps(X), shape)
+
+
+def expected_input(model) -> str:
+    """What the model's first layer takes, in words, for error messages."""
+    layers = layers_of(model)
+    first = next((m for m in layers or [] if not isinstance(m, (nn.Identity, nn.Dropout))), None)
+    if isinstance(first, nn.Linear):
+        return f"its first layer nn.Linear({first.in_features}, …) expects X of shape (n, {first.in_features})"
+    if isinstance(first, nn.Flatten):
+        nxt = next((m for m in layers[1:] if isinstance(m, nn.Linear)), None)
+        if nxt is not None:
+            return f"it flattens X and then expects {nxt.in_features} features per sample"
+    for conv, dims in ((nn.Conv1d, "(n, {}, L)"), (nn.Conv2d, "(n, {}, H, W)"), (nn.Conv3d, "(n, {}, D, H, W)")):
+        if isinstance(first, conv):
+            return f"its first layer {conv.__name__} expects X of shape " + dims.format(first.in_channels)
+    return "X must have a shape (n, …) the model accepts"
 
 
 def input_eps(X) -> float:

@@ -159,6 +159,19 @@ def as_matrix(X: Any, name: str = "X", device: torch.device | None = None) -> to
     return t
 
 
+def as_inputs(X: Any, name: str = "X", device: torch.device | None = None) -> tuple[torch.Tensor, tuple]:
+    """``X`` of shape ``(n, …)`` (vectors, images ``(n, C, H, W)``, sequences ``(n, C, L)``) as a float64
+    ``(n, d)`` tensor of flattened rows on ``device``, and the per-sample shape ``…``. Checks as ``as_matrix``."""
+    try:
+        t = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{name} must be an array of numbers of shape (n, ...): {exc}") from None
+    if t.ndim < 2:
+        raise ValueError(f"{name} must have shape (n, d) or (n, ...) with samples first, got shape {tuple(t.shape)}")
+    shape = tuple(t.shape[1:])
+    return as_matrix(t.reshape(t.shape[0], int(np.prod(shape))), name, device), shape
+
+
 LABEL_KINDS = ("classes", "binary", "targets")
 
 
