@@ -157,7 +157,10 @@ def adversarial_loss(model, X, y, eps, *, loss: str = "logistic", norm=2, method
 
     ``method``: ``"exact"`` (linear models, logistic/squared), ``"second_order"`` (``L̃_adv``),
     ``"fgsm"`` / ``"pgd"`` (lower bounds), ``"certified"`` (upper bound, ReLU MLPs). Options as in
-    ``adversarial_losses``.
+    ``adversarial_losses``. PGD keeps the best of its starts (clean point, FGSM point, random
+    points): per sample clean ≤ FGSM ≤ PGD and plain PGD ≤ PGD; it can miss maxima in flat regions.
+    Any model state and input shape (docs/theory.md §0): modules are evaluated in eval mode and left
+    exactly as they were; ``X`` may have any shape ``(n, …)`` the model accepts, norms over flattened rows.
 
     Examples
     --------

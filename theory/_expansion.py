@@ -162,6 +162,12 @@ def mixup_expansion(model, X, y, alpha, beta=None, *, loss: str = "logistic", sc
     ``EXACT_R3_MAX_DIRECTIONS`` eigen-directions of Σ̂, else Hutchinson with ``probes`` probes),
     ``"exact"``, ``"hutchinson"``, or ``"zero"``.
 
+    Numerically stable: ``standard`` sums non-negative terms (``log1p(e^{−40})`` at margin 40 to full
+    precision); R1–R3 are computed as ``2^k·scaled`` (``Expansion.scaled``), finite and exact in ratio
+    where they underflow. X whose second moments overflow float64 is a ``ValueError`` naming X.
+    Any model state and input shape (docs/theory.md §0): modules are evaluated in eval mode and left
+    exactly as they were; ``X`` may have any shape ``(n, …)`` the model accepts, norms over flattened rows.
+
     Examples
     --------
     >>> import numpy as np, theory
