@@ -7,7 +7,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy import integrate, special, stats
 
+from fractions import Fraction
+
 from theory import MixupLambda
+from theory._mixing import MAX_NODES
 
 from _brute import beta_expect
 
@@ -181,3 +184,70 @@ def test_bad_parameters(alpha, beta, name):
 def test_bad_node_count(q):
     with pytest.raises(ValueError, match="q"):
         MixupLambda(1.0).nodes(q)
+
+
+# ---------------------------------------------------------------- rules over the whole accepted range
+
+EXTREME_RTOL = 1e-13  # promised by MixupLambda.nodes for α, β in [1e-8, 1e6]
+EXTREME_PARAMS = [1e-8, 1e-6, 1e-3, 0.05, 1.0, 7.0, 1e3, 1e6]
+
+
+def exact_moments(a, b, count):
+    """``E_{Beta(a,b)} λ^k``, k < count, as exact rationals of the float inputs (then rounded once)."""
+    a, b = Fraction(a), Fraction(b)
+    out, r = [1.0], Fraction(1)
+    for j in range(count - 1):
+        r *= (a + j) / (a + b + j)
+        out.append(float(r))
+    return out
+
+
+def _rule_moment_error(lam, w, moments):
+    return max(abs(math.fsum(w * lam ** k) - m) / m for k, m in enumerate(moments))
+
+
+@pytest.mark.parametrize("q", [1, 2, 7, 64])
+@pytest.mark.parametrize("alpha", EXTREME_PARAMS)
+def test_nodes_accurate_for_extreme_parameters(alpha, q):
+    """Regression: at α = 1e-8 the old rule had λ = −2.8e-9 and E λ² off by 2.8e-9 (cancelling
+    recurrence coefficients, absolute-accuracy eigenvalues)."""
+    for beta in EXTREME_PARAMS:
+        lam, w = MixupLambda(alpha, beta).nodes(q)
+        assert (lam >= 0).all() and (lam <= 1).all() and (w >= 0).all()
+        moments = exact_moments(alpha, beta, min(2 * q, 41))
+        assert _rule_moment_error(lam, w, moments) <= EXTREME_RTOL, (alpha, beta)
+
+
+@pytest.mark.parametrize("alpha, beta", [(1e-8, 1e-8), (1e-8, 1.0), (0.05, 1e6), (1e6, 1e6), (1e6, 1e-8), (3.0, 1e-7)])
+def test_tilde_nodes_accurate_for_extreme_parameters(alpha, beta):
+    q = 16
+    lam, w = MixupLambda(alpha, beta).nodes(q, tilde=True)
+    assert (lam >= 0).all() and (lam <= 1).all()
+    # E_D̃ λ^k = E_Beta(α,β)[λ^(k+1) + (1−λ)^(k+1)], the second a moment of Beta(β, α)
+    left, right = exact_moments(alpha, beta, 2 * q + 1), exact_moments(beta, alpha, 2 * q + 1)
+    for k in range(2 * q):
+        ref = left[k + 1] + right[k + 1]
+        assert abs(math.fsum(w * lam ** k) - ref) <= EXTREME_RTOL * ref
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("q", [256])
+def test_many_nodes_accurate_for_extreme_parameters(q):
+    for alpha, beta in [(0.05, 1.0), (1e-8, 0.2), (1e-3, 1e6), (0.3, 0.3)]:
+        lam, w = MixupLambda(alpha, beta).nodes(q)
+        assert _rule_moment_error(lam, w, exact_moments(alpha, beta, 41)) <= EXTREME_RTOL
+
+
+def test_node_count_is_capped():
+    """Regression: 100 000 nodes used to try to allocate 74 GiB."""
+    with pytest.raises(ValueError, match=f"q must be an integer <= {MAX_NODES}"):
+        MixupLambda(1.0).nodes(100_000)
+    assert MixupLambda(1.0).nodes(MAX_NODES)[0].shape == (MAX_NODES,)
+
+
+@pytest.mark.parametrize("alpha, beta, name", [(1e-9, 1.0, "alpha"), (2e6, 1.0, "alpha"), (1.0, 5e-9, "beta")])
+def test_nodes_refuse_parameters_outside_the_verified_range(alpha, beta, name):
+    mix = MixupLambda(alpha, beta)  # moments in closed form stay available
+    assert math.isfinite(mix.m(1))
+    with pytest.raises(ValueError, match=rf"{name} must lie in \[1e-08, 1e\+06\]"):
+        mix.nodes(8)
