@@ -116,20 +116,28 @@ def _forward_with_pattern(layers, xs):
 
 
 def _pair_kinks(layers, xi, xj):
-    """λ where the activation pattern on ``x_j + λ(x_i − x_j)`` changes: grid scan, then bisection."""
+    """λ where the activation pattern on ``x_j + λ(x_i − x_j)`` changes: grid scan, then bisection,
+    repeated inside a grid cell until its right end's pattern is reached (several kinks per cell)."""
+    pattern = lambda lam: _forward_with_pattern(layers, (xj + lam * (xi - xj))[None])[1][0]
     lam = np.linspace(0.0, 1.0, KINK_GRID + 1)
     _, pat = _forward_with_pattern(layers, xj + lam[:, None] * (xi - xj))
     kinks = []
     for c in np.flatnonzero((pat[1:] != pat[:-1]).any(1)):
-        lo, hi = lam[c], lam[c + 1]
-        p_lo = pat[c]
-        for _ in range(60):
-            mid = 0.5 * (lo + hi)
-            if (_forward_with_pattern(layers, (xj + mid * (xi - xj))[None])[1][0] == p_lo).all():
-                lo = mid
-            else:
-                hi = mid
-        kinks.append(0.5 * (lo + hi))
+        start, p_start = lam[c], pat[c]
+        for _ in range(64):
+            if (p_start == pat[c + 1]).all():
+                break
+            lo, hi = start, lam[c + 1]
+            for _ in range(80):
+                mid = 0.5 * (lo + hi)
+                if mid in (lo, hi):
+                    break
+                if (pattern(mid) == p_start).all():
+                    lo = mid
+                else:
+                    hi = mid
+            kinks.append(0.5 * (lo + hi))
+            start, p_start = hi, pattern(hi)
     return kinks
 
 

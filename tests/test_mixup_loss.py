@@ -12,13 +12,14 @@ import theory
 from theory import DEFAULT_NODES, mixup_loss_error, squared_label_constant
 from theory import split_affine_prefix
 
-from _brute import (brute_mixup_loss, brute_squared_constant, brute_unmixed, loss_np, numpy_model,
-                    one_hot)
+from _brute import (brute_mixup_loss, brute_squared_constant, brute_unmixed, kink_reference, loss_np,
+                    numpy_model, one_hot)
 
 DT = torch.float64
 IDENTITY_RTOL = 1e-10  # (I) vs the pair sum: two different Gauss rules, both converged
 RELU_IDENTITY_NODES, RELU_IDENTITY_RTOL = 128, 1e-6  # kinks in λ: measured gap 1.4e-7 at 128 nodes
 BRUTE_RTOL = 1e-9  # Gauss–Jacobi vs QUADPACK (epsrel 1e-12) on tiny problems
+BRUTE_REF_RTOL = 1e-12  # accuracy allowed to the smooth QUADPACK reference (its epsrel)
 SHORTCUT_RTOL = 1e-12  # mixing first-layer outputs vs mixing inputs: rounding only
 DEFAULT_NODES_RTOL = 1e-8  # promised by DEFAULT_NODES for smooth models at realistic scales
 SE_TOL = 5.0  # stochastic checks: standard errors
@@ -278,19 +279,143 @@ def test_default_nodes_mixup_trained_tanh_mlp():
     assert _relative_quadrature_error(model, X[:25], y[:25], 1.0, unmixed=True) <= DEFAULT_NODES_RTOL
 
 
-def test_relu_error_estimate_tracks_the_error():
-    """ReLU nets: the Q-vs-2Q difference is an estimate of the Q-node error (here vs 8Q), not a bound."""
+def test_relu_fixed_nodes_error_estimate_tracks_the_error():
+    """ReLU nets with an explicit node count: the Q-vs-2Q difference is an estimate of the Q-node
+    error (here vs the kink-aware value), not a bound."""
     X, y = _moons(40, seed=1)
     model = theory.relu_mlp(2, [16, 16], generator=torch.Generator().manual_seed(0))
     with torch.no_grad():  # realistic logit scale (|f| up to ~10) without training
         model[-1].weight.mul_(20.0)
     for alpha in (0.2, 1.0):
-        fine, estimate = mixup_loss_error(model, X, y, alpha)
-        coarse = theory.mixup_loss(model, X, y, alpha)
+        fine, estimate = mixup_loss_error(model, X, y, alpha, nodes=DEFAULT_NODES)
+        coarse = theory.mixup_loss(model, X, y, alpha, nodes=DEFAULT_NODES)
         assert fine == theory.mixup_loss(model, X, y, alpha, nodes=2 * DEFAULT_NODES)
-        actual = abs(coarse - theory.mixup_loss(model, X, y, alpha, nodes=8 * DEFAULT_NODES))
-        assert actual > 0
+        actual = abs(coarse - theory.mixup_loss(model, X, y, alpha))
+        assert actual > 1e-9  # fixed nodes are far from exact on kinks (so the kink tests below can fail)
         assert 0.1 <= estimate / actual <= 10.0
+
+
+# ---------------------------------------------------------------- kink-aware integration and error bounds
+
+KINK_RTOL = 1e-12  # promised for piecewise-linear nets
+KINK_CASES = [  # (hidden widths, activation, α, β, logit scale)
+    ([4], "relu", 0.05, None, 5.0), ([8], "relu", 1.0, None, 3.0), ([16, 8], "relu", 0.2, None, 4.0),
+    ([6, 6], "leaky", 2.0, None, 3.0), ([12], "leaky", 0.3, 3.0, 6.0), ([8, 4], "relu", 0.7, 0.4, 8.0),
+]
+
+
+def _pl_net(widths, activation, seed, d=2, scale=1.0):
+    gen = torch.Generator().manual_seed(seed)
+    model = theory.relu_mlp(d, widths, generator=gen)
+    if activation == "leaky":
+        model = nn.Sequential(*[nn.LeakyReLU(0.1) if isinstance(m, nn.ReLU) else m for m in model])
+    with torch.no_grad():
+        model[-1].weight.mul_(scale)
+    return model
+
+
+@pytest.mark.parametrize("case", range(len(KINK_CASES)))
+def test_kink_aware_matches_piecewise_reference(case):
+    """Default path for ReLU/LeakyReLU MLPs vs QUADPACK between independently found kinks; the old
+    64-node rule misses by ~1e-6 on the same nets."""
+    widths, act, alpha, beta, scale = KINK_CASES[case]
+    rng = np.random.default_rng(case)
+    model = _pl_net(widths, act, case, scale=scale)
+    X = 1.5 * rng.normal(size=(4, 2))
+    y = np.array([0, 1, 1, 0])
+    ref, ref_err = kink_reference(model, X, y.reshape(-1, 1).astype(float), "logistic", alpha, alpha if beta is None else beta)
+    value, estimate = mixup_loss_error(model, X, y, alpha, beta)
+    assert value == theory.mixup_loss(model, X, y, alpha, beta)
+    assert abs(value - ref) <= KINK_RTOL * ref + ref_err
+    assert estimate + ref_err >= abs(value - ref)
+    assert estimate <= KINK_RTOL * value
+
+
+def test_kink_aware_softmax_and_squared():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(4, 3))
+    for loss, K, y in (("softmax", 3, np.array([0, 2, 1, 2])), ("squared", 2, rng.normal(size=(4, 2)))):
+        model = theory.relu_mlp(3, [7, 5], K, generator=torch.Generator().manual_seed(K))
+        Y = one_hot(y, K) if loss == "softmax" else y
+        ref, ref_err = kink_reference(model, X, Y, loss, 0.4, 1.7)
+        value = theory.mixup_loss(model, X, y, 0.4, 1.7, loss=loss)
+        assert abs(value - ref) <= KINK_RTOL * ref + ref_err
+
+
+def test_kink_aware_conv_first_layer_and_shards():
+    """A conv first layer + ReLU + Linear: the shortcut (conv applied once per sample) and the plain
+    path (conv applied at every breakpoint) agree to rounding; shards add up."""
+    torch.manual_seed(0)
+    model = _conv1d_model(12, 1)
+    rng = np.random.default_rng(4)
+    X, y = rng.normal(size=(7, 12)), rng.integers(0, 2, 7)
+    fast = theory.mixup_loss(model, X, y, 0.4, 1.3)
+    assert fast == pytest.approx(theory.mixup_loss(model, X, y, 0.4, 1.3, shortcut=False), rel=SHORTCUT_RTOL)
+    parts = sum(theory.mixup_loss(model, X, y, 0.4, 1.3, rows=r) for r in ((0, 3), (3, 7)))
+    assert parts == pytest.approx(fast, rel=SHORTCUT_RTOL)
+    assert fast == pytest.approx(theory.mixup_loss(model, X, y, 0.4, 1.3, nodes=1024), rel=1e-6)
+
+
+def _error_family():
+    """(name, model, X, y, α, β): smooth (tanh, softplus MLPs, a sharp logistic model) and piecewise-linear."""
+    rng = np.random.default_rng(12)
+    out = []
+    for k in range(4):
+        X = rng.normal(size=(5, 2)) * (1 + k)
+        y = np.array([0, 1, 0, 1, 1])
+        alpha, beta = [(0.2, 0.2), (1.0, 1.0), (0.5, 2.0), (2.0, 0.3)][k]
+        tanh = theory.smooth_mlp(2, [8], generator=torch.Generator().manual_seed(k))
+        soft = theory.smooth_mlp(2, [6, 6], activation="softplus", generator=torch.Generator().manual_seed(k))
+        with torch.no_grad():
+            tanh[-1].weight.mul_(4.0)
+            soft[-1].weight.mul_(3.0)
+        sharp = theory.linear_model(2, weight=10 * rng.normal(size=2), intercept=rng.normal())
+        out += [("tanh", tanh, X, y, alpha, beta), ("softplus", soft, X, y, alpha, beta),
+                ("sharp-logistic", sharp, X, y, alpha, beta), ("relu", _pl_net([8, 6], "relu", k, scale=4.0), X, y, alpha, beta)]
+    return out
+
+
+ERROR_FAMILY = _error_family()
+
+
+@pytest.mark.parametrize("rtol", [1e-6, None])
+@pytest.mark.parametrize("case", range(len(ERROR_FAMILY)), ids=[f"{c[0]}-{i}" for i, c in enumerate(ERROR_FAMILY)])
+def test_error_estimate_never_below_true_error(case, rtol):
+    """mixup_loss_error's bound vs independent QUADPACK references, at the default and a loose rtol
+    (where the returned value's error is large enough to see)."""
+    name, model, X, y, alpha, beta = ERROR_FAMILY[case]
+    Yc = y.reshape(-1, 1).astype(float)
+    if name == "relu":
+        ref, ref_err = kink_reference(model, X, Yc, "logistic", alpha, beta)
+    else:
+        ref = brute_mixup_loss(numpy_model(model), X, Yc, "logistic", alpha, beta)
+        ref_err = BRUTE_REF_RTOL * ref
+    value, estimate = mixup_loss_error(model, X, y, alpha, beta, rtol=rtol)
+    assert estimate + ref_err >= abs(value - ref)
+    assert estimate <= (rtol or (KINK_RTOL if name == "relu" else 1e-10)) * value
+
+
+def test_method_choices():
+    model, X, y = make_problem("relu", "logistic", n=5, seed=2)
+    exact = theory.mixup_loss(model, X, y, 0.5, method="kinks")
+    assert theory.mixup_loss(model, X, y, 0.5) == exact
+    assert theory.mixup_loss(model, X, y, 0.5, method="pairs") == pytest.approx(exact, rel=1e-5)
+    tanh, X, y = make_problem("tanh", "logistic", n=5, seed=2)
+    with pytest.raises(ValueError, match="method='kinks'"):
+        theory.mixup_loss(tanh, X, y, 0.5, method="kinks")
+    with pytest.raises(ValueError, match="method"):
+        theory.mixup_loss(tanh, X, y, 0.5, method="exactly")
+    with pytest.raises(ValueError, match="rtol"):
+        theory.mixup_loss(tanh, X, y, 0.5, rtol=0.0)
+
+
+def test_unbounded_class_warns():
+    """Max-pooling nets are piecewise linear but outside the kink-aware path: their estimate is no bound."""
+    model = nn.Sequential(nn.Linear(4, 6), nn.Unflatten(1, (1, 6)), nn.MaxPool1d(2), nn.Flatten(),
+                          nn.Linear(3, 1)).double()
+    X, y = np.random.default_rng(0).normal(size=(5, 4)), np.array([0, 1, 0, 1, 1])
+    with pytest.warns(RuntimeWarning, match="not a bound"):
+        theory.mixup_loss(model, X, y, 0.5)
 
 
 # ---------------------------------------------------------------- sampled estimators
