@@ -142,6 +142,91 @@ def _breakpoints(Ui, Uj, tail: list[nn.Module]):
     return T, Z.reshape(T.shape[0], T.shape[1], -1)
 
 
+# ---------------------------------------------------------------- one activation layer: events and running sums
+
+_REGIONS = {  # activation on the regions between its thresholds: act(z) = σ z + τ
+    nn.ReLU: lambda m: ((0.0, 0.0), (1.0, 0.0)),
+    nn.LeakyReLU: lambda m: ((float(m.negative_slope), 0.0), (1.0, 0.0)),
+    nn.ReLU6: lambda m: ((0.0, 0.0), (1.0, 0.0), (0.0, 6.0)),
+    nn.Hardtanh: lambda m: ((0.0, float(m.min_val)), (1.0, 0.0), (0.0, float(m.max_val))),
+}
+
+
+def _regions(layer):
+    for cls, fn in _REGIONS.items():
+        if type(layer) is cls:
+            return fn(layer)
+    return None
+
+
+def single_activation(tail: list[nn.Module], U: torch.Tensor):
+    """``(pre, act, M, c)`` when ``tail`` = affine layers, one activation, affine layers: ``pre`` maps
+    the mixed features to the pre-activations and the affine rest is ``v ↦ M v + c`` (M: K × H)."""
+    acts = [k for k, m in enumerate(tail) if isinstance(m, KINK_ACTIVATIONS)]
+    if len(acts) != 1 or _regions(tail[acts[0]]) is None:
+        return None
+    k = acts[0]
+    pre, post = nn.Sequential(*tail[:k]), nn.Sequential(*tail[k + 1:])
+    with torch.no_grad():
+        Z0 = pre(U[:1])
+        H = Z0[0].numel()
+        if H > 16384:
+            return None
+        basis = torch.cat([torch.zeros(1, H, dtype=DTYPE, device=U.device),
+                           torch.eye(H, dtype=DTYPE, device=U.device)]).reshape(H + 1, *Z0.shape[1:])
+        out = post(basis).reshape(H + 1, -1)
+    c = out[0]
+    return pre, tail[k], (out[1:] - c).T.contiguous(), c
+
+
+def _event_pieces(Zi: torch.Tensor, Zj: torch.Tensor, act: nn.Module, M: torch.Tensor, c: torch.Tensor):
+    """Breakpoints ``T`` (P, B) and per piece the logit at its left end and its slope, for
+    ``F(λ) = M act(Z_j + λ(Z_i − Z_j)) + c``: each unit crossing a threshold is an event that changes
+    its (σ, τ); running sums of ``M_h(Δσ z_h + Δτ)`` and ``M_h Δσ dz_h`` over the sorted events give
+    the affine logit of every piece (no network evaluation between or at breakpoints)."""
+    regions = _regions(act)
+    thresholds = torch.tensor(_thresholds(act), dtype=DTYPE, device=Zi.device)
+    sig = torch.tensor([r[0] for r in regions], dtype=DTYPE, device=Zi.device)
+    tau = torch.tensor([r[1] for r in regions], dtype=DTYPE, device=Zi.device)
+    P = Zi.shape[0]
+    dZ = Zi - Zj  # (P, H)
+    # region just after λ = 0: thresholds below z (or equal with z increasing)
+    start = ((Zj[..., None] > thresholds) | ((Zj[..., None] == thresholds) & (dZ[..., None] > 0))).sum(-1)
+    A = c + (sig[start] * Zj + tau[start]) @ M.T  # (P, K)
+    Bs = (sig[start] * dZ) @ M.T
+    safe = torch.where(dZ != 0, dZ, torch.ones_like(dZ))
+    t = (thresholds - Zj[..., None]) / safe[..., None]  # (P, H, R−1)
+    hit = (dZ[..., None] != 0) & (t > 0) & (t < 1)
+    up = (dZ > 0)[..., None].expand_as(t)
+    # region index after the crossing: above threshold k is region k+1 when rising, k when falling
+    kidx = torch.arange(thresholds.shape[0], device=Zi.device).expand_as(t)
+    old = torch.where(up, kidx, kidx + 1)
+    new = torch.where(up, kidx + 1, kidx)
+    d_sig = torch.where(hit, sig[new] - sig[old], torch.zeros_like(t))
+    d_tau = torch.where(hit, tau[new] - tau[old], torch.zeros_like(t))
+    tt = torch.where(hit, t, torch.full_like(t, 2.0)).reshape(P, -1)
+    order = torch.argsort(tt, dim=1)
+    count = int(hit.reshape(P, -1).sum(1).max()) if hit.numel() else 0
+    order = order[:, :count]
+    te = tt.gather(1, order)  # (P, E) sorted event times (padding 2.0)
+    H = Zi.shape[1]
+    unit = order // thresholds.shape[0]
+    dA = (d_sig.reshape(P, -1).gather(1, order) * Zj.gather(1, unit) + d_tau.reshape(P, -1).gather(1, order))
+    dB = d_sig.reshape(P, -1).gather(1, order) * dZ.gather(1, unit)
+    MA = M.T[unit]  # (P, E, K)
+    cumA = torch.cat([A[:, None], A[:, None] + torch.cumsum(dA[..., None] * MA, 1)], 1)  # (P, E+1, K)
+    cumB = torch.cat([Bs[:, None], Bs[:, None] + torch.cumsum(dB[..., None] * MA, 1)], 1)
+    base = torch.tensor([0.0, 0.5, 1.0], dtype=DTYPE, device=Zi.device).expand(P, 3)
+    T = torch.sort(torch.cat([base, te.clamp(max=1.0)], 1), dim=1).values
+    l = T[:, :-1]
+    idx = torch.searchsorted(te.contiguous(), l.contiguous(), right=True)  # events at or before the piece's start
+    K = M.shape[0]
+    Apiece = cumA.gather(1, idx[..., None].expand(P, idx.shape[1], K))
+    Bpiece = cumB.gather(1, idx[..., None].expand(P, idx.shape[1], K))
+    del H
+    return T, Apiece + l[..., None] * Bpiece, Bpiece
+
+
 # ---------------------------------------------------------------- rules and the smooth loss
 
 @lru_cache(maxsize=64)
@@ -198,13 +283,17 @@ def _piece_integrals(loss: str, alpha: float, beta: float, rules: _Rules, kind: 
     return terms.sum(1), terms.abs().sum(1)
 
 
-def _panels(T: torch.Tensor, F: torch.Tensor):
+def _slopes(T: torch.Tensor, F: torch.Tensor):
+    """Per piece: the logit at its left end and its slope in λ, from the logits at the breakpoints."""
+    l, r = T[:, :-1], T[:, 1:]
+    h = torch.where(r > l, r - l, torch.ones_like(r))
+    return F[:, :-1], (F[:, 1:] - F[:, :-1]) / h[..., None]
+
+
+def _panels(T: torch.Tensor, Fl: torch.Tensor, S: torch.Tensor):
     """Integral items ``(kind, x, sign, l, F_l, S, pair)`` for the pieces between breakpoints."""
     l, r = T[:, :-1], T[:, 1:]
     valid = r > l
-    Fl, Fr = F[:, :-1], F[:, 1:]
-    h = torch.where(valid, r - l, torch.ones_like(r))
-    S = (Fr - Fl) / h[..., None]
     pair = torch.arange(T.shape[0], device=T.device)[:, None].expand_as(l)
     left_side = r <= 0.5
     items = []
@@ -224,7 +313,7 @@ def _panels(T: torch.Tensor, F: torch.Tensor):
     return items
 
 
-def _block_integral(loss, alpha, beta, T, F, Yi, Yj, rtol, device):
+def _block_integral(loss, alpha, beta, T, Fl, S, Yi, Yj, rtol, device):
     """``(Q, Σ|Q_m − Q_{m/2}| + rounding, largest m)`` for one block of pairs.
 
     Every integral starts with m = ``FIRST_NODES``; those whose ``|Q_m − Q_{m/2}|`` exceeds
@@ -238,8 +327,8 @@ def _block_integral(loss, alpha, beta, T, F, Yi, Yj, rtol, device):
         return rules[m]
 
     groups = []
-    for kind, x, sign, l, Fl, S, pair in _panels(T, F):
-        args = (kind, x, sign, l, Fl, S, Yi[pair], Yj[pair])
+    for kind, x, sign, l, Fl_, S_, pair in _panels(T, Fl, S):
+        args = (kind, x, sign, l, Fl_, S_, Yi[pair], Yj[pair])
         fine, mag = _piece_integrals(loss, alpha, beta, rule(FIRST_NODES), *args)
         coarse, _ = _piece_integrals(loss, alpha, beta, rule(FIRST_NODES // 2), *args)
         groups.append([args, fine, coarse, mag])
@@ -286,9 +375,14 @@ def kink_pair_sum(P, alpha: float, beta: float, plan, rtol: float, chunk_element
     with torch.no_grad():
         X = P.X
         U = _float64_eval(prefix_layers)(X) if prefix_layers else X
-        tail = _float64_eval(tail_layers)
-        layers = list(tail)
-        width = _per_pair_width(U, layers)
+        layers = list(_float64_eval(tail_layers))
+        fast = single_activation(layers, U)
+        if fast is not None:
+            pre, act, M, c = fast
+            U = pre(U).reshape(U.shape[0], -1)
+            width = U.shape[1] * len(_thresholds(act)) * (2 * FIRST_NODES + 4 * M.shape[0]) + 2 * U.shape[1]
+        else:
+            width = _per_pair_width(U, layers)
         total = torch.zeros((), dtype=DTYPE, device=U.device)
         err = torch.zeros((), dtype=DTYPE, device=U.device)
         worst_m = FIRST_NODES
@@ -298,8 +392,12 @@ def kink_pair_sum(P, alpha: float, beta: float, plan, rtol: float, chunk_element
             Uj = U[None, j0:j1].expand(bi, bj, *U.shape[1:]).reshape(bi * bj, *U.shape[1:])
             Yi = P.Y[i0:i1, None].expand(bi, bj, P.K).reshape(bi * bj, P.K)
             Yj = P.Y[None, j0:j1].expand(bi, bj, P.K).reshape(bi * bj, P.K)
-            T, F = _breakpoints(Ui, Uj, layers)
-            value, error, m = _block_integral(P.loss.name, alpha, beta, T, F, Yi, Yj, rtol, U.device)
+            if fast is not None:
+                T, Fl, S = _event_pieces(Ui, Uj, act, M, c)
+            else:
+                T, F = _breakpoints(Ui, Uj, layers)
+                Fl, S = _slopes(T, F)
+            value, error, m = _block_integral(P.loss.name, alpha, beta, T, Fl, S, Yi, Yj, rtol, U.device)
             worst_m = max(worst_m, m)
             total, err = total + value, err + error
     if float(err) > rtol * float(total):
