@@ -21,7 +21,6 @@ rounding allowance is the reported error; m doubles on the integrals whose diffe
 """
 from __future__ import annotations
 
-import copy
 import math
 import warnings
 from functools import lru_cache
@@ -32,11 +31,13 @@ from scipy import special
 from torch import nn
 
 from ._mixing import MixupLambda
-from ._models import AFFINE_LAYERS
+from ._models import AFFINE_LAYERS, eval_copy
 from ._validate import DTYPE
 
-KINK_AFFINE_LAYERS = AFFINE_LAYERS + (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.Dropout)
-"""Layers applied as they are at the breakpoints (affine maps; ``Dropout`` is the identity in eval mode)."""
+KINK_AFFINE_LAYERS = AFFINE_LAYERS + (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.Dropout, nn.BatchNorm1d,
+                                      nn.BatchNorm2d)
+"""Layers applied as they are at the breakpoints: affine maps in eval mode (the model is evaluated as an
+eval-mode copy, where ``Dropout`` is the identity and batch norm uses its running statistics)."""
 KINK_ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ReLU6, nn.Hardtanh)
 FIRST_NODES = 8
 """Nodes per piece on the first try (the m/2 = 4-node rule gives the error estimate)."""
@@ -85,8 +86,7 @@ def kink_plan(model, shortcut: bool):
 
 
 def _float64_eval(layers: list[nn.Module]) -> nn.Sequential:
-    seq = copy.deepcopy(nn.Sequential(*layers)).to(dtype=DTYPE)
-    return seq.eval()
+    return eval_copy(nn.Sequential(*layers))
 
 
 # ---------------------------------------------------------------- breakpoints
