@@ -150,4 +150,20 @@ def expansion(n: int, d: int, model: str = "relu", hidden: int = 256, alpha: flo
     return {**t, "value": e.approx, "r3": e.r3, "r3_method": e.r3_method}
 
 
-CASES = {"roofline": roofline, "exact_linear": exact_linear, "exact_mlp": exact_mlp, "expansion": expansion}
+def exact_kinks(n: int, d: int = 100, hidden: int = 256, alpha: float = 1.0, nodes: int = 64) -> dict:
+    """ReLU MLP d-hidden-1: the kink-aware default (1e-12) against a fixed ``nodes`` rule, with the
+    error of both relative to the kink-aware value and its error bound."""
+    import theory
+
+    X, y = _data(n, d)
+    model = _mlp(d, hidden)
+    theory.mixup_loss(model, X[:WARMUP], y[:WARMUP], alpha)
+    theory.mixup_loss(model, X[:WARMUP], y[:WARMUP], alpha, nodes=nodes)
+    (value, bound), t_kinks = timed(lambda: theory.mixup_loss_error(model, X, y, alpha))
+    fixed, t_nodes = timed(lambda: theory.mixup_loss(model, X, y, alpha, nodes=nodes))
+    return {**t_kinks, "value": value, "bound_rel": bound / value, "nodes_wall_s": t_nodes["wall_s"],
+            "nodes_rel_error": abs(fixed - value) / value, "ratio": t_kinks["wall_s"] / t_nodes["wall_s"],
+            "work": n * n}
+
+
+CASES = {"roofline": roofline, "exact_kinks": exact_kinks, "exact_linear": exact_linear, "exact_mlp": exact_mlp, "expansion": expansion}

@@ -53,7 +53,8 @@ def suites(quick: bool) -> dict[str, list[tuple[str, dict]]]:
     expansion += [("expansion", {"n": n_big, "d": d, "model": "relu"}) for d in (10, 100)]
     expansion += [("expansion", {"n": n_big, "d": 784, "model": "linear"}),
                   ("expansion", {"n": 1000 if quick else n_big, "d": 784, "model": "tanh"})]
-    return {"linear": linear, "mlp": mlp, "shortcut": shortcut, "expansion": expansion}
+    kinks = [("exact_kinks", {"n": 100 if quick else 2000, "d": 100, "hidden": 256, "nodes": 64})]
+    return {"linear": linear, "mlp": mlp, "kinks": kinks, "shortcut": shortcut, "expansion": expansion}
 
 
 # ----------------------------------------------------------------------------- running cases
@@ -142,6 +143,15 @@ def report(results: dict[str, list[dict]]) -> tuple[str, list[tuple[str, bool | 
             a, b = results["mlp"]
             out.append(f"speed-up {b['wall_s'] / a['wall_s']:.1f}x (wall), {b['cpu_s'] / a['cpu_s']:.1f}x (cpu); "
                        f"relative difference {abs(a['value'] - b['value']) / abs(b['value']):.1e}")
+    if "kinks" in results:
+        rows = []
+        for r in results["kinks"]:
+            p = r["params"]
+            rows.append([f"{p['n']}", _fmt(r["wall_s"]), _fmt(r["nodes_wall_s"]), f"{r['ratio']:.2f}",
+                         f"{r['bound_rel']:.1e}", f"{r['nodes_rel_error']:.1e}", _fmt(r["peak_mib"], ".1f")])
+        out.append(_table("ReLU MLP 100-256-1: kink-aware default vs a fixed 64-node rule",
+                          ["n", "kinks wall s", "64 nodes wall s", "time ratio", "kinks error bound (rel)",
+                           "64-node error (rel)", "peak MiB"], rows))
     if "shortcut" in results:
         rows = []
         by_d = {}
@@ -186,7 +196,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="a small subset (about a minute)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per case (default: torch's default)")
-    p.add_argument("--only", nargs="+", default=None, help="suites to run: linear mlp shortcut expansion")
+    p.add_argument("--only", nargs="+", default=None, help="suites to run: linear mlp kinks shortcut expansion")
     p.add_argument("--json", default=None, help="write all measurements to this file")
     p.add_argument("--case", help=argparse.SUPPRESS)
     p.add_argument("--params", help=argparse.SUPPRESS)

@@ -24,12 +24,11 @@ from ._mixing import MAX_NODES, MixupLambda
 from ._models import AFFINE_LAYERS, eval_copy, is_affine, is_piecewise_linear, layers_of, split_affine_prefix
 
 DEFAULT_NODES = 64
-"""Default Gauss–Jacobi nodes: ≤ 1e-8 relative quadrature error for smooth models at the data
-scales of the paper's experiments (tests/test_mixup_loss.py). Measured relative errors at 32 / 64
-nodes: logistic regression fitted by scikit-learn on standardized breast cancer 1.6e-9 / 4.9e-13; a
-Mixup-trained tanh MLP on two-moons (|f| ≤ 5) 3.4e-7 / 5.9e-11 — hence 64. Sharper models need more:
-a tanh MLP trained to zero loss (|f| ≈ 17) has 2e-6 / 3e-7 and reaches 4e-9 at 128 nodes. ReLU nets
-have kinks in λ, where the error decays only algebraically: use ``mixup_loss_error`` to estimate it."""
+"""Gauss–Jacobi nodes of ``mixup_loss_unmixed`` (and the smooth-model node count of the paper's data
+scales): measured relative errors at 32 / 64 nodes: logistic regression on standardized breast cancer
+1.6e-9 / 4.9e-13; a Mixup-trained tanh MLP on two-moons (|f| ≤ 5) 3.4e-7 / 5.9e-11. ``mixup_loss``
+itself integrates to a tolerance (``rtol``) instead: kink-aware for piecewise-linear nets, node
+doubling otherwise (docs/theory.md §2.3)."""
 CHUNK_ELEMENTS = 1 << 20
 """Float64 values per intermediate tensor on CPU (8 MiB). Blocks this size measured fastest on CPU
 (``python -m benchmarks``): large enough to amortise per-block dispatch, small enough for the
@@ -323,8 +322,10 @@ def mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: 
     - piecewise-linear ``nn.Sequential`` models (affine layers — Linear, Conv, Flatten, AvgPool — and
       ReLU, LeakyReLU, ReLU6, Hardtanh; ``method="auto"`` or ``"kinks"``): kink-aware integration.
       Each pair's λ-breakpoints are found exactly layer by layer and each affine piece is integrated
-      by Gauss–Jacobi/Gauss–Legendre rules (docs/theory.md §2). Default ``rtol`` 1e-12; measured
-      error ≤ 1e-15 relative against QUADPACK piece by piece (tests/test_mixup_loss.py).
+      by Gauss–Jacobi/Gauss–Legendre rules (docs/theory.md §2.3). Default ``rtol`` 1e-12; measured
+      error ≤ 1e-15 relative against QUADPACK piece by piece (tests/test_mixup_loss.py). Cost: about
+      10× a fixed 64-node rule on a ReLU MLP 100-256-1 (n = 200, one thread; ``python -m benchmarks``),
+      which there misses by 2e-8 relative.
     - every other model: Gauss–Jacobi rules of 32, 64, … nodes until two successive ones agree to
       ``rtol`` (default 1e-10), up to ``MAX_NODES``.
 
