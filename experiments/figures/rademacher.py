@@ -83,5 +83,10 @@ def plot(rows: list[dict], summary: dict):
     ax2.set_title(f"scaled (ellipsoid slope {summary['ellipsoid_slope_vs_r']:.2f} in r; "
                   f"ridge {summary['ridge_slope_vs_r']:.2f})")
     ax2.legend(loc="lower right")
-    style.suptitle(fig, CLAIMS, TITLE)
+    ratio = summary.get("ratio_ellipsoid_over_ridge", {})
+    below = summary.get("ellipsoid_below_bound") and summary.get("ridge_below_bound")
+    smallest = min(ratio, key=lambda r: float(r)) if ratio else None
+    verdict = (f"Verdict (C10): {'holds' if below else 'FAILS'} — both classes below their bounds at every r"
+               + (f"; at r = {smallest} the Mixup class is {ratio[smallest]:.2g} of the ridge class" if smallest else ""))
+    style.suptitle(fig, CLAIMS, TITLE, verdict)
     return fig
