@@ -39,8 +39,8 @@ class GLMLoss:
         Computed as a sum of non-negative terms, never as the difference ``h(f) − yᵀf`` (which
         loses every digit once the loss is below ~1e-16·|f|):
 
-        - logistic: ``y·softplus(−f) + (1−y)·softplus(f) = [(1−y)f]₊-part + log1p(e^{−|f|})``, i.e.
-          ``(1−y)f`` (f > 0) or ``−yf`` (f ≤ 0), plus ``log1p(exp(−|f|))``;
+        - logistic: ``y·softplus(−f) + (1−y)·softplus(f)``, computed as ``(1−y)f`` (f > 0) or ``−yf``
+          (f ≤ 0), plus ``log1p(exp(−|f|))`` (labels in [0, 1], mixed labels included);
         - softmax (label rows summing to 1): ``Σ_c y_c (m − f_c) + log1p(Σ_{k≠a} e^{f_k − m})``,
           ``m = f_a = max_k f_k``;
         - squared: ``½‖y − f‖²``.
