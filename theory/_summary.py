@@ -22,6 +22,8 @@ def _number(v) -> str:
         return f"{float(v):.6g}" if math.isfinite(v) else str(float(v))
     if isinstance(v, dict):
         return "{" + ", ".join(f"{k}: {_number(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, tuple) and len(v) <= 8:
+        return "(" + ", ".join(_number(x) for x in v) + ("," if len(v) == 1 else "") + ")"
     return repr(v)
 
 
