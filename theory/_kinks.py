@@ -238,9 +238,9 @@ def _legendre(m: int):
 def _stable_loss(name: str, F: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     """The loss as a sum of non-negative terms (no cancellation at large margins)."""
     if name == "logistic":
-        zero = torch.zeros((), dtype=DTYPE, device=F.device)
+        # ỹ softplus(−f) + (1 − ỹ) softplus(f) = log1p(e^−|f|) + (1 − ỹ) relu(f) + ỹ relu(−f): one exp
         f, y = F[..., 0], Y[..., 0]
-        return y * torch.logaddexp(-f, zero) + (1 - y) * torch.logaddexp(f, zero)
+        return torch.log1p(torch.exp(-f.abs())) + (1 - y) * torch.relu(f) + y * torch.relu(-f)
     if name == "softmax":
         return -(Y * torch.log_softmax(F, -1)).sum(-1)
     R = Y - F
