@@ -47,7 +47,7 @@ def tasks(scale: str) -> list[dict]:
             for method, alpha in runs:
                 for seed in p["seeds"]:
                     out.append({"dataset": ds, **_NET, "alpha": alpha, "n_train": n, "epochs": epochs,
-                                "method": method, "seed": seed})
+                                "method": method, "seed": seed, "measure_every": epochs})  # final epoch only
     return out
 
 
