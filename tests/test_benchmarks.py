@@ -56,3 +56,18 @@ def test_quick_plan_is_a_subset_of_sizes():
     quick, full = suites(True), suites(False)
     assert set(quick) == set(full) == {"linear", "mlp", "kinks", "shortcut", "expansion"}
     assert max(p.get("n", 0) for v in quick.values() for _, p in v) <= 3000
+
+
+def test_figures_times_table_reads_run_folders(tmp_path):
+    import json
+
+    from benchmarks.figures_times import table
+
+    (tmp_path / "data").mkdir()
+    for name, n, sec in (("a", 3, 1.5), ("b", 2, 4.0)):
+        (tmp_path / "data" / f"{name}.json").write_text(json.dumps(
+            {"figure": name, "configs": [{}] * n, "seconds": sec, "execution": {"jobs": 2, "threads": 1,
+                                                                              "wall_seconds": 9.0}}))
+    text = table(tmp_path, loads=(1.0, 2.0))
+    assert text.startswith("wall 9 s for 5 configurations (jobs 2, threads 1); load average 1.0 before")
+    assert "| a | 3 | 1.5 |" in text and "| b | 2 | 4.0 |" in text
