@@ -63,7 +63,8 @@ def summarize(rows: list[dict]) -> dict:
     final = mean_sd([r for r in rows if r["epoch"] == last], ("model", "method"), "test_acc")
     return {"test_acc": mean_sd(rows, by, "test_acc"), "mixup_loss": mean_sd(rows, by, "mixup_loss"),
             "final_test_acc": final, "n_train": max((r["n_train"] for r in rows), default=0),
-            "exact_kinds": sorted({r["mixup_loss_kind"] for r in rows})}
+            "exact_kinds": {m: sorted({r["mixup_loss_kind"] for r in rows if r["model"] == m})
+                            for m in dict.fromkeys(r["model"] for r in rows)}}
 
 
 def plot(rows: list[dict], summary: dict):
@@ -84,8 +85,9 @@ def plot(rows: list[dict], summary: dict):
                            [p[f"{metric}_sd"] for p in pts], color=st["color"],
                            label=f"{st['label']} ({pts[0]['count']} seeds)")
             ax.set_xlabel("epoch")
+            style.integer_x(ax)
             ax.set_ylabel(ylabel)
-            ax.set_title(f"{model}, n = {summary['n_train']} ({' / '.join(summary['exact_kinds'])} L_mix)")
+            ax.set_title(f"{model}, n = {summary['n_train']} ({' / '.join(summary['exact_kinds'][model])} L_mix)")
             ax.legend()
     style.suptitle(fig, CLAIMS, TITLE + " (mean ± sd over seeds)")
     return fig
