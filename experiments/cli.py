@@ -39,8 +39,8 @@ def _cmd_decompose(args) -> int:
 
 
 # Each module registers its subcommand with ``register(subparsers)``: figures (experiments.figures),
-# check (experiments.check), explain (experiments.explain).
-SUBCOMMAND_MODULES = ("experiments.figures", "experiments.check", "experiments.explain")
+# check (experiments.check), explain (experiments.explain), property (experiments.properties).
+SUBCOMMAND_MODULES = ("experiments.figures", "experiments.check", "experiments.explain", "experiments.properties")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -49,3 +49,13 @@ __all__ = [
     "hidden_features", "centered_head", "manifold_mixup_loss", "manifold_regularizer", "manifold_comparison",
     "manifold_rademacher",
 ]
+
+
+def __getattr__(name):
+    # ``theory.strategies`` (hypothesis strategies) is imported on first use, so ``import theory``
+    # does not import hypothesis.
+    if name == "strategies":
+        import importlib
+
+        return importlib.import_module(".strategies", __name__)
+    raise AttributeError(f"module 'theory' has no attribute {name!r}")
