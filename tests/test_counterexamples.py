@@ -1,7 +1,8 @@
 """C6: drop one assumption of the robustness chain and hypothesis finds a counterexample (docs/theory.md §4, §7).
 
-Each strategy breaks exactly one assumption and keeps the others: (a) data not centered, (b) labels
-not from the model (θ ∉ Θ), (c) a linear model with an intercept, (d) a ReLU net with biases.
+Each strategy (``theory.strategies.instances`` with one assumption in ``drop``) breaks exactly one
+assumption and keeps the others: (a) data not centered, (b) labels not from the model (θ ∉ Θ), (c) a
+linear model with an intercept, (d) a ReLU net with an output bias.
 ``find()`` shrinks to a minimal instance; the minimal ones are stored in ``experiments/data/c6_*.json``
 (regenerate with ``python tests/test_counterexamples.py --write``), and the tests assert that the
 stored instances fail the chain, by a margin, with only the intended assumption broken.
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import theory
+from theory.strategies import instances
 
 FIXTURES = Path(__file__).resolve().parents[1] / "experiments" / "data"  # shipped as package data
 FIND_SETTINGS = settings(database=None, derandomize=True, max_examples=3000, deadline=None,
@@ -34,6 +36,11 @@ SETTINGS_BROKEN = {"non_centered": "centered", "outside_theta": "in_theta", "int
 GRID = st.integers(-8, 8)  # coordinates k/4: short, readable minimal instances
 WEIGHTS = st.integers(-4, 4)  # weights k/2
 ALPHAS = st.sampled_from([1.0, 0.5, 2.0, 0.2, 4.0])  # shrinks towards α = 1
+SETTINGS = {"non_centered": ("logistic", "centered"), "outside_theta": ("logistic", "in_theta"),
+            "intercept": ("logistic", "homogeneous"), "relu_biases": ("relu", "homogeneous")}
+"""Each setting: the model family of ``theory.strategies.instances`` and the one assumption dropped."""
+SIZES = dict(n=(2, 5), d=(1, 3), x_max=2.0, weight_max=2.0, weight_step=0.5, hidden=(1, 3), depth=(1, 2),
+             asymmetric=False)
 
 
 def _grid(draw, shape, elements, scale):
@@ -46,44 +53,22 @@ def _center(X):
     return (X - X.mean(0)).tolist()
 
 
-def _linear_labels(X, theta, bias=0.0):
-    return [int(v >= 0) for v in np.asarray(X) @ np.asarray(theta) + bias]
+def cases(setting):
+    """Instances (theory.strategies, one source of truth) breaking exactly the assumption of ``setting``."""
+    kind, dropped = SETTINGS[setting]
+    return instances(kind, 2, (dropped,), **SIZES).map(lambda inst: case_from_instance(setting, inst))
 
 
-@st.composite
-def cases(draw, setting):
-    """A JSON-serialisable instance breaking exactly the assumption named by ``setting``."""
-    n = draw(st.integers(2, 5))
-    d = draw(st.integers(1, 3))
-    X = _grid(draw, (n, d), GRID, 4.0)
-    alpha = draw(ALPHAS)
-    if setting == "relu_biases":
-        widths = [d, *draw(st.lists(st.integers(1, 3), min_size=1, max_size=2)), 1]
-        layers = [{"weight": _grid(draw, (b, a), WEIGHTS, 2.0), "bias": _grid(draw, (b,), WEIGHTS, 2.0)}
-                  for a, b in zip(widths[:-1], widths[1:])]
-        case = {"setting": setting, "X": _center(X), "layers": layers, "alpha": alpha, "norm": 2}
-        case["y"] = [int(v >= 0) for v in _forward(case, np.asarray(case["X"]))]
-        return case
-    theta = _grid(draw, (d,), WEIGHTS, 2.0)
-    if setting == "non_centered":
-        return {"setting": setting, "X": X, "theta": theta, "bias": None, "alpha": alpha, "norm": 2,
-                "y": _linear_labels(X, theta)}
-    X = _center(X)
-    if setting == "intercept":
-        b = draw(WEIGHTS) / 2.0
-        return {"setting": setting, "X": X, "theta": theta, "bias": [b], "alpha": alpha, "norm": 2,
-                "y": _linear_labels(X, theta, b)}
-    y = draw(st.lists(st.integers(0, 1), min_size=n, max_size=n))  # outside_theta: labels not from the model
-    return {"setting": setting, "X": X, "theta": theta, "bias": None, "alpha": alpha, "norm": 2, "y": y}
-
-
-def _forward(case, X):
-    h = X
-    for k, layer in enumerate(case["layers"]):
-        h = h @ np.asarray(layer["weight"]).T + np.asarray(layer["bias"])
-        if k < len(case["layers"]) - 1:
-            h = np.maximum(h, 0.0)
-    return h[:, 0]
+def case_from_instance(setting, inst):
+    """The JSON fixture format of ``tests/fixtures/c6_*.json`` for an ``Instance``."""
+    case = {"setting": setting, "X": inst.X.tolist(), "alpha": inst.alpha, "norm": 2, "y": inst.y.tolist()}
+    layers = inst.layers()
+    if inst.kind == "relu":
+        case["layers"] = [{"weight": layer["weight"], "bias": layer["bias"] or [0.0] * len(layer["weight"])}
+                          for layer in layers]
+    else:
+        case["theta"], case["bias"] = layers[0]["weight"][0], layers[0]["bias"]
+    return case
 
 
 def build(case):
@@ -132,6 +117,17 @@ def test_hypothesis_finds_a_counterexample(setting):
     assert not res.holds
     assert not res.assumptions[SETTINGS_BROKEN[setting]]
     assert len(case["y"]) <= 3  # shrinking reaches a tiny instance
+
+
+def test_hypothesis_finds_a_counterexample_without_a3():
+    """(A3) dropped: c_x√d above the smallest ‖x_i‖ inflates ε_i past what Mixup's R1 + R2 pays for."""
+    inst = find(instances("logistic", 2, ("norm_bound",), **SIZES),
+                lambda i: not i.robustness_bound().holds, settings=FIND_SETTINGS)
+    res = inst.robustness_bound()
+    assert not res.holds and not res.assumptions["norm_bound"]
+    assert all(v for k, v in res.assumptions.items() if k != "norm_bound")
+    assert inst.c_x * math.sqrt(inst.X.shape[1]) > np.linalg.norm(inst.X, axis=1).min()
+    assert len(inst.y) <= 3
 
 
 FIXTURE_FILES = sorted(FIXTURES.glob("c6_*.json"))

@@ -1,8 +1,8 @@
 """The robustness chain L̃_mix ≥ mean L̃_adv,i(ε_i) ≥ L̃_adv(ε_mix) (C4, C5, C13; docs/theory.md §4) under
 (A1)–(A3), its fields against an independent numpy computation, ε* semantics and the C7 comparison.
 
-Strategies build instances that satisfy the assumptions: data centered, bias-free models, labels
-from the model's own sign (θ ∈ Θ), default c_x (A3 holds). Example counts are named constants;
+Instances come from ``theory.strategies.instances`` (every assumption holds: data centered,
+bias-free models, labels from the model's own sign (θ ∈ Θ), default c_x (A3 holds)). Example counts are named constants;
 together they exceed 10⁴ (each example is a tiny problem)."""
 import math
 
@@ -16,6 +16,7 @@ from scipy.special import beta as beta_fn, expit, log_expit
 
 import theory
 from theory import linear_model, relu_mlp, smooth_mlp
+from theory.strategies import instance_from_dict, instances
 
 C4_EXAMPLES = 4000
 C5_EXAMPLES = 2500
@@ -27,17 +28,13 @@ ATOL, RTOL = 1e-12, 1e-9
 FIELD_RTOL = 1e-9
 INF = math.inf
 
-# Data on a grid of step 1/4 in [-3, 3] (cheap to draw, and exact ties/zeros — boundary cases — are
-# common); weights as floats, where entries below TINY snap to 0 (a boundary case kept): the theorem is
-# about real numbers, and products of subnormal floats carry no significant digits.
+# Instances come from theory.strategies (one source of truth with `mixup-theory property`): data on
+# a grid of step 1/4 in [-3, 3], centered (exact ties/zeros — boundary cases — are common); weights as
+# floats in [-3, 3], where entries below 1e-12 snap to 0 (a boundary case kept): the theorem is about
+# real numbers, and products of subnormal floats carry no significant digits.
 GRID = st.integers(-12, 12)
-TINY = 1e-12
-coords = st.floats(-3, 3, allow_nan=False, allow_infinity=False)
-alphas = st.floats(0.05, 8.0, allow_nan=False, allow_infinity=False)
-
-
-def snap(a):
-    return np.where(np.abs(a) < TINY, 0.0, a)
+linear_instances = instances("logistic", 2, weight_step=None)
+relu_instances = instances("relu", 2, weight_step=None, d=(1, 3))
 
 
 def geq(lhs, rhs):
@@ -50,32 +47,35 @@ def labels_from(model, X):
         return (model(torch.as_tensor(X)).reshape(-1) >= 0).double().numpy()
 
 
+def linear(X, theta, alpha, beta=None, norm=2):
+    """A hand-written boundary instance (for ``@example``)."""
+    X = np.asarray(X, dtype=float)
+    model = linear_model(X.shape[1], bias=False, weight=theta)
+    return instance_from_dict({"model": "logistic", "layers": [{"weight": [list(map(float, theta))], "bias": None}],
+                               "X": X.tolist(), "y": labels_from(model, X).astype(int).tolist(), "alpha": alpha,
+                               "beta": beta, "norm": "inf" if norm == INF else 2})
+
+
+def theta_of(inst):
+    return np.asarray(inst.layers()[0]["weight"][0])
+
+
+coords = st.floats(-3, 3, allow_nan=False, allow_infinity=False)
+alphas = st.floats(0.05, 8.0, allow_nan=False, allow_infinity=False)
+
+
+def snap(a):
+    return np.where(np.abs(a) < 1e-12, 0.0, a)
+
+
 @st.composite
 def centered_data(draw, n_max=6, d_max=4):
+    """Centered grid data for the softmax chain (theory.strategies covers the binary chain)."""
     n = draw(st.integers(2, n_max))
     d = draw(st.integers(1, d_max))
     X = draw(arrays(np.int64, (n, d), elements=GRID)) / 4.0
     X = X - X.mean(0)
     return X - X.mean(0)  # twice: the first pass leaves a rounding residual of a few ulps
-
-
-@st.composite
-def linear_instances(draw):
-    X = draw(centered_data())
-    theta = snap(draw(arrays(np.float64, X.shape[1], elements=coords)))
-    return X, theta, draw(alphas)
-
-
-@st.composite
-def relu_instances(draw):
-    X = draw(centered_data(d_max=3))
-    hidden = draw(st.lists(st.integers(1, 6), min_size=1, max_size=3))
-    seed = draw(st.integers(0, 2 ** 16))
-    scale = draw(st.floats(0.2, 4.0))
-    model = relu_mlp(X.shape[1], hidden, bias=False, generator=torch.Generator().manual_seed(seed))
-    with torch.no_grad():
-        model[0].weight.mul_(scale)
-    return X, model, draw(alphas)
 
 
 def safe_norm(a, axis=None):
@@ -120,10 +120,9 @@ def numpy_chain(X, theta, alpha, norm, beta=None):
     return approx, adv(eps_i).mean(), adv(eps_i.min()).mean(), eps_i
 
 
-def check_linear(X, theta, alpha, norm, beta=None):
-    model = linear_model(X.shape[1], bias=False, weight=theta)
-    y = labels_from(model, X)
-    res = theory.robustness_bound(model, X, y, alpha, beta, norm=norm)
+def check_linear(inst):
+    X, theta, alpha, beta, norm = inst.X, theta_of(inst), inst.alpha, inst.beta, inst.norm
+    res = theory.robustness_bound(inst.model, X, inst.y, alpha, beta, norm=norm)
     assert all(res.assumptions.values()), res.assumptions
     approx, adv_i, adv_mix, eps_i = numpy_chain(X, theta, alpha, norm, beta)
     scale = 1 + abs(approx)
@@ -137,33 +136,31 @@ def check_linear(X, theta, alpha, norm, beta=None):
 
 # ---------------------------------------------------------------- C4: logistic regression, ℓ2
 
-betas = st.one_of(st.none(), alphas)  # None: β = α (standard Mixup)
-
-
 @settings(max_examples=C4_EXAMPLES)
-@given(linear_instances(), betas)
-@example((np.array([[1.0, 0.0], [-1.0, 0.0]]), np.array([0.0, 1.0]), 1.0), None)  # all on the boundary: ε_i = 0
-@example((np.zeros((2, 3)), np.array([1.0, -2.0, 0.5]), 0.05), None)  # all points at the mean: c_x = 0
-@example((np.array([[2.0], [-2.0]]), np.array([1.5]), 8.0), None)  # d = 1, R_i = 1, m_2 ≈ m_1² (near equality)
-@example((np.array([[1.0, 1.0], [-1.0, -1.0]]), np.zeros(2), 1.0), None)  # θ = 0: no gradient, ε* = inf
-@example((np.array([[1.0], [-1.0]]), np.array([1.0]), 0.05), 8.0)  # very asymmetric Beta(α, β)
-def test_c4_chain_logistic_regression_l2(instance, beta):
-    check_linear(*instance, norm=2, beta=beta)
+@given(linear_instances)
+@example(linear([[1.0, 0.0], [-1.0, 0.0]], [0.0, 1.0], 1.0))  # all on the boundary: ε_i = 0
+@example(linear(np.zeros((2, 3)), [1.0, -2.0, 0.5], 0.05))  # all points at the mean: c_x = 0
+@example(linear([[2.0], [-2.0]], [1.5], 8.0))  # d = 1, R_i = 1, m_2 ≈ m_1² (near equality)
+@example(linear([[1.0, 1.0], [-1.0, -1.0]], [0.0, 0.0], 1.0))  # θ = 0: no gradient, ε* = inf
+@example(linear([[1.0], [-1.0]], [1.0], 0.05, beta=8.0))  # very asymmetric Beta(α, β)
+def test_c4_chain_logistic_regression_l2(instance):
+    assert instance.norm == 2
+    check_linear(instance)
 
 
 # ---------------------------------------------------------------- C13: ℓ∞
 
 @settings(max_examples=C13_LINEAR_EXAMPLES)
-@given(linear_instances(), betas)
-@example((np.array([[1.0, 0.0], [-1.0, 0.0]]), np.array([0.0, 1.0]), 1.0), None)
-@example((np.array([[2.0, -1.0], [-2.0, 1.0]]), np.array([1.0, 3.0]), 8.0), None)
-def test_c13_chain_logistic_regression_linf(instance, beta):
-    check_linear(*instance, norm=INF, beta=beta)
+@given(instances("logistic", INF, weight_step=None))
+@example(linear([[1.0, 0.0], [-1.0, 0.0]], [0.0, 1.0], 1.0, norm=INF))
+@example(linear([[2.0, -1.0], [-2.0, 1.0]], [1.0, 3.0], 8.0, norm=INF))
+def test_c13_chain_logistic_regression_linf(instance):
+    assert instance.norm == INF
+    check_linear(instance)
 
 
-def check_relu(X, model, alpha, norm):
-    y = labels_from(model, X)
-    res = theory.robustness_bound(model, X, y, alpha, norm=norm)
+def check_relu(inst):
+    res = inst.robustness_bound()
     assert res.assumptions["centered"] and res.assumptions["in_theta"] and res.assumptions["homogeneous"]
     assert geq(res.mixup_approx, res.adv_at_eps_i) and geq(res.adv_at_eps_i, res.adv_at_eps_mix)
     assert res.holds
@@ -174,16 +171,19 @@ def check_relu(X, model, alpha, norm):
 # ---------------------------------------------------------------- C5: bias-free ReLU nets
 
 @settings(max_examples=C5_EXAMPLES)
-@given(relu_instances())
-@example((np.array([[1.0, -1.0], [-1.0, 1.0]]), relu_mlp(2, [1], bias=False), 1.0))  # width 1
+@given(relu_instances)
+@example(instance_from_dict({"model": "relu", "X": [[1.0, -1.0], [-1.0, 1.0]], "y": [1, 1], "alpha": 1.0,  # width 1
+                             "layers": [{"weight": [[0.5, -0.25]], "bias": None}, {"weight": [[0.75]], "bias": None}]}))
 def test_c5_chain_bias_free_relu_nets_l2(instance):
-    check_relu(*instance, norm=2)
+    assert instance.norm == 2
+    check_relu(instance)
 
 
 @settings(max_examples=C13_RELU_EXAMPLES)
-@given(relu_instances())
+@given(instances("relu", INF, weight_step=None, d=(1, 3)))
 def test_c13_chain_bias_free_relu_nets_linf(instance):
-    check_relu(*instance, norm=INF)
+    assert instance.norm == INF
+    check_relu(instance)
 
 
 # ---------------------------------------------------------------- fields, ε*, flags
@@ -284,15 +284,13 @@ def test_exact_comparison_relu_brackets():
 # ---------------------------------------------------------------- C7: the exact chain for logistic regression
 
 @settings(max_examples=C7_EXAMPLES)
-@given(linear_instances(), st.sampled_from([2, INF]))
-@example((np.array([[2.0], [-2.0]]), np.array([1.5]), 8.0), 2)
-@example((np.zeros((3, 2)), np.array([1.0, -1.0]), 0.05), INF)
-def test_c7_exact_chain_logistic_regression(instance, norm):
+@given(st.sampled_from([2, INF]).flatmap(lambda p: instances("logistic", p, weight_step=None, asymmetric=False)))
+@example(linear([[2.0], [-2.0]], [1.5], 8.0))
+@example(linear(np.zeros((3, 2)), [1.0, -1.0], 0.05, norm=INF))
+def test_c7_exact_chain_logistic_regression(instance):
     """Exact L_mix ≥ (1/n) Σ L_adv,i(ε^sharp_i) ≥ L_adv(ε_mix) (Jensen twice; exact_comparison docstring)."""
-    X, theta, alpha = instance
-    model = linear_model(X.shape[1], bias=False, weight=theta)
-    y = labels_from(model, X)
-    cmp = theory.exact_comparison(model, X, y, alpha, norm=norm)
+    X, theta, alpha, model, y = instance.X, theta_of(instance), instance.alpha, instance.model, instance.y
+    cmp = instance.exact_comparison()
     m1 = alpha / (2 * alpha + 1)
     z = X @ theta
     sharp = np.mean(-log_expit((1 - m1) * np.abs(z)))  # softplus(−|z_i| + m_1|z_i|)

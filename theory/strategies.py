@@ -164,6 +164,9 @@ class Instance:
     def __repr__(self) -> str:
         return f"instance_from_dict({self.to_dict()!r})"  # valid Python: paste it into an @example
 
+    def _repr_pretty_(self, printer, cycle) -> None:  # hypothesis's "Falsifying example" uses this
+        printer.text(repr(self))
+
 
 def instance_from_dict(data: dict) -> Instance:
     """The ``Instance`` described by ``data`` (the format of ``Instance.to_dict`` / ``save``)."""
