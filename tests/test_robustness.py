@@ -170,8 +170,23 @@ def check_relu(inst):
 
 # ---------------------------------------------------------------- C5: bias-free ReLU nets
 
+# found by test_c5_chain_bias_free_relu_nets_l2: logits ≈ ±100, every σ_i(1 − σ_i) underflows to ~0
+SATURATED_RELU = {
+    "model": "relu", "alpha": 0.05, "norm": 2, "y": [1, 1, 1, 1, 1],
+    "X": [[-2.35, 2.7], [2.65, -0.30000000000000004], [-0.09999999999999995, -0.8], [-0.09999999999999995, -0.8],
+          [-0.09999999999999995, -0.8]],
+    "layers": [{"weight": [[0.0, 1.903435169215749], [0.23311038096416237, 2.7900210389130624],
+                           [-1.6233193738870972, 1.903435169215749], [1.903435169215749, -1.400136628401531]]},
+               {"weight": [[0.0, 0.7682847136415294, 2.6276193580801026, 0.0],
+                           [2.6276193580801026, 0.0, 2.8677904429904295, -1.1079208014089121]]},
+               {"weight": [[0.0, 0.0], [0.0, 2.6276193580801026], [2.6276193580801026, 0.0],
+                           [2.6276193580801026, -1.0582836979292436], [2.6276193580801026, 0.0]]},
+               {"weight": [[0.0, 2.2204659779694573, 2.2204659779694573, 2.2204659779694573, 2.2204659779694573]]}]}
+
+
 @settings(max_examples=C5_EXAMPLES)
 @given(relu_instances)
+@example(instance_from_dict(SATURATED_RELU))  # saturated sigmoids: ε* = 0
 @example(instance_from_dict({"model": "relu", "X": [[1.0, -1.0], [-1.0, 1.0]], "y": [1, 1], "alpha": 1.0,  # width 1
                              "layers": [{"weight": [[0.5, -0.25]], "bias": None}, {"weight": [[0.75]], "bias": None}]}))
 def test_c5_chain_bias_free_relu_nets_l2(instance):
@@ -201,6 +216,18 @@ def test_eps_star_is_the_root_of_the_quadratic():
     assert theory.adversarial_loss(model, X, y, res.eps_star * 1.001, method="second_order") > res.mixup_approx
     assert res.adv_at_eps_mix == pytest.approx(
         theory.adversarial_loss(model, X, y, res.eps_mix, method="second_order"), rel=1e-12)
+
+
+def test_eps_star_zero_gap_and_slope_with_curvature():
+    """Saturated sigmoids: R1 + R2 = 0 and slope = 0 but curvature > 0 — ε* = 0 (was a ZeroDivisionError)."""
+    from theory._robustness import largest_eps
+
+    assert largest_eps(0.0, 0.0, 1e-300) == 0.0
+    assert largest_eps(0.0, 1e-300, 0.0) == 0.0
+    assert largest_eps(1.0, 0.0, 2.0) == pytest.approx(1.0)  # 1 = 2ε²/2
+    inst = instance_from_dict(SATURATED_RELU)
+    res = inst.robustness_bound()
+    assert res.eps_star == 0.0 and res.holds
 
 
 def test_eps_star_nan_and_inf():

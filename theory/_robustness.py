@@ -90,7 +90,8 @@ def largest_eps(gap: float, slope: float, curvature: float) -> float:
         return math.nan
     if slope <= 0 and curvature <= 0:
         return math.inf
-    return 2.0 * gap / (slope + math.sqrt(slope * slope + 2.0 * curvature * gap))
+    denominator = slope + math.sqrt(slope * slope + 2.0 * curvature * gap)
+    return 2.0 * gap / denominator if denominator > 0 else 0.0  # gap = slope = 0 < curvature: only ε = 0
 
 
 def is_centered(P: Problem) -> bool:
