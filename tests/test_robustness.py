@@ -332,13 +332,13 @@ C7_INTERCEPT_EXAMPLES = 150
 
 
 @settings(max_examples=C7_INTERCEPT_EXAMPLES)
-@given(linear_instances(), st.floats(-3, 3, allow_nan=False, allow_infinity=False), betas)
-@example((np.array([[-0.125], [0.125]]), np.array([0.5]), 1.0), 0.5, None)  # the C6 intercept instance, relabelled
-def test_c7_exact_chain_survives_an_intercept(instance, b, beta):
+@given(linear_instances, st.floats(-3, 3, allow_nan=False, allow_infinity=False))
+@example(linear([[-0.125], [0.125]], [0.5], 1.0), 0.5)  # the C6 intercept instance, relabelled
+def test_c7_exact_chain_survives_an_intercept(instance, b):
     """With an intercept b the Jensen proof still gives L_mix ≥ (1/n) Σ softplus(−s_i z_i + m_1|θᵀx_i|), the exact
     L_adv,i at radius m_1|θᵀx_i|/‖θ‖_q in ℓ2 and ℓ∞ alike, when each point is on its side of the hyperplane
     θᵀx = 0 through the data mean (docs/theory.md §4.7)."""
-    X, theta, alpha = instance
+    X, theta, alpha, beta = instance.X, theta_of(instance), instance.alpha, instance.beta
     model = linear_model(X.shape[1], weight=theta, intercept=[b])
     y = (X @ theta >= 0).astype(float)  # s_i θᵀx_i ≥ 0, whatever b
     a, bb = alpha, (alpha if beta is None else beta)
@@ -346,6 +346,7 @@ def test_c7_exact_chain_survives_an_intercept(instance, b, beta):
     z = X @ theta + b
     bound = np.mean(-log_expit((2 * y - 1) * z - m1 * np.abs(X @ theta)))  # L_adv,i at m_1|θᵀx_i|/‖θ‖_q
     assert geq(theory.mixup_loss(model, X, y, alpha, beta), bound)
+
 
 # Minimal bias-free ReLU instances (found with hypothesis ``find``) where every assumption holds, the
 # approximate chain holds, and the exact inequality fails: the loss is not convex in x. The first is

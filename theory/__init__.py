@@ -51,11 +51,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
-    # ``theory.strategies`` (hypothesis strategies) is imported on first use, so ``import theory``
-    # does not import hypothesis.
-    if name == "strategies":
-        import importlib
-
-        return importlib.import_module(".strategies", __name__)
-    raise AttributeError(f"module 'theory' has no attribute {name!r}")
+from . import strategies  # noqa: E402  (public submodule: hypothesis strategies, docs/own_bound.md)
