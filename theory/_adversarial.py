@@ -16,14 +16,15 @@ For every model and ε: fgsm ≤ pgd ≤ exact ≤ certified (the exact maximum,
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
 
 from ._problem import Problem, prepare
-from ._validate import check_choice, check_nonnegative
+from ._validate import DTYPE, check_choice, check_nonnegative
 from ._attacks import check_box, fgsm_inputs, fgsm_losses, pgd_losses
-from ._certify import certified_losses
+from ._certify import Unsupported, certified_losses
 from ._models import is_affine, linear_parameters
 from ._second_order import dual_norm, second_order_losses, vector_norm
 from ._trust_region import trust_region_max
@@ -109,7 +110,12 @@ def adversarial_losses(model, X, y, eps, *, loss: str = "logistic", norm=2, meth
     elif method == "second_order":
         out = second_order_losses(P, eps, norm)
     elif method == "certified":
-        out = certified_losses(P, eps, norm, options.get("bound", "crown"))
+        try:
+            out = certified_losses(P, eps, norm, options.get("bound", "crown"))
+        except Unsupported as exc:  # an explicit "undetermined", not an error (docs/theory.md §4)
+            warnings.warn(f"method='certified' is undetermined for this model, returning nan: {exc}", UserWarning,
+                          stacklevel=3)
+            out = torch.full((P.n,), math.nan, dtype=DTYPE, device=P.device)
     else:
         box = check_box(options.pop("box", None), P.inputs)
         if method == "fgsm":

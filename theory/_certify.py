@@ -29,37 +29,167 @@ from ._validate import DTYPE, check_choice
 
 CERTIFY_METHODS = ("crown", "ibp")
 CERTIFY_CHUNK_ELEMENTS = 1 << 23
-_PASS_THROUGH = (nn.Identity, nn.Flatten, nn.Dropout)
+DENSE_MAX_ELEMENTS = 1 << 26
+"""Affine stretches (convolutions, pooling, reshapes) become dense matrices of at most this many entries."""
+SUPPORTED = ("nn.Linear", "nn.Conv1d", "nn.Conv2d", "nn.AvgPool1d", "nn.AvgPool2d", "nn.Flatten", "nn.Unflatten",
+             "nn.Identity", "nn.Dropout (the identity: models are evaluated in eval mode)", "nn.ReLU", "nn.LeakyReLU", "torch.relu / F.relu",
+             "F.leaky_relu", "flatten / view / reshape / squeeze / unsqueeze (torch.* or Tensor methods)")
+"""Layers of a model ``method='certified'`` and ``exact_comparison`` bound (docs/theory.md §4)."""
+_AFFINE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.AvgPool1d, nn.AvgPool2d, nn.Flatten, nn.Unflatten, nn.Identity,
+           nn.Dropout)
+_AFFINE_FUNCTIONS = (torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze)
+_AFFINE_METHODS = ("flatten", "view", "reshape", "squeeze", "unsqueeze")
 
 
-def relu_ops(model) -> list[tuple]:
-    """The model as ``[("linear", W, b) | ("relu",)]`` in float64, or ``ValueError`` if it is not a
-    (possibly nested) ``Sequential`` of ``nn.Linear`` / ``nn.ReLU`` layers (``Identity``/``Flatten``
-    and ``Dropout``, the identity in eval mode, are skipped)."""
-    ops: list[tuple] = []
+class Unsupported(ValueError):
+    """The model holds a layer the certified bound does not handle; the message says which and why."""
 
-    def walk(m):
+
+def _layer_steps(model) -> list:
+    """The model as a chain of steps ``("affine", fn) | ("relu", slope)``, or ``Unsupported``.
+
+    ``Sequential`` containers are walked in order; any other module is traced with ``torch.fx`` and
+    must be a plain chain (each node feeds only the next) of supported layers (``SUPPORTED``).
+    """
+    if not isinstance(model, nn.Module):
+        raise Unsupported(f"the certified bound needs a torch.nn.Module, got {type(model).__name__}")
+    steps: list = []
+
+    def module_step(m):
         if isinstance(m, nn.Sequential):
             for child in m:
-                walk(child)
-        elif isinstance(m, nn.Linear):
-            W = m.weight.detach().to(DTYPE)
-            b = m.bias.detach().to(DTYPE) if m.bias is not None else torch.zeros(W.shape[0], dtype=DTYPE, device=W.device)
-            ops.append(("linear", W, b))
+                module_step(child)
+        elif isinstance(m, _AFFINE):
+            steps.append(("affine", m))
         elif isinstance(m, nn.ReLU):
-            ops.append(("relu",))
-        elif isinstance(m, _PASS_THROUGH):  # Dropout: the identity in eval mode, where models are evaluated
-            return
+            steps.append(("relu", 0.0))
+        elif isinstance(m, nn.LeakyReLU):
+            if not 0 <= m.negative_slope <= 1:
+                raise Unsupported(f"nn.LeakyReLU with negative_slope {m.negative_slope} outside [0, 1]")
+            steps.append(("relu", float(m.negative_slope)))
+        elif list(m.children()) or type(m).forward is not nn.Module.forward:
+            trace(m)
         else:
-            raise ValueError("method='certified' supports ReLU MLPs only: a torch.nn.Sequential of nn.Linear and "
-                             f"nn.ReLU layers (got a {type(m).__name__})")
+            raise Unsupported(f"layer {type(m).__name__} is not supported (supported: {', '.join(SUPPORTED)})")
 
-    if not isinstance(model, nn.Module):
-        raise ValueError("method='certified' needs a torch.nn.Sequential of nn.Linear / nn.ReLU layers, "
-                         f"got {type(model).__name__}")
-    walk(model)
+    def trace(m):
+        if isinstance(m, _LEAVES):
+            raise Unsupported(f"layer {type(m).__name__} is not supported (supported: {', '.join(SUPPORTED)})")
+        try:
+            graph = torch.fx.symbolic_trace(m).graph
+        except Exception as exc:  # data-dependent control flow and the like
+            raise Unsupported(f"{type(m).__name__} could not be traced with torch.fx ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else ''}); write it as a chain of supported "
+                              "layers") from None
+        modules = dict(m.named_modules())
+        previous = None
+        for node in graph.nodes:
+            if node.op == "placeholder":
+                if previous is not None:
+                    raise Unsupported(f"{type(m).__name__}.forward takes more than one input")
+                previous = node
+                continue
+            if node.op == "output":
+                if node.args[0] is not previous:
+                    raise Unsupported(f"{type(m).__name__}.forward does not return the last layer's output")
+                continue
+            inputs = [a for a in node.all_input_nodes]
+            if inputs != [previous] or len(previous.users) != 1:
+                raise Unsupported(f"{type(m).__name__} is not a chain of layers (node {node.name} has inputs "
+                                  f"{[a.name for a in inputs]}): skip connections and branches are not supported")
+            if node.op == "call_module":
+                module_step(modules[node.target])
+            elif node.op == "call_function" and node.target in (torch.relu, nn.functional.relu):
+                steps.append(("relu", 0.0))
+            elif node.op == "call_function" and node.target is nn.functional.leaky_relu:
+                slope = node.args[1] if len(node.args) > 1 else node.kwargs.get("negative_slope", 0.01)
+                steps.append(("relu", float(slope)))
+            elif node.op == "call_function" and node.target in _AFFINE_FUNCTIONS:
+                args, kwargs = node.args[1:], dict(node.kwargs)
+                if any(isinstance(v, torch.fx.Node) for v in (*args, *kwargs.values())):
+                    raise Unsupported(f"{node.target.__name__} with a computed shape is not supported")
+                steps.append(("affine", lambda X, f=node.target, a=args, k=kwargs: f(X, *a, **k)))
+            elif node.op == "call_method" and node.target in _AFFINE_METHODS:
+                args, kwargs = node.args[1:], dict(node.kwargs)
+                if any(isinstance(v, torch.fx.Node) for v in (*args, *kwargs.values())):
+                    raise Unsupported(f"{node.target} with a computed shape is not supported")
+                steps.append(("affine", lambda X, t=node.target, a=args, k=kwargs: getattr(X, t)(*a, **k)))
+            elif node.op == "call_method" and node.target == "relu":
+                steps.append(("relu", 0.0))
+            else:
+                what = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", node.target)
+                raise Unsupported(f"operation {what!r} in {type(m).__name__}.forward is not supported "
+                                  f"(supported: {', '.join(SUPPORTED)})")
+            previous = node
+
+    module_step(model)
+    return steps
+
+
+_LEAVES = (nn.Tanh, nn.Sigmoid, nn.Softplus, nn.GELU, nn.ELU, nn.SiLU, nn.MaxPool1d, nn.MaxPool2d, nn.BatchNorm1d,
+           nn.BatchNorm2d, nn.LayerNorm, nn.Embedding, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.Conv3d)
+
+
+def _dense(fns: list, in_shape: tuple, device) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+    """``(W, b, out_shape)`` with ``fns(x) = W vec(x) + b`` for the affine stretch ``fns`` (float64)."""
+    D = int(math.prod(in_shape))
+    with torch.no_grad():
+        def apply(Z):
+            for f in fns:
+                Z = f(Z)
+            return Z
+
+        zero = apply(torch.zeros((1, *in_shape), dtype=DTYPE, device=device))
+        out_shape = tuple(zero.shape[1:])
+        if D * zero.numel() > DENSE_MAX_ELEMENTS:
+            raise Unsupported(f"an affine stretch maps {D} to {zero.numel()} values: its dense matrix exceeds "
+                              f"{DENSE_MAX_ELEMENTS} entries")
+        b = zero.reshape(-1)
+        W = (apply(torch.eye(D, dtype=DTYPE, device=device).reshape(D, *in_shape)).reshape(D, -1) - b).T
+    return W.contiguous(), b, out_shape
+
+
+def _float64(m):
+    if isinstance(m, nn.Module):
+        params = {k: v.detach().to(DTYPE) for k, v in list(m.named_parameters()) + list(m.named_buffers())
+                  if v.is_floating_point()}
+        return lambda X: torch.func.functional_call(m, params, (X,))
+    return m
+
+
+def relu_ops(model, in_shape: tuple | None = None, device=None) -> list[tuple]:
+    """The model as ``[("linear", W, b) | ("relu", slope)]`` on flattened inputs, in float64.
+
+    Any ``nn.Module`` composed of supported layers (``SUPPORTED``; a ``Sequential`` or a custom class whose
+    ``forward`` chains them) works; affine stretches (convolutions, average pooling, reshapes) become
+    dense matrices. ``in_shape``: one sample's shape (needed only for convolutions/reshapes; default:
+    the first ``nn.Linear``'s input width). Anything else raises ``Unsupported`` with the reason.
+    """
+    steps = _layer_steps(model)
+    if in_shape is None:
+        first = next((s[1] for s in steps if s[0] == "affine" and isinstance(s[1], nn.Linear)), None)
+        if first is None or any(s[0] == "affine" and not isinstance(s[1], (nn.Linear, nn.Identity, nn.Dropout))
+                                for s in steps):
+            raise Unsupported("pass the sample shape: the model has convolutions or reshapes")
+        in_shape = (first.in_features,)
+    if device is None:
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    ops: list[tuple] = []
+    shape, pending = tuple(in_shape), []
+    for kind, arg in steps + [("end", None)]:
+        if kind == "affine":
+            pending.append(_float64(arg))
+            continue
+        if pending:
+            W, b, shape = _dense(pending, shape, device)
+            ops.append(("linear", W, b))
+            pending = []
+        if kind == "relu":
+            ops.append(("relu", arg))
     if not any(op[0] == "linear" for op in ops):
-        raise ValueError("method='certified' needs at least one nn.Linear layer")
+        raise Unsupported("the certified bound needs at least one nn.Linear or convolution layer")
+    if int(math.prod(shape)) < 1:
+        raise Unsupported("the model has an empty output")
     return ops
 
 
@@ -67,14 +197,17 @@ def _dual(norm: float) -> float:
     return 1.0 if norm == math.inf else 2.0
 
 
-def _relu_relaxation(l: torch.Tensor, u: torch.Tensor):
-    """Slopes/intercepts ``(s_lo, s_up, t_up)`` with ``s_lo z ≤ relu(z) ≤ s_up z + t_up`` on [l, u]."""
+def _relu_relaxation(l: torch.Tensor, u: torch.Tensor, slope: float = 0.0):
+    """``(s_lo, s_up, t_up)`` with ``s_lo z ≤ σ(z) ≤ s_up z + t_up`` on [l, u], ``σ(z) = max(z, slope·z)``
+    (ReLU for slope 0, LeakyReLU otherwise; the upper line is the chord, the lower one z or slope·z)."""
     active, inactive = l >= 0, u <= 0
     unstable = ~(active | inactive)
     width = (u - l).clamp(min=1e-300)
-    s_up = torch.where(active, torch.ones_like(l), torch.where(unstable, u / width, torch.zeros_like(l)))
-    t_up = torch.where(unstable, -u * l / width, torch.zeros_like(l))
-    s_lo = torch.where(active | (unstable & (u > -l)), torch.ones_like(l), torch.zeros_like(l))
+    chord = (u - slope * l) / width
+    one, a = torch.ones_like(l), torch.full_like(l, slope)
+    s_up = torch.where(active, one, torch.where(unstable, chord, a))
+    t_up = torch.where(unstable, (slope - chord) * l, torch.zeros_like(l))
+    s_lo = torch.where(active | (unstable & (u > -l)), one, a)
     return s_lo, s_up, t_up
 
 
@@ -131,8 +264,9 @@ def output_bounds(ops, X0: torch.Tensor, eps: float, norm: float, spec: torch.Te
                 bound = _crown_lower(ops[:k], relax, Lam, X0, eps, norm)
                 l, u = torch.maximum(l, bound[:, :width]), torch.minimum(u, -bound[:, width:])
                 u = torch.maximum(u, l)  # guard against rounding crossing
-            relax[k] = _relu_relaxation(l, u)
-            l, u = l.clamp(min=0), u.clamp(min=0)
+            a = op[1] if len(op) > 1 else 0.0
+            relax[k] = _relu_relaxation(l, u, a)
+            l, u = torch.where(l >= 0, l, a * l), torch.where(u >= 0, u, a * u)
     interval = (spec.clamp(min=0) * l[:, None, :] + spec.clamp(max=0) * u[:, None, :]).sum(-1)
     if not use_crown:
         return interval
@@ -142,15 +276,15 @@ def output_bounds(ops, X0: torch.Tensor, eps: float, norm: float, spec: torch.Te
 def certified_losses(P: Problem, eps: float, norm: float, method: str = "crown") -> torch.Tensor:
     """Per-sample certified upper bounds on ``max_{‖δ‖_p ≤ ε} l(x_i + δ, y_i)`` (see module docstring)."""
     check_choice(method, "bound", CERTIFY_METHODS)
-    ops = relu_ops(P.model)
+    ops = relu_ops(P.model, tuple(P.X.shape[1:]), P.device)
     widths = [op[1].shape[0] for op in ops if op[0] == "linear"]
     K, n = P.K, P.n
     rows = 2 * K if P.loss.name == "squared" else K
-    per_sample = 4 * max(widths + [P.d]) * (max(widths) * 2 + rows)
+    per_sample = 4 * max(widths + [P.X[0].numel()]) * (max(widths) * 2 + rows)
     chunk = max(1, CERTIFY_CHUNK_ELEMENTS // per_sample)
     out = []
     for r0 in range(0, n, chunk):
-        X0, Y = P.X[r0:r0 + chunk], P.Y[r0:r0 + chunk]
+        X0, Y = P.X[r0:r0 + chunk].flatten(1), P.Y[r0:r0 + chunk]
         m = X0.shape[0]
         eye = torch.eye(K, dtype=DTYPE, device=P.device)
         if P.loss.name == "logistic":

@@ -29,6 +29,7 @@ from ._summary import summary_repr
 from ._adversarial import adversarial_loss, check_norm
 from ._expansion import input_jacobians, mixup_expansion
 from ._mixup_loss import mixup_loss
+from ._certify import Unsupported, relu_ops
 from ._models import is_affine, is_piecewise_linear
 from ._second_order import dual_norm, vector_norm
 
@@ -250,6 +251,9 @@ class ExactComparison:
     exact_adversary: bool
     assumptions: dict
     adv_sharp: float = float("nan")
+    undetermined_reason: str = ""
+    """Why ``adv_upper`` is ``nan`` (the model has a layer the certified bound does not support; then
+    ``status`` is ``"fails"`` if PGD already beats L_mix, else ``"undecided"``); empty otherwise."""
 
     def __repr__(self) -> str:
         return summary_repr(self, extra=("margin",))
@@ -291,12 +295,17 @@ def exact_comparison(model, X, y, alpha, beta=None, *, norm=2, c_x=None, eps=Non
     e = rb.eps_mix if eps is None else check_nonnegative(eps, "eps")
     mix = mixup_loss(model, X, y, alpha, beta, loss="logistic", nodes=nodes)
     exact = is_affine(model)
+    P = prepare(model, X, y, "logistic")
+    reason = ""
     if exact:
         lower = upper = adversarial_loss(model, X, y, e, norm=norm, method="exact")
     else:
         lower = adversarial_loss(model, X, y, e, norm=norm, method="pgd", **(pgd or {}))
-        upper = adversarial_loss(model, X, y, e, norm=norm, method="certified", bound=bound)
-    P = prepare(model, X, y, "logistic")
+        try:
+            relu_ops(model, tuple(P.X.shape[1:]), P.device)
+        except Unsupported as exc:
+            reason = f"no certified upper bound: {exc}"
+        upper = math.nan if reason else adversarial_loss(model, X, y, e, norm=norm, method="certified", bound=bound)
     grad = input_jacobians(P)[:, 0]
     f, Y = P.F[:, 0], P.Y[:, 0]
     gq = vector_norm(grad, dual_norm(norm))
@@ -313,4 +322,4 @@ def exact_comparison(model, X, y, alpha, beta=None, *, norm=2, c_x=None, eps=Non
         shifted = -(2 * Y - 1) * f + torch.as_tensor(rb.eps_sharp, dtype=DTYPE, device=P.device) * gq
         sharp = float(torch.logaddexp(shifted, torch.zeros_like(shifted)).mean())
     return ExactComparison(e, mix, lower, upper, rb.mixup_approx, adv_approx, status, exact, rb.assumptions,
-                           sharp)
+                           sharp, reason)
