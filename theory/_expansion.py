@@ -13,6 +13,7 @@ from forward-over-reverse ``torch.func.jvp`` (Hessian-vector products).
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -206,4 +207,40 @@ def mixup_expansion(model, X, y, alpha, beta=None, *, loss: str = "logistic", sc
                          "the second moments of X and the model's Jacobians (X's covariance, J Σ̂ Jᵀ) overflow; "
                          "rescale X (e.g. standardize it)")
     r1_, r2_, r3_ = (math.ldexp(t, k) for t in scaled)  # exact (k ≤ 0), rounding once into subnormals
-    return Expansion(float(standard), r1_, r2_, r3_, s, m1, m2, used, k, scaled)
+    out = Expansion(float(standard), r1_, r2_, r3_, s, m1, m2, used, k, scaled)
+    if s == 1.0 and P.loss.name != "squared":
+        warn_if_far(P, out.approx, alpha, beta)
+    return out
+
+
+FAR_RTOL = 0.5
+"""``mixup_expansion`` / ``robustness_bound`` warn when ``|L̃_mix − L_mix| > FAR_RTOL · L_mix`` (C2 is a
+second-order approximation; docs/theory.md §3)."""
+FAR_SAMPLES = 1024
+FAR_SIGMAS = 5.0
+
+
+def sampled_mixup(P: Problem, alpha: float, beta: float, samples: int = FAR_SAMPLES) -> tuple[float, float]:
+    """A cheap unbiased estimate of L_mix and its standard error: ``samples`` triples (i, j, λ) with i, j
+    uniform and λ ~ Beta(α, β), in one batched forward pass (fixed seed: deterministic)."""
+    rng = np.random.default_rng(20211)
+    i, j = rng.integers(0, P.n, samples), rng.integers(0, P.n, samples)
+    lam = torch.as_tensor(rng.beta(alpha, beta, samples), dtype=DTYPE, device=P.device)
+    it, jt = torch.as_tensor(i, device=P.device), torch.as_tensor(j, device=P.device)
+    shape = (-1,) + (1,) * (P.X.ndim - 1)
+    Xm = lam.reshape(shape) * P.X[it] + (1 - lam.reshape(shape)) * P.X[jt]
+    Ym = lam[:, None] * P.Y[it] + (1 - lam[:, None]) * P.Y[jt]
+    with torch.no_grad():
+        values = P.loss.value(P.fn(Xm), Ym)
+    return float(values.mean()), float(values.std() / math.sqrt(samples))
+
+
+def warn_if_far(P: Problem, approx: float, alpha: float, beta: float) -> None:
+    """``UserWarning`` when L̃_mix is certainly (5 standard errors) more than 50 % off the exact L_mix."""
+    estimate, stderr = sampled_mixup(P, alpha, beta)
+    if abs(approx - estimate) - FAR_SIGMAS * stderr > FAR_RTOL * (estimate + FAR_SIGMAS * stderr):
+        warnings.warn(f"the second-order approximation L~mix = {approx:.6g} is far from the Mixup loss "
+                      f"L_mix ≈ {estimate:.6g} (± {stderr:.2g}, sampled): relative error ≈ "
+                      f"{abs(approx - estimate) / max(estimate, 1e-300):.0%} > {FAR_RTOL:.0%}; the expansion (C2) and "
+                      "the robustness chain built on it do not describe this model (theory.mixup_loss gives L_mix "
+                      "exactly)", UserWarning, stacklevel=3)

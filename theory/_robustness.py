@@ -18,6 +18,7 @@ m_1); R2 ≥ (m_1²/2n) Σ σ_i(1−σ_i)(∇f_iᵀx_i)² by Jensen (m_2 ≥ m_1
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -220,10 +221,16 @@ def robustness_bound(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
     gap = sum(expansion.scaled)
     eps_star = largest_eps(gap, float(slope_s.mean()), float(curvature_s.mean()))
     approx = expansion.approx
+    holds = geq(approx, adv_i) and geq(adv_i, adv_mix)
+    assumptions = check_assumptions(P, J, c_sqrt_d)
+    failing = [name for name, ok in assumptions.items() if not ok]
+    if holds and failing:
+        warnings.warn(f"the chain holds numerically (L~mix = {approx:.6g} >= {adv_i:.6g} >= {adv_mix:.6g}) but "
+                      f"assumption(s) {', '.join(failing)} fail: the theorem does not cover this instance, so the "
+                      "chain is not guaranteed (see .assumptions; docs/theory.md §4)", UserWarning, stacklevel=2)
     return RobustnessBound(
         eps_i=eps_i.cpu().numpy(), eps_mix=eps_mix, eps_star=eps_star, mixup_approx=approx,
-        adv_at_eps_i=adv_i, adv_at_eps_mix=adv_mix, holds=geq(approx, adv_i) and geq(adv_i, adv_mix),
-        assumptions=check_assumptions(P, J, c_sqrt_d), norm=norm, m1=m1, c_x=c_value,
+        adv_at_eps_i=adv_i, adv_at_eps_mix=adv_mix, holds=holds, assumptions=assumptions, norm=norm, m1=m1, c_x=c_value,
         eps_sharp=eps_sharp.cpu().numpy(), adv_at_eps_sharp=adv_sharp)
 
 
