@@ -189,10 +189,10 @@ def _cmd_property(args) -> int:
 def register(subparsers) -> None:
     p = subparsers.add_parser("property", help="property-test an inequality (C4, C5, C13, C7) with hypothesis")
     p.add_argument("claim", metavar="CLAIM", help="one of " + ", ".join(CLAIM_TEXT))
-    p.add_argument("--examples", default="200", metavar="N", help="hypothesis examples (default %(default)s)")
+    p.add_argument("--examples", type=int, default=200, metavar="N", help="hypothesis examples (default %(default)s)")
     p.add_argument("--drop", action="extend", nargs="+", metavar="NAME", default=[],
                    help="assumptions to violate: " + ", ".join(ASSUMPTION_NAMES))
-    p.add_argument("--seed", default="0", metavar="S", help="hypothesis seed (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="hypothesis seed (default %(default)s)")
     p.add_argument("--save", metavar="FILE", help="write the shrunk counterexample as JSON")
     p.set_defaults(func=_cmd_property)
 

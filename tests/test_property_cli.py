@@ -14,7 +14,10 @@ FEW = "12"  # examples per run: the suite stays fast; the property itself is tes
 
 
 def run(capsys, *argv):
-    code = main(["property", *argv])
+    try:
+        code = main(["property", *argv])
+    except SystemExit as exc:  # argparse's own errors (e.g. a non-integer count)
+        code = exc.code
     out, err = capsys.readouterr()
     return code, out, err
 
