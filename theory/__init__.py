@@ -23,6 +23,7 @@ from ._mixup_loss import (CHUNK_ELEMENTS, DEFAULT_NODES, SampledEstimate, mixup_
                           mixup_loss_sampled, mixup_loss_unmixed, squared_label_constant)
 from ._models import (as_function, has_bias, is_affine, is_piecewise_linear, linear_model, linear_parameters, mlp,
                       relu_mlp, smooth_mlp, split_affine_prefix)
+from ._separated import mixup_loss_separated
 from ._regularizer import frozen_scale_excess, glm_regularizer, regularizer_comparison, shrunk_standard_loss
 from ._robustness import ExactComparison, RobustnessBound, exact_comparison, robustness_bound
 from ._robustness_softmax import robustness_bound_softmax
@@ -35,6 +36,7 @@ __all__ = [
     "as_function", "has_bias", "is_affine", "is_piecewise_linear", "linear_parameters", "split_affine_prefix",
     # exact Mixup loss and identity (I) (§2, C1)
     "mixup_loss", "mixup_loss_error", "mixup_loss_unmixed", "mixup_loss_sampled", "SampledEstimate",
+    "mixup_loss_separated",
     "squared_label_constant", "DEFAULT_NODES", "CHUNK_ELEMENTS",
     # second-order expansion (§3, C2)
     "mixup_expansion", "Expansion",

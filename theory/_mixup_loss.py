@@ -22,6 +22,7 @@ from ._summary import summary_repr
 from ._kinks import kink_pair_sum, kink_plan
 from ._mixing import MAX_NODES, MixupLambda
 from ._models import AFFINE_LAYERS, eval_copy, is_affine, is_piecewise_linear, layers_of, split_affine_prefix
+from ._separated import separated_pair_sum
 
 DEFAULT_NODES = 64
 """Gauss–Jacobi nodes of ``mixup_loss_unmixed`` (and the smooth-model node count of the paper's data
@@ -254,7 +255,7 @@ def _exact_pair_sum(P: Problem, lam, w, *, shortcut: bool = True, chunk_elements
     return _generic_pair_sum(P, U, rest, lam, w, chunk_elements, rows)
 
 
-METHODS = ("auto", "pairs", "kinks")
+METHODS = ("auto", "pairs", "kinks", "separated")
 SMOOTH_RTOL = 1e-10
 """Default ``rtol`` of the node-doubling path (smooth models and affine models)."""
 KINK_RTOL = 1e-12
@@ -273,6 +274,8 @@ def _value_and_error(model, X, y, alpha, beta, loss, nodes, rtol, method, shortc
     check_count(chunk_elements, "chunk_elements")
     if rtol is not None:
         rtol = check_positive(rtol, "rtol")
+    if method == "separated" or (method == "auto" and shortcut and _separated_applies(P)):
+        return (*_separated(P, alpha, beta, nodes, rtol, rows), P.n)
     if nodes is not None:
         q = check_count(nodes, "nodes")
         lam, w = _rule(alpha, beta, q, False, P.device)
@@ -311,6 +314,28 @@ def _doubled(P: Problem, alpha, beta, rtol, shortcut, chunk_elements, rows):
     return cur, torch.as_tensor(err, dtype=DTYPE)
 
 
+SEPARATED_RTOL = 1e-12
+"""Default target of ``method="separated"``: estimated relative error of L_mix (docs/theory.md §2)."""
+
+
+def _separated_applies(P: Problem) -> bool:
+    """The linear-time method needs one logistic output of a model affine end-to-end (softmax couples
+    K margins, the squared loss is already closed form)."""
+    return P.K == 1 and P.loss.name == "logistic" and is_affine(P.model)
+
+
+def _separated(P: Problem, alpha, beta, nodes, rtol, rows) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(n² L_mix or a shard's share, error bound)`` by the separated method (docs/theory.md §2.6).
+    With ``nodes`` given the bound is the separation error against that rule's value."""
+    if not _separated_applies(P):
+        raise ValueError("method='separated' needs loss='logistic' and a model affine end-to-end with one "
+                         "output (theory.linear_model); use method='pairs' or 'auto'")
+    q = None if nodes is None else check_count(nodes, "nodes")
+    r = SEPARATED_RTOL if rtol is None else rtol
+    total, bound = separated_pair_sum(P.F, P.Y, alpha, beta, nodes=q, rtol=r, rows=_row_range(P.n, rows))
+    return total, torch.as_tensor(bound, dtype=DTYPE)
+
+
 def mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: int | None = None,
                rtol: float | None = None, method: str = "auto", shortcut: bool = True,
                chunk_elements: int = CHUNK_ELEMENTS, rows=None) -> float:
@@ -319,6 +344,9 @@ def mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: 
     All ordered pairs, λ integrated to a relative tolerance ``rtol`` (see ``mixup_loss_error`` for
     the error estimate and its guarantee):
 
+    - logistic regression (a model affine end-to-end with one output, ``loss="logistic"``;
+      ``method="auto"`` or ``"separated"``): the separated expansion, O(n) (docs/theory.md §2.6).
+      Default ``rtol`` 1e-12; λ integrated exactly (with ``nodes=q``: the q-node rule's value).
     - piecewise-linear ``nn.Sequential`` models (affine layers — Linear, Conv, Flatten, AvgPool — and
       ReLU, LeakyReLU, ReLU6, Hardtanh; ``method="auto"`` or ``"kinks"``): kink-aware integration.
       Each pair's λ-breakpoints are found exactly layer by layer and each affine piece is integrated
@@ -337,6 +365,9 @@ def mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: 
 
     ``rows=(start, stop)`` returns one shard's share ``(1/n²) Σ_{start ≤ i < stop} Σ_j …``; the
     shares of a partition of ``range(n)`` add up to ``L_mix`` (``experiments.distributed``).
+
+    ``method="separated"`` on another model is a ``ValueError``: softmax couples K margins per pair
+    (no two-scalar kernel), the squared loss is closed form already, hidden layers break separation.
 
     Examples
     --------
@@ -443,6 +474,10 @@ def mixup_loss_error(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
       far below the m/2-node error and ``error`` is an upper bound once the pieces are resolved.
     - node path (smooth models: tanh, softplus, …): ``|Q(q) − Q(q/2)| + 64 ulp·|Q|`` for the returned
       Q(q), the same argument for an integrand analytic in λ.
+    - separated path (logistic regression, ``method="auto"`` or ``"separated"``; docs/theory.md §2.6):
+      twice the panel-pair-weighted largest deviation of the Chebyshev interpolant from ``g``
+      computed independently (second grid, 1.5× the λ-nodes), plus rounding; λ is integrated
+      exactly (adaptive rules), so this covers interpolation and quadrature together.
     - Not bounded: piecewise-linear models outside the kink-aware path (max-pooling, custom
       modules) — kinks in λ make the Gauss error algebraic and non-monotone, so the estimate can be
       below the true error; a ``RuntimeWarning`` says so. Models with discontinuities in λ are not
