@@ -1,4 +1,4 @@
-"""Linear-time exact Mixup loss for logistic regression (docs/theory.md §2, "Linear time for affine models").
+"""Linear-time exact Mixup loss for logistic regression (docs/theory.md §2.6).
 
 For a model affine end-to-end with one output the pair (i, j) enters the loss only through the two
 margins ``a = z_i``, ``b = z_j``:  ``E_λ l = g(a, b) − E_λ[ỹ z̃]`` with
@@ -301,7 +301,7 @@ def separated_pair_sum(z: torch.Tensor, Y: torch.Tensor, alpha: float, beta: flo
 
 def mixup_loss_separated(model, X, y, alpha, beta=None, *, nodes: int | None = None, rtol: float = 1e-12,
                          rows=None) -> torch.Tensor:
-    """Exact ``L_mix`` of logistic regression as a differentiable scalar tensor (docs/theory.md §2).
+    """Exact ``L_mix`` of logistic regression as a differentiable scalar tensor (docs/theory.md §2.6).
 
     ``model``: affine end-to-end with one output (``theory.linear_model``); gradients reach its
     parameters (and ``X`` if it requires grad) through the separated method, so the exact Mixup
