@@ -435,3 +435,12 @@ def test_softmax_bound_rejects_linf():
     X = np.array([[1.0, 0.0], [-1.0, 0.0]])
     with pytest.raises(ValueError, match="norm"):
         theory.robustness_bound_softmax(linear_model(2, out=3, bias=False), X, [0, 1], 1.0, norm=INF)
+
+
+@pytest.mark.parametrize("a", [0.125, 0.5, 0.625, 1.0])
+def test_softmax_in_theta_holds_at_exact_ties(a):
+    """Equal logits (every class tied) are correctly classified: (y − p)ᵀf = 0 must not round below 0."""
+    X = np.array([[-0.125], [0.125]])
+    model = linear_model(1, out=3, bias=False, weight=[[a], [a], [a]])
+    res = theory.robustness_bound_softmax(model, X, np.zeros(2, dtype=int), 1.0)
+    assert res.assumptions["in_theta"]

@@ -108,7 +108,11 @@ def robustness_bound_softmax(model, X, y, alpha, beta=None, *, norm=2, c_x=None)
     eps_star = _largest_eps(lambda e: adv(e) - approx, gap, float(gn.mean()), float(lam.mean()),
                             max(float(xnorm.max()), 1.0))
     f = P.F
-    in_theta = bool((((P.Y - p) * f).sum(1) >= 0).all())
+    # (y − p)ᵀf, shifted by the label-weighted logit c = yᵀf (the shift cancels since Σy = Σp = 1):
+    # Σ_k y_k (f_k − c) + Σ_k p_k (c − f_k). For one-hot labels the first sum is exactly 0 and every
+    # term of the second is ≥ 0 when y is the argmax, so ties cannot round to a negative value.
+    c = (P.Y * f).sum(1, keepdim=True)
+    in_theta = bool(((P.Y * (f - c)).sum(1) + (p * (c - f)).sum(1) >= 0).all())
     euler = ((f - V).abs() <= HOMOGENEOUS_RTOL * (f.abs() + vector_norm(J, 2) * xnorm[:, None]) + 1e-12).all()
     assumptions = {
         "centered": is_centered(P),
