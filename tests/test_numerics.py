@@ -258,7 +258,7 @@ def _state_data():
 
 
 STATE_CALLS = {
-    "mixup_loss": lambda m, X, y: theory.mixup_loss(m, X, y, 0.5),
+    "mixup_loss": lambda m, X, y: theory.mixup_loss(m, X, y, 0.5, nodes=64),  # one rule for both shapes
     "mixup_loss_small_chunks": lambda m, X, y: theory.mixup_loss(m, X, y, 0.5, chunk_elements=1 << 9),
     "mixup_loss_no_shortcut": lambda m, X, y: theory.mixup_loss(m, X, y, 0.5, shortcut=False),
     "unmixed": lambda m, X, y: theory.mixup_loss_unmixed(m, X, y, 0.5),
@@ -330,7 +330,7 @@ def _on_flat_rows(model, shape):
 
 
 SHAPE_CALLS = {
-    "mixup_loss": lambda m, X, y: theory.mixup_loss(m, X, y, 0.5),
+    "mixup_loss": lambda m, X, y: theory.mixup_loss(m, X, y, 0.5, nodes=64),  # one rule for both shapes
     "unmixed": lambda m, X, y: theory.mixup_loss_unmixed(m, X, y, 0.5),
     "sampled": lambda m, X, y: theory.mixup_loss_sampled(m, X, y, 0.5, draws=5,
                                                          generator=np.random.default_rng(0)).mean,
@@ -354,6 +354,12 @@ def test_image_and_sequence_inputs_match_the_flattened_problem(problem, call):
     got = fn(model, X, y)
     assert got == pytest.approx(fn(_on_flat_rows(model, X.shape[1:]), X.reshape(X.shape[0], -1), y),
                                 rel=1e-12, abs=1e-14)
+
+
+def test_kink_aware_default_on_images_agrees_with_a_fine_rule():
+    model, X, y = _image_problem()
+    assert theory.mixup_loss(model, X, y, 0.5) == pytest.approx(
+        theory.mixup_loss(model, X, y, 0.5, nodes=1024), rel=1e-9)
 
 
 def test_convolutional_first_layer_shortcut_is_used_on_images():

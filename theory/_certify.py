@@ -59,6 +59,8 @@ def _layer_steps(model) -> list:
         if isinstance(m, nn.Sequential):
             for child in m:
                 module_step(child)
+        elif isinstance(m, (nn.Dropout, nn.Identity)):
+            pass  # the identity in eval mode, whatever mode the caller left the module in
         elif isinstance(m, _AFFINE):
             steps.append(("affine", m))
         elif isinstance(m, nn.ReLU):

@@ -373,7 +373,7 @@ def kink_pair_sum(P, alpha: float, beta: float, plan, rtol: float, chunk_element
     """``(Σ_pairs E_λ l, error bound)``: the kink-aware sum over ordered pairs (or a shard's rows)."""
     prefix_layers, tail_layers = plan
     with torch.no_grad():
-        X = P.X
+        X = P.inputs  # the caller's shape (n, …): a conv first layer needs it
         U = _float64_eval(prefix_layers)(X) if prefix_layers else X
         layers = list(_float64_eval(tail_layers))
         fast = single_activation(layers, U)
