@@ -241,3 +241,14 @@ def empirical_result(claim: str, intervals: dict, decision: str, tally: str, *, 
         shown = "; ".join(f"{k} {interval_text(v)}" for k, v in worst if v["decision"] != "supported")
         reason = f"{decision} ({tally}) — {shown}"
     return Result(claim, status, measured, command, reason=reason)
+
+
+def figure_intervals(name: str, rows, needed: set, figure):
+    """``(intervals, decision, tally)`` of an empirical figure's saved rows (C8, C12), else :class:`Missing`."""
+    if not rows or not needed <= rows[0].keys():
+        raise Missing(f"figures/data/{name}.csv lacks columns {sorted(needed - set(rows[0] if rows else ()))}; "
+                      f"run: mixup-theory figures {name}")
+    intervals = figure.claim_intervals(rows)
+    if not intervals:
+        raise Missing(f"figures/data/{name}.csv has no setting with both methods")
+    return (intervals, *figure.claim_verdict(intervals))

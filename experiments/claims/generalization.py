@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from . import COMMANDS
-from ._common import (Missing, empirical_result, interval_text, typed_rows, Result, api, as_float, data_source, figure_data, fmt, logistic_fit, need, tiny,
+from ._common import (figure_intervals, Missing, empirical_result, interval_text, typed_rows, Result, api, as_float, data_source, figure_data, fmt, logistic_fit, need, tiny,
                       two_moons, verdict)
 
 C9_ALPHA = 4.0
@@ -141,14 +141,8 @@ def check_c12() -> Result:
     if not rows:
         raise Missing("no cached figures/data/generalization_gap.csv; run: mixup-theory figures generalization_gap")
     rows = typed_rows(rows)
-    needed = {"dataset", "method", "n", "loss_gap", "seed"}
-    if not needed <= rows[0].keys():
-        raise Missing(f"figures/data/generalization_gap.csv lacks columns {sorted(needed - set(rows[0]))}; "
-                      "run: mixup-theory figures generalization_gap")
-    intervals = figure.claim_intervals(rows)
-    if not intervals:
-        raise Missing("figures/data/generalization_gap.csv has no (dataset, n) with both methods")
-    decision, tally = figure.claim_verdict(intervals)
+    intervals, decision, tally = figure_intervals("generalization_gap", rows,
+                                                  {"dataset", "method", "n", "loss_gap", "seed"}, figure)
     small_large = {}
     for r in (figure.reductions(rows)):
         if r["alpha"] == figure.PAPER_ALPHA:

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from . import COMMANDS
-from ._common import (Missing, Result, api, as_float, centered_in_theta, counterexample_files, data_source,
+from ._common import (figure_intervals, Missing, Result, api, as_float, centered_in_theta, counterexample_files, data_source,
                       empirical_result, figure_data, fmt, typed_rows,
                       tiny, verdict)
 
@@ -293,14 +293,8 @@ def _robust_accuracy_verdict(meta, rows) -> Result:
     from experiments.figures import robust_accuracy as figure
 
     rows = typed_rows(rows)
-    needed = {"dataset", "method", "attack", "eps", "accuracy", "seed"}
-    if not rows or not needed <= rows[0].keys():
-        raise Missing(f"figures/data/robust_accuracy.csv lacks columns {sorted(needed - set(rows[0] if rows else ()))}; "
-                      "run: mixup-theory figures robust_accuracy")
-    intervals = figure.claim_intervals(rows)
-    if not intervals:
-        raise Missing("figures/data/robust_accuracy.csv has no rows for both methods")
-    decision, tally = figure.claim_verdict(intervals)
+    intervals, decision, tally = figure_intervals("robust_accuracy", rows,
+                                                  {"dataset", "method", "attack", "eps", "accuracy", "seed"}, figure)
     return empirical_result(
         "C8", intervals, decision, tally, source=data_source("robust_accuracy", meta), command=COMMANDS["C8"],
         what="robust accuracy, Mixup minus standard (mean over eps > 0, paired by seed, 95% t interval)")
