@@ -52,6 +52,16 @@ SAFETY = 2.0
 """Bound = SAFETY × (pairs × largest deviation on the check grid)."""
 CHUNK = 1 << 16
 """Margins per block when summing Chebyshev values (memory: CHUNK × (degree + 1) floats)."""
+BLOCK_ELEMENTS = 1 << 20
+"""Values ``λa + (1−λ)b`` per block when tabulating ``g`` on the interpolation grids (8 MiB)."""
+
+
+def rule_size(q: int) -> int:
+    """``q`` rounded up to the ladder 32·2^(k/4) (steps ≤ 19 %, multiples of 8): a few distinct λ-rules
+    serve every panel pair and stay cached (one accurate Gauss–Jacobi rule costs ~0.1 s; more nodes
+    are never less accurate)."""
+    k = max(0, math.ceil(4 * math.log2(max(q, 32) / 32) - 1e-9))
+    return int(8 * math.ceil(32 * 2 ** (k / 4) / 8))
 
 
 @lru_cache(maxsize=64)
@@ -95,28 +105,31 @@ def panel_edges(lo: float, hi: float, graded: bool = True) -> np.ndarray:
     return np.concatenate([[lo], inner, [hi]])
 
 
-def _softplus_mean(a: np.ndarray, b: np.ndarray, lam: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``g(a, b)`` on the tensor grid a × b with the rule (lam, w): shape (len(a), len(b)).
+def _softplus_means(a: torch.Tensor, b: torch.Tensor, lam: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``g(a, b)`` on tensor grids, batched over panel pairs: ``a`` (G, pa), ``b`` (G, pb) → (G, pa, pb).
 
-    numpy, single-threaded: these blocks are small, and threaded kernels on small blocks stall on a
-    busy machine (measured 10× slower with 2 torch threads under load)."""
-    out = np.empty((a.shape[0], b.shape[0]))
-    step = max(1, (1 << 18) // max(1, b.shape[0] * lam.shape[0]))
-    right = (1 - lam)[None, None, :] * b[None, :, None]
-    for i0 in range(0, a.shape[0], step):
-        z = lam[None, None, :] * a[i0:i0 + step, None, None] + right
-        out[i0:i0 + step] = np.logaddexp(z, 0.0) @ w
+    torch's ``logaddexp`` is exact (softplus has a cut-off at 20) and about 2× faster than numpy's;
+    blocks hold ``BLOCK_ELEMENTS`` values, large enough for threads to pay off, small for the cache."""
+    G, pa, pb = a.shape[0], a.shape[1], b.shape[1]
+    out = torch.empty(G, pa, pb, dtype=DTYPE)
+    right = b[:, None, :, None] * (1 - lam)  # (G, 1, pb, q)
+    step = max(1, BLOCK_ELEMENTS // max(1, pa * pb * lam.shape[0]))
+    zero = torch.zeros((), dtype=DTYPE)
+    for g0 in range(0, G, step):
+        z = torch.addcmul(right[g0:g0 + step], a[g0:g0 + step, :, None, None], lam)
+        out[g0:g0 + step] = torch.logaddexp(z, zero) @ w
     return out
 
 
 @dataclass(frozen=True)
 class Plan:
-    """Panels, degree and coefficients ``C[A, B]`` (shape (P, P, p + 1, p + 1)) of one problem."""
+    """Panels, degree and coefficients ``C[A, B]`` (shape (P, P, p + 1, p + 1), zero-padded above each
+    pair's own degree) of one problem."""
 
     edges: torch.Tensor  # (P + 1,)
     coef: torch.Tensor  # (P, P, p + 1, p + 1)
     deviation: torch.Tensor  # (P, P), on the CPU: max |ĝ − g| on the check grid
-    degree: int
+    degree: int  # the largest degree of any pair
     nodes: int  # largest λ-rule used
 
     @property
@@ -145,70 +158,103 @@ def _pair_rules(edges: np.ndarray, alpha: float, beta: float, nodes):
                 q = int(math.ceil(20.0 * math.sqrt(dmax / math.hypot(m, math.pi)) + NODES_MIN))
             else:
                 q = int(math.ceil(NODES_PER_UNIT * dmax + NODES_MIN))
-            rules[A, B] = (q, int(math.ceil(CHECK_NODE_FACTOR * q)))
+            rules[A, B] = (rule_size(q), rule_size(int(math.ceil(CHECK_NODE_FACTOR * rule_size(q)))))
     return rules
 
 
-def _coefficients(edges: np.ndarray, p: int, alpha: float, beta: float, rules) -> tuple[np.ndarray, np.ndarray]:
-    """Coefficients of every panel pair at degree p and the largest deviation on the check grid."""
-    P = len(edges) - 1
+def _grid_values(pairs, mids, halfs, x, alpha, beta, rules, which):
+    """``g`` on the grid ``x`` (mapped to each panel) for every pair, batched by λ-rule."""
+    out = {}
+    by_rule = {}
+    for A, B in pairs:
+        by_rule.setdefault(rules[A, B][which], []).append((A, B))
+    xt = torch.as_tensor(x, dtype=DTYPE)
+    for q, group in by_rule.items():
+        lam, w = (torch.as_tensor(v, dtype=DTYPE) for v in _lambda_rule(q, alpha, beta))
+        A_idx = torch.tensor([A for A, _ in group])
+        B_idx = torch.tensor([B for _, B in group])
+        a = mids[A_idx, None] + halfs[A_idx, None] * xt
+        b = mids[B_idx, None] + halfs[B_idx, None] * xt
+        for pair, values in zip(group, _softplus_means(a, b, lam, w).numpy()):
+            out[pair] = values
+    return out
+
+
+def _coefficients(edges: np.ndarray, p: int, alpha: float, beta: float, rules, pairs):
+    """Coefficients at degree p and the largest deviation on the check grid, for the given pairs
+    (α = β: only A ≤ B is computed, ``g(a, b) = g(b, a)`` gives ``C^BA = (C^AB)ᵀ``)."""
     x, V = _cheb_first(p)
     xe, Te = _cheb_extrema(p + 2)
     Te = Te[:, :p + 1]
-    mids, halfs = 0.5 * (edges[1:] + edges[:-1]), 0.5 * (edges[1:] - edges[:-1])
-    coef = np.empty((P, P, p + 1, p + 1))
-    dev = np.empty((P, P))
-    for A in range(P):
-        a, ae = mids[A] + halfs[A] * x, mids[A] + halfs[A] * xe
-        for B in range(A if alpha == beta else 0, P):  # α = β: g(a, b) = g(b, a), C^BA = (C^AB)ᵀ
-            b, be = mids[B] + halfs[B] * x, mids[B] + halfs[B] * xe
-            q, qc = rules[A, B]
-            C = V @ _softplus_mean(a, b, *_lambda_rule(q, alpha, beta)) @ V.T
-            check = _softplus_mean(ae, be, *_lambda_rule(qc, alpha, beta))
-            coef[A, B] = C
-            dev[A, B] = np.abs(Te @ C @ Te.T - check).max()
-            if alpha == beta:
-                coef[B, A], dev[B, A] = C.T, dev[A, B]
+    mids = torch.as_tensor(0.5 * (edges[1:] + edges[:-1]), dtype=DTYPE)
+    halfs = torch.as_tensor(0.5 * (edges[1:] - edges[:-1]), dtype=DTYPE)
+    grid = _grid_values(pairs, mids, halfs, x, alpha, beta, rules, 0)
+    check = _grid_values(pairs, mids, halfs, xe, alpha, beta, rules, 1)
+    coef, dev = {}, {}
+    for pair in pairs:
+        C = V @ grid[pair] @ V.T
+        coef[pair] = C
+        dev[pair] = float(np.abs(Te @ C @ Te.T - check[pair]).max())
     return coef, dev
+
+
+def _host(t: torch.Tensor):
+    """CPU tensors as numpy arrays, device tensors as they are: numpy's element-wise kernels run on one
+    thread, while torch's intra-op threads stall on every small operation when the cores are busy
+    (measured for the sums at n = 10⁶ on 2 loaded cores: 0.3 s on one thread, 3–6 s on two)."""
+    return t.detach().numpy() if t.device.type == "cpu" else t
+
+
+def _locate(zc, edges):
+    """Panel index of each margin and its position ``x ∈ [−1, 1]`` in that panel."""
+    mids, halfs = 0.5 * (edges[1:] + edges[:-1]), 0.5 * (edges[1:] - edges[:-1])
+    if isinstance(zc, np.ndarray):
+        idx = np.searchsorted(edges[1:-1], zc, side="right")
+    else:
+        idx = torch.searchsorted(edges[1:-1], zc, right=True)
+    return idx, ((zc - mids[idx]) / halfs[idx]).clip(-1.0, 1.0), halfs[idx]
 
 
 def _chebyshev_sums(z: torch.Tensor, edges: torch.Tensor, p: int) -> torch.Tensor:
     """``S[A, k] = Σ_{z_i in panel A} T_k(x_A(z_i))``, in blocks of ``CHUNK`` margins."""
+    zh, eh = _host(z), _host(edges)
     P = edges.shape[0] - 1
-    mids, halfs = 0.5 * (edges[1:] + edges[:-1]), 0.5 * (edges[1:] - edges[:-1])
-    S = torch.zeros(P, p + 1, dtype=DTYPE, device=z.device)
+    S = 0.0
     for i0 in range(0, z.shape[0], CHUNK):
-        zc = z[i0:i0 + CHUNK]
-        idx = torch.searchsorted(edges[1:-1], zc, right=True)
-        x = ((zc - mids[idx]) / halfs[idx]).clamp(-1.0, 1.0)
-        T = torch.empty(zc.shape[0], p + 1, dtype=DTYPE, device=z.device)
-        T[:, 0] = 1.0
-        if p >= 1:
-            T[:, 1] = x
-        for k in range(2, p + 1):
-            torch.addcmul(-T[:, k - 2], 2 * x, T[:, k - 1], out=T[:, k])
-        S.index_add_(0, idx, T)
-    return S
+        zc = zh[i0:i0 + CHUNK]
+        idx, x, _ = _locate(zc, eh)
+        T = [x ** 0, x]
+        for _k in range(2, p + 1):
+            T.append(2 * x * T[-1] - T[-2])
+        if isinstance(zc, np.ndarray):  # bincount, not a product with indicators: BLAS threads spin too
+            S = S + np.stack([np.bincount(idx, weights=t, minlength=P) for t in T[:p + 1]], axis=1)
+        else:
+            S = S + torch.zeros(P, p + 1, dtype=DTYPE, device=z.device).index_add_(0, idx, torch.stack(T[:p + 1], 1))
+    if isinstance(S, float):
+        S = np.zeros((P, p + 1))
+    return torch.as_tensor(S, dtype=DTYPE, device=z.device)
 
 
 def _series_derivative(z: torch.Tensor, edges: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """``d/dz Σ_k u[A(z), k] T_k(x_A(z))`` for every margin (``T_k' = k U_{k−1}``)."""
     p = u.shape[1] - 1
-    mids, halfs = 0.5 * (edges[1:] + edges[:-1]), 0.5 * (edges[1:] - edges[:-1])
-    out = torch.empty_like(z)
-    k = torch.arange(p + 1, dtype=DTYPE, device=z.device)
+    zh, eh = _host(z), _host(edges)
+    ku = _host(u * torch.arange(p + 1, dtype=DTYPE, device=u.device))  # k u_k multiplies U_{k−1}
+    out = []
     for i0 in range(0, z.shape[0], CHUNK):
-        zc = z[i0:i0 + CHUNK]
-        idx = torch.searchsorted(edges[1:-1], zc, right=True)
-        x = ((zc - mids[idx]) / halfs[idx]).clamp(-1.0, 1.0)
-        coeff = u[idx] * k  # (m, p + 1): k u_k multiplies U_{k−1}
-        acc = torch.zeros_like(zc)
-        u_prev, u_cur = torch.zeros_like(zc), torch.ones_like(zc)  # U_{-1}, U_0
+        zc = zh[i0:i0 + CHUNK]
+        idx, x, half = _locate(zc, eh)
+        coeff = ku[idx]  # (m, p + 1)
+        acc = 0 * x
+        u_prev, u_cur = 0 * x, 0 * x + 1  # U_{-1}, U_0
         for j in range(1, p + 1):
-            acc += coeff[:, j] * u_cur
+            acc = acc + coeff[:, j] * u_cur
             u_prev, u_cur = u_cur, 2 * x * u_cur - u_prev
-        out[i0:i0 + CHUNK] = acc / halfs[idx]
-    return out
+        out.append(acc / half)
+    if not out:
+        return torch.zeros_like(z)
+    joined = np.concatenate(out) if isinstance(out[0], np.ndarray) else torch.cat(out)
+    return torch.as_tensor(joined, dtype=DTYPE, device=z.device)
 
 
 class _SeparatedSum(torch.autograd.Function):
@@ -236,30 +282,67 @@ class _SeparatedSum(torch.autograd.Function):
 
 
 def plan(z: torch.Tensor, alpha: float, beta: float, *, label: float, nodes=None, rtol: float = 1e-12) -> Plan:
-    """Panels and coefficients for the margins ``z``: the degree is raised until the estimated error
-    of the whole double sum is ≤ ``rtol/4`` of ``|Σ_ij g − label|`` (the value it enters; ``label``
-    is the closed-form label part over all pairs). The plan depends on all of ``z``, never on a
-    shard, so shards of one problem share it."""
+    """Panels and coefficients for the margins ``z``, with an error estimate of the whole double sum
+    ≤ ``rtol/4`` of ``|Σ_ij g − label|`` (the value it enters; ``label`` is the closed-form label part
+    over all pairs) where the rounding floor allows. Each panel pair's degree is raised on its own
+    (``DEGREES``) until its share ``SAFETY·n_A·n_B·dev_AB`` is within its share of that budget or its
+    deviation stops falling (the rounding floor). The plan depends on all of ``z``, never on a shard,
+    so shards of one problem share it."""
     zd = z.detach().to("cpu")
     lo, hi = float(zd.min()), float(zd.max())
     edges = panel_edges(lo, hi, graded=nodes is None)
+    P = len(edges) - 1
     counts = np.histogram(zd.numpy(), bins=edges)[0].astype(np.float64)
     counts_pair = counts[:, None] * counts[None, :]
     rules = _pair_rules(edges, alpha, beta, nodes)
     edges_t = torch.as_tensor(edges, dtype=DTYPE)
-    target = previous = None
+    symmetric = alpha == beta
+    pending = [(A, B) for A in range(P) for B in range(A if symmetric else 0, P)]
+    best_coef, best_dev = {}, {}
+    budget = None
     for p in DEGREES:
-        coef, dev = _coefficients(edges, p, alpha, beta, rules)
-        if target is None:  # the value's size, from the first (cheapest) degree
-            S = _chebyshev_sums(zd, edges_t, p).numpy()
-            target = abs(float(np.einsum("ak,abkl,bl->", S, coef, S)) - label)
-        bound = float(SAFETY * (counts_pair * dev).sum())
-        if bound <= 0.25 * rtol * target or (previous is not None and bound > 0.25 * previous):
-            break  # accurate enough, or at the rounding floor (the estimate stopped falling)
-        previous = bound
+        coef, dev = _coefficients(edges, p, alpha, beta, rules, pending)
+        improved = []
+        for pair in pending:
+            previous = best_dev.get(pair)
+            if previous is None or dev[pair] < previous:
+                best_coef[pair], best_dev[pair] = coef[pair], dev[pair]
+            if previous is None or dev[pair] < 0.25 * previous:  # still converging: may refine further
+                improved.append(pair)
+        if budget is None:  # the value's size, from the first (cheapest) degree
+            C = _assemble(best_coef, P, symmetric)
+            S = _chebyshev_sums(zd, edges_t, C.shape[-1] - 1).numpy()
+            target = abs(float(np.einsum("ak,abkl,bl->", S, C, S)) - label)
+            budget = 0.25 * rtol * target / SAFETY
+        mirrored = {(A, B): 2.0 if symmetric and A != B else 1.0 for A, B in best_dev}  # C^BA = (C^AB)ᵀ
+        if sum(mirrored[pr] * counts_pair[pr] * best_dev[pr] for pr in best_dev) <= budget:
+            break
+        share = budget / max(counts_pair.sum(), 1.0)
+        pending = [pr for pr in improved if counts_pair[pr] > 0 and best_dev[pr] > share]
+        if not pending:
+            break
+    coef = _assemble(best_coef, P, symmetric)
+    dev = np.zeros((P, P))
+    for (A, B), d in best_dev.items():
+        dev[A, B] = d
+        if symmetric:
+            dev[B, A] = d
     nq = max(q for q, _ in rules.values())
     return Plan(edges_t.to(z.device), torch.as_tensor(coef, dtype=DTYPE, device=z.device),
-                torch.as_tensor(dev, dtype=DTYPE), p, nq)
+                torch.as_tensor(dev, dtype=DTYPE), coef.shape[-1] - 1, nq)
+
+
+def _assemble(coef: dict, P: int, symmetric: bool) -> np.ndarray:
+    """The (P, P, p + 1, p + 1) coefficient array of per-pair coefficients, zero-padded to the largest
+    degree (a lower-degree series is the same series with zero high coefficients)."""
+    p = max(C.shape[0] for C in coef.values()) - 1
+    out = np.zeros((P, P, p + 1, p + 1))
+    for (A, B), C in coef.items():
+        k = C.shape[0]
+        out[A, B, :k, :k] = C
+        if symmetric:
+            out[B, A, :k, :k] = C.T
+    return out
 
 
 def label_moments(alpha: float, beta: float) -> tuple[float, float, float]:
