@@ -57,11 +57,13 @@ BLOCK_ELEMENTS = 1 << 20
 
 
 def rule_size(q: int) -> int:
-    """``q`` rounded up to the ladder 32·2^(k/4) (steps ≤ 19 %, multiples of 8): a few distinct λ-rules
-    serve every panel pair and stay cached (one accurate Gauss–Jacobi rule costs ~0.1 s; more nodes
-    are never less accurate)."""
-    k = max(0, math.ceil(4 * math.log2(max(q, 32) / 32) - 1e-9))
-    return int(8 * math.ceil(32 * 2 ** (k / 4) / 8))
+    """The smallest size ≥ ``q`` on the ladder 8·⌈4·2^(k/4)⌉ = 32, 40, 48, 56, 64, 80, 96, 112, 128, …
+    (steps ≤ 19 %): a few distinct λ-rules serve every panel pair and stay cached (one accurate
+    Gauss–Jacobi rule costs ~0.1 s; more nodes are never less accurate)."""
+    k = 8
+    while 8 * math.ceil(2 ** (k / 4)) < q:
+        k += 1
+    return 8 * math.ceil(2 ** (k / 4))
 
 
 @lru_cache(maxsize=64)
