@@ -54,22 +54,26 @@ def _all_reduce_sum(value: torch.Tensor, group=None) -> torch.Tensor:
 
 
 def sharded_mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: int | None = None,
-                       shortcut: bool = True, chunk_elements: int = CHUNK_ELEMENTS, group=None) -> float:
+                       rtol: float | None = None, method: str = "auto", shortcut: bool = True,
+                       chunk_elements: int = CHUNK_ELEMENTS, group=None) -> float:
     """Exact ``L_mix`` (docs/theory.md §2, as ``theory.mixup_loss``) with the pair rows sharded over ranks.
 
     Rank ``r`` of ``world`` sums the ordered pairs ``(i, j)`` with ``i`` in ``shard_rows(n, r, world)``
     over every ``j`` and the whole λ-rule; ``all_reduce(SUM)`` adds the shares, so every rank returns
     the same value, equal to the single-process one up to rounding (the order of the sum differs).
-    Work per rank: ``n²Q/world`` loss evaluations. Call it on every rank of ``group`` with the same
-    model, ``X``, ``y`` and arguments. Outside an initialised process group it is ``mixup_loss``.
+    Work per rank: ``n²Q/world`` loss evaluations on the all-pairs path; with the linear-time method
+    (``method="auto"`` or ``"separated"``, logistic regression; docs/theory.md §2.6) every rank builds
+    the same plan from all margins (O(n)) and sums its rows' share. ``method``, ``rtol``, ``nodes``:
+    as in ``theory.mixup_loss``. Call it on every rank of ``group`` with the same model, ``X``, ``y``
+    and arguments. Outside an initialised process group it is ``mixup_loss``.
     """
+    options = dict(loss=loss, nodes=nodes, rtol=rtol, method=method, shortcut=shortcut,
+                   chunk_elements=chunk_elements)
     if not is_distributed():
-        return mixup_loss(model, X, y, alpha, beta, loss=loss, nodes=nodes, shortcut=shortcut,
-                          chunk_elements=chunk_elements)
+        return mixup_loss(model, X, y, alpha, beta, **options)
     n = len(X)
     rows = shard_rows(n, dist.get_rank(group), dist.get_world_size(group))
-    part = mixup_loss(model, X, y, alpha, beta, loss=loss, nodes=nodes, shortcut=shortcut,
-                      chunk_elements=chunk_elements, rows=rows)
+    part = mixup_loss(model, X, y, alpha, beta, rows=rows, **options)
     return float(_all_reduce_sum(torch.tensor(part, dtype=torch.float64), group))
 
 

@@ -22,6 +22,7 @@ from theory import MixupLambda
 WORLD = 2
 RTOL = 1e-12  # shards add the same terms in another order: rounding only
 DDP_RTOL = 1e-10  # float64 replay of float64 DDP training (a few SGD steps)
+CONVERGED_NODES = 512  # brute-force rule for the exact λ-expectation (margins ≲ 5: converged to rounding)
 
 
 def _cases():
@@ -40,15 +41,18 @@ def _cases():
                                  dict(alpha=0.4, beta=2.0, loss="logistic", nodes=7)),
         "linear_squared": (theory.linear_model(d, weight=torch.randn(d, generator=g), intercept=0.1), X, yr,
                            dict(alpha=0.5, loss="squared", nodes=6)),
+        "linear_logistic_separated": (theory.linear_model(d, weight=torch.randn(d, generator=g), intercept=0.5), X,
+                                      yb, dict(alpha=0.6, beta=1.7, loss="logistic", method="separated")),
         "mlp_softmax": (theory.relu_mlp(d, [9], 3, generator=gm), X, yc, dict(alpha=0.7, loss="softmax", nodes=5)),
         "tanh_logistic_input_mixing": (theory.smooth_mlp(d, [6], generator=gm), X, yb,
                                        dict(alpha=2.0, beta=0.5, loss="logistic", nodes=4, shortcut=False)),
     }
 
 
-def _brute_force(model, X, y, alpha, beta=None, loss="logistic", nodes=8, shortcut=True):
-    """``(1/n²) Σ_q w_q Σ_ij l(f(λ_q x_i + (1−λ_q) x_j), λ_q y_i + (1−λ_q) y_j)``, all pairs at once."""
-    lam, w = MixupLambda(alpha, beta).nodes(nodes)
+def _brute_force(model, X, y, alpha, beta=None, loss="logistic", nodes=None, shortcut=True, method=None):
+    """``(1/n²) Σ_q w_q Σ_ij l(f(λ_q x_i + (1−λ_q) x_j), λ_q y_i + (1−λ_q) y_j)``, all pairs at once
+    (``nodes=None``: a converged rule for the exact λ-expectation)."""
+    lam, w = MixupLambda(alpha, beta).nodes(nodes or CONVERGED_NODES)
     P = prepare(model, X, y, loss)
     n = P.n
     total = 0.0

@@ -78,33 +78,33 @@ def check_c2() -> Result:
                   "mixup-theory figures approximation_order")
 
 
-def mixup_fit_logistic(X, y, alpha: float, nodes: int = 16) -> np.ndarray:
-    """``(θ, b)`` minimising the exact Mixup loss of logistic regression (all pairs × Gauss–Jacobi, L-BFGS).
+def mixup_fit_logistic(X, y, alpha: float, beta: float | None = None, *, nodes: int | None = None,
+                       max_iter: int = 200) -> np.ndarray:
+    """``(θ, b)`` minimising the exact Mixup loss of logistic regression (L-BFGS on
+    ``theory.mixup_loss_separated``: O(n) per evaluation, so n = 10⁶ is feasible).
 
-    The end point of Mixup training without SGD noise: written here (a few lines of torch) because
-    ``theory.mixup_loss`` is not differentiable; it agrees with a derivative-free minimisation of
-    ``theory.mixup_loss`` (checked in tests/test_check.py).
+    The end point of Mixup training without SGD noise (C3; docs/theory.md §2.6). ``nodes=None``
+    integrates over λ ~ Beta(α, β) exactly; an integer uses that Gauss–Jacobi rule. It agrees with a
+    derivative-free minimisation of ``theory.mixup_loss`` (tests/test_check.py).
     """
     import torch
 
     import theory
 
-    lam, w = (torch.as_tensor(v) for v in theory.MixupLambda(alpha).nodes(nodes))
-    Xt, yt = torch.as_tensor(X, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64)
-    p = torch.zeros(X.shape[1] + 1, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([p], lr=1, max_iter=200, tolerance_grad=1e-10, tolerance_change=1e-14,
-                            line_search_fn="strong_wolfe")
-    mix = lambda v: lam[:, None, None] * v[None, :, None] + (1 - lam)[:, None, None] * v[None, None, :]
+    Xt = torch.as_tensor(X, dtype=torch.float64)
+    model = theory.linear_model(Xt.shape[1], weight=np.zeros(Xt.shape[1]), intercept=[0.0])
+    opt = torch.optim.LBFGS(model.parameters(), lr=1, max_iter=max_iter, tolerance_grad=1e-10,
+                            tolerance_change=1e-14, line_search_fn="strong_wolfe")
 
     def closure():
         opt.zero_grad()
-        zm = mix(Xt @ p[:-1] + p[-1])
-        loss = (torch.nn.functional.softplus(zm) - mix(yt) * zm).mean((1, 2)) @ w
+        loss = theory.mixup_loss_separated(model, Xt, y, alpha, beta, nodes=nodes)
         loss.backward()
         return loss
 
     opt.step(closure)
-    return p.detach().numpy()
+    layer = model[0]
+    return np.concatenate([layer.weight.detach().numpy().ravel(), layer.bias.detach().numpy()])
 
 
 C3_SEEDS = (0, 1, 2, 3, 4)
