@@ -90,6 +90,65 @@ def test_interrupted_parallel_run_resumes(trained_demo, tmp_path):
     assert (rep.computed, rep.cached) == (10 - stored, stored)
 
 
+@pytest.fixture
+def warning_demo(monkeypatch):
+    """A registered figure whose tasks warn: an expected finding at odd seeds, an unexpected warning
+    (the same text at every seed) at seeds ≥ 2, a RuntimeWarning at seed 3."""
+    m = types.ModuleType("experiments.figures.warning_demo")
+    m.NAME, m.CLAIMS, m.TITLE, m.VERSION = "warning_demo", "C0", "demo", 1
+    m.EXPECTED_WARNINGS = {"assumption fails": r"assumption .* fails"}
+    m.tasks = lambda scale: [{"seed": s} for s in range(6)]
+
+    def compute(task, ctx):
+        import warnings
+
+        for _ in range(2):  # emitted twice per task, as a figure calling a theory function twice does
+            if task["seed"] % 2:
+                warnings.warn(f"assumption A2 fails at seed {task['seed']}", UserWarning)
+        if task["seed"] >= 2:
+            warnings.warn("something unexpected", UserWarning)
+        if task["seed"] == 3:
+            warnings.warn("overflow in demo", RuntimeWarning)
+        return {"value": float(task["seed"])}
+
+    def plot(rows, summary):
+        fig, axes = style.subplots()
+        axes[0].plot([r["seed"] for r in rows], "o")
+        style.suptitle(fig, "C0", "demo")
+        return fig
+
+    m.compute, m.plot = compute, plot
+    m.rows = lambda task, result: [{"seed": task["seed"], **result}]
+    m.summarize = lambda rows: {"n": len(rows)}
+    monkeypatch.setattr(registry, "FIGURES", registry.FIGURES + ["warning_demo"])
+    monkeypatch.setitem(sys.modules, "experiments.figures.warning_demo", m)
+    return m
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_expected_warnings_are_counted_not_printed_and_others_shown_once(warning_demo, tmp_path, capfd, jobs):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rep = runner.run(["warning_demo"], out=tmp_path, progress=False, jobs=jobs, device="cpu")["warning_demo"]
+    err = capfd.readouterr().err
+    assert "assumption" not in err and "unexpected" not in err  # no worker printed anything
+    assert not [w for w in caught if "assumption" in str(w.message)]
+    shown = sorted((w.category.__name__, str(w.message)) for w in caught)
+    assert shown == [("RuntimeWarning", "warning_demo: overflow in demo"),
+                     ("UserWarning", "warning_demo: something unexpected")]  # each once
+    recorded = json.loads((tmp_path / "data" / "warning_demo.json").read_text())["warnings"]
+    assert recorded["expected"] == {"assumption fails": 3}  # configurations (seeds 1, 3, 5), not emissions
+    assert sorted((w["message"], w["configurations"]) for w in recorded["unexpected"]) == [
+        ("overflow in demo", 1), ("something unexpected", 4)]
+    assert rep.warnings == recorded and "assumption fails (3 configs)" in runner.warnings_note(rep)
+    with warnings.catch_warnings(record=True) as again:  # from the cache: counted again, not re-shown
+        warnings.simplefilter("always")
+        rep = runner.run(["warning_demo"], out=tmp_path, progress=False, jobs=jobs, device="cpu")["warning_demo"]
+    assert rep.cached == 6 and rep.warnings == recorded and not again
+
+
 @pytest.mark.parametrize("bad", ["0", "-2", "two", "1.5", ""])
 def test_bad_jobs_is_one_line_exit_2(bad, tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:  # argparse's own refusal (non-integers) exits directly

@@ -26,15 +26,31 @@ PNG_MAGIC, PDF_MAGIC = b"\x89PNG\r\n\x1a\n", b"%PDF"
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    """All figures at smoke scale, once, into a fresh folder: (out dir, reports, data per figure)."""
+    """All figures at smoke scale, once, into a fresh folder: (out dir, reports, data per figure,
+    (warnings seen by this process, text written to file descriptor 2 by it and the workers))."""
+    import os
+    import tempfile
+    import warnings
+
     out = tmp_path_factory.mktemp("figures")
-    reports = runner.run(scale="smoke", out=out, progress=False, threads=1, device="cpu")
+    with tempfile.TemporaryFile() as err:
+        saved = os.dup(2)
+        os.dup2(err.fileno(), 2)
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                reports = runner.run(scale="smoke", out=out, progress=False, threads=1, device="cpu")
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        err.seek(0)
+        stderr = err.read().decode(errors="replace")
     data = {name: json.loads((out / "data" / f"{name}.json").read_text()) for name in registry.figure_names()}
-    return out, reports, data
+    return out, reports, data, (caught, stderr)
 
 
 def test_smoke_writes_every_file_with_provenance(smoke):
-    out, reports, data = smoke
+    out, reports, data, _ = smoke
     assert set(reports) == set(registry.figure_names())
     for name in registry.figure_names():
         assert (out / f"{name}.png").read_bytes()[:8] == PNG_MAGIC
@@ -82,6 +98,22 @@ def test_robustness_chain_data(smoke):
             assert r["adv_exact_kind"] == "closed form" and r["adv_exact_lower"] == r["adv_exact_upper"]
         else:
             assert r["adv_exact_kind"] == "PGD/certified bracket"
+
+
+def test_smoke_run_prints_no_user_warning_and_records_the_expected_ones(smoke):
+    caught, stderr = smoke[3]
+    assert "Warning" not in stderr, stderr[:2000]
+    assert not [w for w in caught if issubclass(w.category, UserWarning)], [str(w.message) for w in caught]
+    d = smoke[2]["robustness_chain"]
+    # robustness_bound warns (twice per configuration: directly and inside exact_comparison) exactly
+    # where the chain holds while an assumption fails: one count per such configuration
+    outside = sum(r["chain_holds"] and not r["assumptions_hold"] for r in d["rows"])
+    assert d["warnings"]["expected"] == {"chain holds while an assumption fails": outside}
+    assert sum(v["holds_outside_assumptions"] for v in d["summary"].values()) == outside
+    # (the fixture's "always" filter lets library DeprecationWarnings through; those are recorded too)
+    theory_warnings = [w for d_ in smoke[2].values() for w in d_["warnings"]["unexpected"]
+                       if w["category"] in ("builtins.UserWarning", "builtins.RuntimeWarning")]
+    assert not theory_warnings
 
 
 def test_robust_accuracy_data(smoke):

@@ -41,7 +41,7 @@ def register(subparsers) -> None:
 
 
 def _cmd_figures(args) -> int:
-    from .runner import FigureError, run
+    from .runner import FigureError, run, warnings_note
 
     try:
         reports = run(args.names, scale=args.scale, device=args.device, out=args.out, force=args.force,
@@ -51,6 +51,7 @@ def _cmd_figures(args) -> int:
         print(f"mixup-theory figures: {exc}", file=sys.stderr)
         return 2
     for name, rep in reports.items():
+        note = warnings_note(rep)
         print(f"{name:<20} {rep.computed:>4} computed {rep.cached:>4} cached {rep.seconds:8.1f} s  -> "
-              f"{rep.paths['png']}")
+              f"{rep.paths['png']}" + (f"  ({note})" if note else ""))
     return 0

@@ -9,7 +9,10 @@ The runner hands over the tasks that are not cached yet; this module
 2. runs these units in ``jobs`` worker processes (one intra-op thread each by default), or in this
    process when ``jobs == 1`` or the device is CUDA (one process drives the GPU);
 3. yields each task's result as its unit finishes, so the runner caches results per configuration
-   and an interrupted run resumes where it stopped.
+   and an interrupted run resumes where it stopped;
+4. records the warnings each task raised (:func:`captured`) instead of letting every worker print
+   them: the runner counts the ones a figure expects (``EXPECTED_WARNINGS``) into the figure's data
+   and re-emits the others once.
 
 Thread policy (:func:`policy`): small problems (``smoke``/``default`` scales on the CPU) run
 single-threaded with configurations spread over ``jobs = cores`` processes — on a shared machine
@@ -18,10 +21,13 @@ in one process with intra-op threads.
 """
 from __future__ import annotations
 
+import builtins
+import importlib
 import math
 import multiprocessing
 import os
 import time
+import warnings
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -100,8 +106,40 @@ def plan_units(pending: list[tuple[str, int, dict]], modules: dict, ctx, jobs: i
     return sorted(alone + units, key=lambda u: -u.cost)
 
 
+RECORDED_CATEGORIES = (UserWarning, RuntimeWarning)
+"""Categories recorded for every task, even where a filter would show them once per location (the
+theory's warnings); other categories are recorded when the active filters let them through."""
+
+
+def captured(fn):
+    """``(fn(), warnings)``: the warnings raised while ``fn`` runs, recorded instead of printed, as
+    ``[{"category": "module.Name", "message": ...}]`` without repeats (JSON, picklable)."""
+    with warnings.catch_warnings(record=True) as caught:
+        for category in RECORDED_CATEGORIES:
+            warnings.filterwarnings("always", category=category)
+        value = fn()
+    seen, out = set(), []
+    for w in caught:
+        key = (f"{w.category.__module__}.{w.category.__qualname__}", str(w.message))
+        if key not in seen:
+            seen.add(key)
+            out.append({"category": key[0], "message": key[1]})
+    return value, out
+
+
+def category(path: str) -> type[Warning]:
+    """The warning class named ``module.Name`` (``UserWarning`` when it cannot be imported)."""
+    module, _, name = path.rpartition(".")
+    try:
+        cls = getattr(builtins if module == "builtins" else importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        return UserWarning
+    return cls if isinstance(cls, type) and issubclass(cls, Warning) else UserWarning
+
+
 def execute(unit: Unit, ctx) -> list[tuple]:
-    """``[(figure, index, task, result, seconds, ensemble)]`` for one unit, in this process."""
+    """``[(figure, index, task, result, seconds, ensemble, warnings)]`` for one unit, in this process
+    (``warnings``: what :func:`captured` recorded for the task, training included)."""
     from experiments import batched
     from experiments.training import config_from_json, pretrained
 
@@ -111,16 +149,17 @@ def execute(unit: Unit, ctx) -> list[tuple]:
     if unit.train is None:
         (name, i, task), = unit.items
         start = time.perf_counter()
-        result = figure_module(name).compute(task, ctx)
-        return [(name, i, task, result, time.perf_counter() - start, 1)]
+        result, caught = captured(lambda: figure_module(name).compute(task, ctx))
+        return [(name, i, task, result, time.perf_counter() - start, 1, caught)]
     start = time.perf_counter()
-    results = batched.train_many([config_from_json(f, ctx.device) for f in unit.train])
+    results, trained = captured(lambda: batched.train_many([config_from_json(f, ctx.device) for f in unit.train]))
     share = (time.perf_counter() - start) / len(results)
     with pretrained(results):
         for name, i, task in unit.items:
             t = time.perf_counter()
-            result = figure_module(name).compute(task, ctx)
-            out.append((name, i, task, result, share + time.perf_counter() - t, len(results)))
+            result, caught = captured(lambda: figure_module(name).compute(task, ctx))
+            out.append((name, i, task, result, share + time.perf_counter() - t, len(results),
+                        trained + [w for w in caught if w not in trained]))
     return out
 
 

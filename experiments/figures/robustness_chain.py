@@ -12,6 +12,11 @@ Plot (one column per problem): top, the approximate chain (C4/C5); bottom, the e
 every training point on its side (A2), homogeneity): the chain is computed regardless and the
 figure shows whether it held anyway. The radii (ε_mix, mean ε_i, the sharper ``m_1·dist_i``, ε*)
 are in the data; ε_mix and ε* at the last epoch are named in the bottom titles.
+
+``robustness_bound`` warns when the chain holds although an assumption fails (the theorem does not
+cover the instance). Here that is a finding, not a fault: the runner counts these warnings into the
+data (``EXPECTED_WARNINGS``) and the summary counts the epochs where the chain held outside the
+assumptions (``holds_outside_assumptions``), which the verdict names.
 """
 from __future__ import annotations
 
@@ -32,6 +37,7 @@ SCALES = {
 }
 SCALES["paper"] = SCALES["default"]
 PGD_OPTIONS = {"steps": 50, "restarts": 2}
+EXPECTED_WARNINGS = {"chain holds while an assumption fails": r"the chain holds numerically .* assumption\(s\) .* fail"}
 
 
 def tasks(scale: str) -> list[dict]:
@@ -90,6 +96,7 @@ def summarize(rows: list[dict]) -> dict:
             "chain_holds": f"{sum(r['chain_holds'] for r in rs)}/{len(rs)}",
             "assumptions_hold": f"{sum(r['assumptions_hold'] for r in rs)}/{len(rs)}",
             "assumption_fails": {k[len("assume_"):]: sum(not r[k] for r in rs) for k in rs[0] if k.startswith("assume_")},
+            "holds_outside_assumptions": sum(r["chain_holds"] and not r["assumptions_hold"] for r in rs),
             "exact_status": {s: sum(r["exact_status"] == s for r in rs) for s in ("holds", "fails", "undecided")},
             "final": {k: max(rs, key=lambda r: r["epoch"])[k] for k in
                       ("epoch", "eps_mix", "eps_star", "mixup_approx", "adv_at_eps_mix", "mixup_exact",
@@ -161,8 +168,11 @@ def plot(rows: list[dict], summary: dict):
     exact = all(r["exact_status"] == "holds" for r in rows)
     verdict = (f"Verdict: the approximate chain (C4/C5) {'holds at every epoch' if holds else 'FAILS at some epochs'}; "
                f"exact L_mix ≥ L_adv(ε_mix) (C7) {'holds at every epoch' if exact else 'does not always hold'}")
-    if any(not r["assumptions_hold"] for r in rows):
-        verdict += "\n(grey: an assumption fails there — the assumptions are sufficient, not necessary, so the chain may still hold)"
+    outside = [r for r in rows if not r["assumptions_hold"]]
+    if outside:
+        held = sum(r["chain_holds"] for r in outside)
+        verdict += (f"\n(grey: an assumption fails there; the chain held anyway at {held} of these {len(outside)} epochs — "
+                    "the assumptions are sufficient, not necessary)")
     style.suptitle(fig, CLAIMS, "robustness chain along Mixup training (ℓ2)", verdict)
     style.figure_legend(fig, list(axes), ncol=4)
     return fig

@@ -9,10 +9,17 @@ A figure module (``experiments/figures/<name>.py``) defines::
     summarize(rows) -> dict               # headline numbers, stored in data/NAME.json
     plot(rows, summary) -> Figure         # reads only rows + summary
     unavailable(scale, ctx) -> str|None   # optional: why this figure cannot run (e.g. missing data)
+    EXPECTED_WARNINGS = {label: regex}    # optional: warnings that are findings, counted, not printed
 
 Each task is cached under ``{"figure": NAME, "version": VERSION, **task}``; the plot is drawn from
 ``data/NAME.json`` after it is written, so a figure can always be rebuilt without recomputing
 (``--replot``).
+
+Warnings raised while computing a task are recorded with its cache entry (``meta["warnings"]``).
+Those matching a figure's ``EXPECTED_WARNINGS`` (e.g. "an assumption of the theorem fails here" —
+itself a finding) are counted per label into ``data/NAME.json`` (``"warnings"``: configurations per
+label) and reported once on the figure's line; any other warning is recorded too and re-emitted
+once per distinct message, prefixed with the figure's name.
 """
 from __future__ import annotations
 
@@ -21,7 +28,9 @@ import importlib
 import io
 import json
 import platform
+import re
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -56,6 +65,7 @@ class FigureReport:
     cached: int = 0
     seconds: float = 0.0
     extra: dict = field(default_factory=dict)
+    warnings: dict = field(default_factory=dict)
 
 
 def figure_module(name: str):
@@ -213,8 +223,8 @@ def _run(names, scale, device, out, force, cache_dir, data_root, progress, replo
                     on_task(name, task, False)
         units = executor.plan_units(pending, modules, ctx, jobs)
         for done in executor.run_units(units, ctx, jobs, threads):
-            for name, i, task, result, seconds, ensemble in done:
-                meta = {"device": ctx.device, "seconds": seconds, "ensemble": ensemble}
+            for name, i, task, result, seconds, ensemble, caught in done:
+                meta = {"device": ctx.device, "seconds": seconds, "ensemble": ensemble, "warnings": caught}
                 config = _cache_config(name, modules[name], task)
                 cache.store(config, result, meta)
                 cache.stats["computed"] += 1
@@ -234,6 +244,8 @@ def _run(names, scale, device, out, force, cache_dir, data_root, progress, replo
             devices.add(entry.get("meta", {}).get("device", "unknown"))
             rows.extend(module.rows(task, entry["result"]))
         computed = sum(fresh[name])
+        warned = warning_counts(module, entries[name])
+        _reemit_unexpected(name, module, [e for e, new in zip(entries[name], fresh[name]) if new])
         summary = to_jsonable(module.summarize(rows))
         paths = data_paths(out, name)
         seeds = sorted({t["seed"] for t in plan[name] if "seed" in t})
@@ -243,14 +255,64 @@ def _run(names, scale, device, out, force, cache_dir, data_root, progress, replo
             "device": sorted(devices), "seconds": compute_seconds,
             "seconds_this_run": spent[name] + time.perf_counter() - t0,
             "execution": {"jobs": jobs, "threads": threads, "wall_seconds": time.perf_counter() - start},
-            "cache": {"computed": computed, "reused": len(plan[name]) - computed}, "summary": summary, "rows": rows,
+            "cache": {"computed": computed, "reused": len(plan[name]) - computed}, "warnings": warned,
+            "summary": summary, "rows": rows,
         }
         atomic_write_text(paths["csv"], _csv_text(rows))
         atomic_write_text(paths["json"], json.dumps(to_jsonable(provenance), indent=1, allow_nan=True))
         plot_from_data(module, paths)
         reports[name] = FigureReport(name, paths, summary, computed, len(plan[name]) - computed,
-                                     spent[name] + time.perf_counter() - t0)
+                                     spent[name] + time.perf_counter() - t0, warnings=warned)
     return reports
+
+
+def _expected_label(module, message: str) -> str | None:
+    for label, pattern in getattr(module, "EXPECTED_WARNINGS", {}).items():
+        if re.search(pattern, message):
+            return label
+    return None
+
+
+def warning_counts(module, entries: list) -> dict:
+    """``{"expected": {label: configurations}, "unexpected": [{category, message, configurations}]}``
+    over the cache entries of a figure's tasks (entries cached before warnings were recorded count none)."""
+    expected = {label: 0 for label in getattr(module, "EXPECTED_WARNINGS", {})}
+    unexpected: dict = {}
+    for entry in entries:
+        labels = set()
+        for w in entry.get("meta", {}).get("warnings", []):
+            label = _expected_label(module, w["message"])
+            if label is not None:
+                labels.add(label)
+            else:
+                key = (w["category"], w["message"])
+                unexpected[key] = unexpected.get(key, 0) + 1
+        for label in labels:
+            expected[label] += 1
+    return {"expected": expected,
+            "unexpected": [{"category": c, "message": m, "configurations": k} for (c, m), k in unexpected.items()]}
+
+
+def _reemit_unexpected(name: str, module, entries: list) -> None:
+    """Warnings a figure does not expect, from freshly computed tasks: shown once per distinct message."""
+    from .executor import category
+
+    seen = set()
+    for entry in entries:
+        for w in entry.get("meta", {}).get("warnings", []):
+            key = (w["category"], w["message"])
+            if key not in seen and _expected_label(module, w["message"]) is None:
+                seen.add(key)
+                warnings.warn(f"{name}: {w['message']}", category(w["category"]), stacklevel=3)
+
+
+def warnings_note(report: FigureReport) -> str:
+    """One line about the expected warnings a figure recorded ("" when none)."""
+    counts = {k: v for k, v in report.warnings.get("expected", {}).items() if v}
+    if not counts:
+        return ""
+    return ("expected warnings recorded in " + report.paths["json"].name + ": "
+            + ", ".join(f"{label} ({k} configs)" for label, k in counts.items()))
 
 
 def _cache_config(name: str, module, task: dict) -> dict:
