@@ -193,3 +193,16 @@ def test_gpu_scale_tiny_on_cpu(tmp_path, monkeypatch):
     for r in rows:  # exact where affordable (zero standard error), else sampled with a positive one
         assert (r["mixup_loss_kind"] == "exact") == (r["mixup_loss_stderr"] == 0.0) and r["mixup_loss"] > 0
     assert main(["figures", "training_at_scale", "--scale", "default", "--out", str(tmp_path)]) == 2
+
+
+def test_units_start_longest_first():
+    """Longest-processing-time-first: the figures' cost hooks and the training estimate order the units."""
+    from experiments.figures import approximation_order, regularizer
+
+    modules = {"approximation_order": approximation_order, "regularizer": regularizer}
+    pending = [(name, i, t) for name, m in modules.items() for i, t in enumerate(m.tasks("default"))]
+    units = executor.plan_units(pending, modules, runner.Context("default", "cpu"), jobs=2)
+    order = [(u.items[0][0], u.items[0][2].get("dataset"), u.items[0][2].get("model")) for u in units]
+    assert order[0] == ("regularizer", "breast_cancer", "logistic")
+    assert {order[1][2], order[2][2]} == {"tanh_mlp"}
+    assert [u.cost for u in units] == sorted((u.cost for u in units), reverse=True)

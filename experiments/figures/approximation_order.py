@@ -64,6 +64,11 @@ def tasks(scale: str) -> list[dict]:
              "alphas": list(p["alphas"]), "seed": 0} for ds, model in p["problems"]]
 
 
+def cost(task: dict) -> float:
+    """Rough seconds on one core (for scheduling only): the tanh MLP's exact losses dominate."""
+    return (25.0 if task["model"] == "tanh_mlp" else 3.0) * (task["n"] / 200) ** 2 * len(task["s"]) / 16
+
+
 def _model(task, ds):
     if task["model"] == "logistic":
         return sklearn_logistic(ds.X_train, ds.y_train)
