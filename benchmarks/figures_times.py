@@ -4,7 +4,7 @@ Runs the figures at ``--scale`` into a fresh folder (``--out``, removed first), 
 ``--competitors K`` busy-looping processes (a machine loaded by other work), and prints a Markdown
 table: per figure the configurations computed, the summed compute seconds of its configurations
 (an ensemble's training time is shared equally among its members) and the total wall time, with the
-1-minute load average before and after. ``--table DIR`` prints the table of an existing run folder.
+1-minute load average before, after, and its mean and maximum sampled every 5 s during the run. ``--table DIR`` prints the table of an existing run folder.
 The results are kept in ``benchmarks/results/figures_times.md``.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -26,7 +27,12 @@ def _spin() -> None:  # a CPU-bound competitor
         pass
 
 
-def table(out: Path, wall: float | None = None, loads=None) -> str:
+def _sample_load(samples: list, stop: threading.Event, every: float = 5.0) -> None:
+    while not stop.wait(every):
+        samples.append(os.getloadavg()[0])
+
+
+def table(out: Path, wall: float | None = None, loads=None, during=None) -> str:
     rows = ["| figure | configs | compute s (sum) |", "|---|---:|---:|"]
     total = 0
     execution = {}
@@ -39,6 +45,8 @@ def table(out: Path, wall: float | None = None, loads=None) -> str:
     head = f"wall {wall:.0f} s for {total} configurations (jobs {execution.get('jobs')}, threads {execution.get('threads')})"
     if loads:
         head += f"; load average {loads[0]:.1f} before, {loads[1]:.1f} after"
+    if during:
+        head += f", {sum(during) / len(during):.1f} mean and {max(during):.1f} max during the run"
     return head + "\n\n" + "\n".join(rows)
 
 
@@ -59,17 +67,21 @@ def main(argv=None) -> int:
     hogs = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(args.competitors)]
     for h in hogs:
         h.start()
+    during, stop = [], threading.Event()
+    sampler = threading.Thread(target=_sample_load, args=(during, stop), daemon=True)
     try:
         before = os.getloadavg()[0]
+        sampler.start()
         start = time.perf_counter()
         runner.run(scale=args.scale, out=args.out, progress=False, jobs=args.jobs, device="cpu")
         wall = time.perf_counter() - start
         after = os.getloadavg()[0]
     finally:
+        stop.set()
         for h in hogs:
             h.terminate()
     print(f"--scale {args.scale}, {args.competitors} competing processes: "
-          + table(Path(args.out), wall, (before, after)))
+          + table(Path(args.out), wall, (before, after), during))
     return 0
 
 

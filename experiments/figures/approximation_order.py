@@ -181,7 +181,9 @@ def plot(rows: list[dict], summary: dict):
                 label=f"slope fit (s ≤ {summary['slope_fit_max_s']:.2g})")
     ax1.set_xlabel("homotopy scale s")
     ax1.set_ylabel("|L_mix(s) − L̃_mix(s)|")
-    ax1.set_title("residual vs s (α = 1)")
+    quad = summary.get("max_quad_error_over_residual", float("nan"))
+    ax1.set_title("residual vs s (α = 1)" + (f"\nquadrature error ≤ {quad:.0e} × residual (all points)"
+                                             if quad == quad else ""), fontsize=9)
     style.plain_log_labels(ax1, "x", subs=(1.0,))
     ax2.axvline(1.0, color="0.5", linewidth=0.8, linestyle=":")
     alphas = sorted({r["alpha"] for r in rows if r["kind"] == "alpha"})
@@ -190,7 +192,7 @@ def plot(rows: list[dict], summary: dict):
         ax2.tick_params(axis="x", labelsize=7)
     ax2.set_xlabel("Mixup α (β = α)")
     ax2.set_ylabel("|L_mix − L̃_mix| / L_mix")
-    ax2.set_title("relative error at s = 1 vs α")
+    ax2.set_title("relative error at s = 1 vs α", fontsize=9)
     slopes = summary.get("slope", {})
     ok = bool(slopes) and all(abs(v - 3.0) <= 0.2 for v in slopes.values())
     verdict = (f"Verdict (C2): {'holds' if ok else 'FAILS'} — homotopy remainder slopes "
