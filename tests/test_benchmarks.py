@@ -52,10 +52,26 @@ def test_tiny_cases_and_report():
     assert res["expansion"][0]["r3"] == 0.0 and res["expansion"][1]["r3"] != 0.0
 
 
+def test_separated_cases_and_report():
+    res = [{"case": "separated", "params": {"n": n}, **cases.separated(n)} for n in (40_000, 400_000)]
+    res.append({"case": "separated", "params": {"n": 300, "margin": 15.0, "alpha": 0.2, "beta": 3.0},
+                **cases.separated(300, margin=15.0, alpha=0.2, beta=3.0)})
+    res.append({"case": "separated_vs_pairs", "params": {"n": 40}, **cases.separated_vs_pairs(40, draws=20)})
+    res.append({"case": "mixup_minimiser", "params": {"n": 200}, **cases.mixup_minimiser(200)})
+    vs = res[3]
+    assert vs["rel_diff"] <= 1e-12  # separated vs all pairs (nodes doubled) agree
+    assert vs["mc_seconds_equal"] > 1e6 * vs["wall_s"]  # sampling to 1e-12 is hopeless
+    assert all(r["bound_rel"] <= 1e-12 for r in res[:3])
+    text, targets = report({"separated": res})
+    assert "Linear-time exact mixup_loss" in text and "time(4e5)/time(4e4)" in text
+    assert "exact Mixup minimiser" in text
+
+
 def test_quick_plan_is_a_subset_of_sizes():
     quick, full = suites(True), suites(False)
-    assert set(quick) == set(full) == {"linear", "mlp", "kinks", "shortcut", "expansion"}
-    assert max(p.get("n", 0) for v in quick.values() for _, p in v) <= 3000
+    assert set(quick) == set(full) == {"linear", "mlp", "kinks", "shortcut", "separated", "expansion"}
+    assert max(p.get("n", 0) for k, v in quick.items() if k != "separated" for _, p in v) <= 3000
+    assert max(p["n"] for _, p in quick["separated"]) <= 400_000  # linear-time: large n stays quick
 
 
 def test_figures_times_table_reads_run_folders(tmp_path):
