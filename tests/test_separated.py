@@ -185,6 +185,14 @@ def test_rows_gradient_matches_pairs_share():
     assert torch.allclose(g, torch.autograd.grad(ref, [model[0].weight])[0], rtol=GRAD_RTOL, atol=1e-15)
 
 
+@pytest.mark.parametrize("reach,n,expected", [(5.0, 3, True), (200.0, 2, True), (300.0, 50, False),
+                                              (300.0, 2000, True), (1500.0, 400, False), (1500.0, 10 ** 5, True)])
+def test_auto_takes_the_separated_method_where_it_is_cheaper(reach, n, expected):
+    """Up to margins of 200 always; beyond, only at large n (both methods' λ-rules grow with the margins)."""
+    from theory._mixup_loss import separated_preferred
+    assert separated_preferred(torch.tensor([-reach, 0.5 * reach]), n) is expected
+
+
 def test_constant_margins_and_single_point():
     """One panel of width 2 around a constant margin; n = 1 is the pair (1, 1)."""
     model = theory.linear_model(2, weight=[[0.0, 0.0]], intercept=[1.3])

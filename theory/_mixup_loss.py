@@ -6,7 +6,6 @@ values per tensor, whatever n is.
 """
 from __future__ import annotations
 
-import copy
 import math
 import warnings
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from ._summary import summary_repr
 from ._kinks import kink_pair_sum, kink_plan
 from ._mixing import MAX_NODES, MixupLambda
 from ._models import AFFINE_LAYERS, eval_copy, is_affine, is_piecewise_linear, layers_of, split_affine_prefix
-from ._separated import separated_pair_sum
+from ._separated import panel_edges, separated_pair_sum
 
 DEFAULT_NODES = 64
 """Gauss–Jacobi nodes of ``mixup_loss_unmixed`` (and the smooth-model node count of the paper's data
@@ -275,7 +274,7 @@ def _value_and_error(model, X, y, alpha, beta, loss, nodes, rtol, method, shortc
     if rtol is not None:
         rtol = check_positive(rtol, "rtol")
     if method == "separated" or (method == "auto" and shortcut and _separated_applies(P)
-                                 and float(P.F.abs().max()) <= SEPARATED_AUTO_MAX_MARGIN):
+                                 and separated_preferred(P.F, P.n)):
         return (*_separated(P, alpha, beta, nodes, rtol, rows), P.n)
     if nodes is not None:
         q = check_count(nodes, "nodes")
@@ -316,9 +315,22 @@ def _doubled(P: Problem, alpha, beta, rtol, shortcut, chunk_elements, rows):
 
 
 SEPARATED_AUTO_MAX_MARGIN = 200.0
-"""``method="auto"`` uses the separated method only for margins |f(x_i)| up to this: its λ-rule grows
-with the margin range (about 2·max|a − b| + 40 nodes per panel pair), so beyond it the all-pairs
-quadrature is faster."""
+"""``method="auto"`` always uses the separated method for margins |f(x_i)| up to this (≤ 6 s for any n,
+measured); beyond, only when n is large enough (``SEPARATED_MIN_N_PER_PANEL``)."""
+SEPARATED_MIN_N_PER_PANEL = 24
+"""Beyond ``SEPARATED_AUTO_MAX_MARGIN`` both methods need λ-rules of ~4·max|margin| nodes: the separated
+method tabulates ~1700 values per node and panel pair (P² pairs, P ≈ 2·log2(max|margin|)), the all-pairs
+quadrature n² per node over ~3 doubling rounds, so the separated one is cheaper when n > 24·P
+(measured at margins ±517: 30 s for any n, against ~40 s for all pairs at n = 1000)."""
+
+
+def separated_preferred(margins: torch.Tensor, n: int) -> bool:
+    """Whether ``method="auto"`` takes the separated method for these logistic margins (docs/theory.md §2.6)."""
+    reach = float(margins.detach().abs().max())
+    if reach <= SEPARATED_AUTO_MAX_MARGIN:
+        return True
+    panels = len(panel_edges(-reach, reach)) - 1
+    return n > SEPARATED_MIN_N_PER_PANEL * panels
 
 SEPARATED_RTOL = 1e-12
 """Default target of ``method="separated"``: estimated relative error of L_mix (docs/theory.md §2)."""
