@@ -185,6 +185,25 @@ def test_rows_gradient_matches_pairs_share():
     assert torch.allclose(g, torch.autograd.grad(ref, [model[0].weight])[0], rtol=GRAD_RTOL, atol=1e-15)
 
 
+@pytest.mark.slow
+def test_margins_beyond_auto_limit_against_converged_pairs():
+    """Margins of ±500 (beyond SEPARATED_AUTO_MAX_MARGIN): still within 1e-12 of numpy all pairs with a
+    4096-node rule (which agrees with 2048 nodes to 1e-14); ~30 s."""
+    model, X, y, z = problem(20, 2, 400.0, seed=21)
+
+    def pairs(q):
+        lam, w = _beta_rule(q, 0.3, 2.0)
+        zm = lam[:, None, None] * z[:, None] + (1 - lam)[:, None, None] * z[None, :]
+        ym = lam[:, None, None] * y[:, None] + (1 - lam)[:, None, None] * y[None, :]
+        return float((np.logaddexp(0, zm) - ym * zm).mean((1, 2)) @ w)
+
+    fine, finer = pairs(2048), pairs(4096)
+    assert fine == pytest.approx(finer, rel=1e-14, abs=0)
+    value, bound = mixup_loss_error(model, X, y, 0.3, 2.0, method="separated")
+    assert value == pytest.approx(finer, rel=TARGET_RTOL, abs=0)
+    assert abs(value - finer) <= bound + 1e-14 * finer
+
+
 @pytest.mark.parametrize("reach,n,expected", [(5.0, 3, True), (200.0, 2, True), (300.0, 50, False),
                                               (300.0, 2000, True), (1500.0, 400, False), (1500.0, 10 ** 5, True)])
 def test_auto_takes_the_separated_method_where_it_is_cheaper(reach, n, expected):
