@@ -155,3 +155,15 @@ def test_builders_are_seeded_float64():
         theory.smooth_mlp(3, [4], activation="relu")
     with pytest.raises(ValueError, match="intercept"):
         theory.linear_model(3, bias=False, intercept=1.0)
+
+
+@pytest.mark.parametrize("build, name", [
+    (lambda: theory.linear_model(torch.tensor([1.0, 2.0])), "d"),  # weights passed where d belongs
+    (lambda: theory.linear_model(2.5), "d"),
+    (lambda: theory.linear_model(0), "d"),
+    (lambda: theory.linear_model(2, out=0), "out"),
+    (lambda: theory.relu_mlp(3, [4, 0]), "hidden"),
+])
+def test_model_builders_name_a_bad_size(build, name):
+    with pytest.raises(ValueError, match=f"^{name} must be an integer"):
+        build()

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validate import DTYPE, check_torch_generator, model_device
+from ._validate import DTYPE, check_count, check_torch_generator, model_device
 
 AFFINE_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Flatten, nn.Unflatten, nn.Identity)
 # Layers that keep a network piecewise linear in its input (zero input Hessian a.e.; R3 = 0, C2/C5).
@@ -45,7 +45,7 @@ def linear_model(d: int, out: int = 1, *, bias: bool = True, weight=None, interc
     >>> theory.is_affine(model), theory.has_bias(model)
     (True, True)
     """
-    layer = nn.Linear(d, out, bias=bias, dtype=DTYPE)
+    layer = nn.Linear(check_count(d, "d"), check_count(out, "out"), bias=bias, dtype=DTYPE)
     with torch.no_grad():
         if weight is not None:
             layer.weight.copy_(torch.as_tensor(weight, dtype=DTYPE).reshape(out, d))
@@ -67,7 +67,7 @@ def mlp(d: int, hidden: Sequence[int], out: int = 1, *, activation: str = "relu"
     if activation not in _ACTIVATIONS:
         raise ValueError(f"activation must be one of {tuple(_ACTIVATIONS)}, got {activation!r}")
     gen = check_torch_generator(generator)
-    widths = [d, *hidden, out]
+    widths = [check_count(d, "d"), *(check_count(h, "hidden") for h in hidden), check_count(out, "out")]
     layers: list[nn.Module] = []
     for k, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
         lin = nn.Linear(a, b, bias=bias, dtype=DTYPE)
