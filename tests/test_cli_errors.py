@@ -224,3 +224,18 @@ def test_replot_of_data_that_does_not_fit_the_figure(rows, tmp_path, monkeypatch
     code = _exit_code(main, ["figures", "rademacher", "--replot", "--out", "out"])
     _assert_one_line(code, capsys.readouterr().err, MT, rows)
     assert not (tmp_path / "out" / "rademacher.png").exists()
+
+
+@pytest.mark.parametrize("command, threads", [("check", 1), ("explain", 1), ("property", 1), ("figures", None)])
+def test_small_problem_commands_run_torch_on_one_thread(command, threads, monkeypatch):
+    """check/explain/property set one torch thread before their work; figures leaves it to --threads."""
+    import argparse
+
+    import torch
+
+    from experiments import cli
+
+    calls = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    assert cli._run(argparse.Namespace(command=command, func=lambda args: 0)) == 0
+    assert calls == ([] if threads is None else [threads])
