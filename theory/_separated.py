@@ -29,6 +29,8 @@ degree is raised (``DEGREES``) until that bound is below ``rtol/4`` of the value
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -90,9 +92,10 @@ def _cheb_extrema(p: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def panel_edges(lo: float, hi: float, graded: bool = True) -> np.ndarray:
-    """Edges of the panels covering [lo, hi], cut at lo and hi: graded ±CENTER·2^k (exact λ-expectation,
-    singular only at ±iπ(2k+1)), or uniform ±CENTER·(2k+1) (a fixed λ-rule: each node's softplus ridge
-    λ_q a + (1−λ_q) b = 0 crosses the panels, with singularities ≥ π off the real axis)."""
+    """Edges of the panels covering [lo, hi], taken whole from a fixed grid (so that the coefficients of a
+    panel pair can be reused across calls, ``COEFFICIENT_CACHE``): graded ±CENTER·2^k (exact
+    λ-expectation, singular only at ±iπ(2k+1)), or uniform ±CENTER·(2k+1) (a fixed λ-rule: each node's
+    softplus ridge λ_q a + (1−λ_q) b = 0 crosses the panels, with singularities ≥ π off the real axis)."""
     if hi - lo < 1e-3:
         mid = 0.5 * (lo + hi)
         return np.array([mid - 1.0, mid + 1.0])
@@ -102,9 +105,10 @@ def panel_edges(lo: float, hi: float, graded: bool = True) -> np.ndarray:
         grid = CENTER * 2.0 ** np.arange(k + 1)
     else:
         grid = CENTER * (2.0 * np.arange(int(math.ceil(reach / (2 * CENTER))) + 2) + 1)
-    inner = np.concatenate([-grid[::-1], grid])
-    inner = inner[(inner > lo) & (inner < hi)]
-    return np.concatenate([[lo], inner, [hi]])
+    edges = np.concatenate([-grid[::-1], grid])
+    first = np.searchsorted(edges, lo, side="right") - 1  # the last edge ≤ lo
+    last = np.searchsorted(edges, hi, side="left")  # the first edge ≥ hi
+    return edges[first:last + 1]
 
 
 def _softplus_means(a: torch.Tensor, b: torch.Tensor, lam: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -182,21 +186,61 @@ def _grid_values(pairs, mids, halfs, x, alpha, beta, rules, which):
     return out
 
 
+COEFFICIENT_CACHE = 2048
+"""Panel-pair coefficients kept between calls (least recently used dropped): the panels come from a fixed
+grid, so repeated evaluations (an L-BFGS run, the figures' α sweeps) reuse them. Memory ≤ 2048·(p + 1)²
+floats (10 MiB at degree 24)."""
+
+
+class _Memo:
+    """A bounded, thread-safe least-recently-used memo of a pure function's values (deterministic: a hit
+    returns exactly what the computation would)."""
+
+    def __init__(self, maxsize: int):
+        self.maxsize, self._items, self._lock = maxsize, OrderedDict(), threading.Lock()
+
+    def get_fresh(self, key):
+        with self._lock:
+            if key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key, value):
+        with self._lock:
+            self._items[key] = value
+            if len(self._items) > self.maxsize:
+                self._items.popitem(last=False)
+
+
+_PAIRS = _Memo(COEFFICIENT_CACHE)
+
+
 def _coefficients(edges: np.ndarray, p: int, alpha: float, beta: float, rules, pairs):
     """Coefficients at degree p and the largest deviation on the check grid, for the given pairs
     (α = β: only A ≤ B is computed, ``g(a, b) = g(b, a)`` gives ``C^BA = (C^AB)ᵀ``)."""
-    x, V = _cheb_first(p)
-    xe, Te = _cheb_extrema(p + 2)
-    Te = Te[:, :p + 1]
-    mids = torch.as_tensor(0.5 * (edges[1:] + edges[:-1]), dtype=DTYPE)
-    halfs = torch.as_tensor(0.5 * (edges[1:] - edges[:-1]), dtype=DTYPE)
-    grid = _grid_values(pairs, mids, halfs, x, alpha, beta, rules, 0)
-    check = _grid_values(pairs, mids, halfs, xe, alpha, beta, rules, 1)
+    key = {pr: (float(edges[pr[0]]), float(edges[pr[0] + 1]), float(edges[pr[1]]), float(edges[pr[1] + 1]),
+                p, float(alpha), float(beta), *rules[pr]) for pr in pairs}
     coef, dev = {}, {}
-    for pair in pairs:
-        C = V @ grid[pair] @ V.T
-        coef[pair] = C
-        dev[pair] = float(np.abs(Te @ C @ Te.T - check[pair]).max())
+    missing = []
+    for pr in pairs:
+        hit = _PAIRS.get_fresh(key[pr])
+        if hit is None:
+            missing.append(pr)
+        else:
+            coef[pr], dev[pr] = hit
+    if missing:
+        x, V = _cheb_first(p)
+        xe, Te = _cheb_extrema(p + 2)
+        Te = Te[:, :p + 1]
+        mids = torch.as_tensor(0.5 * (edges[1:] + edges[:-1]), dtype=DTYPE)
+        halfs = torch.as_tensor(0.5 * (edges[1:] - edges[:-1]), dtype=DTYPE)
+        grid = _grid_values(missing, mids, halfs, x, alpha, beta, rules, 0)
+        check = _grid_values(missing, mids, halfs, xe, alpha, beta, rules, 1)
+        for pr in missing:
+            C = V @ grid[pr] @ V.T
+            coef[pr], dev[pr] = C, float(np.abs(Te @ C @ Te.T - check[pr]).max())
+            _PAIRS.put(key[pr], (C, dev[pr]))
     return coef, dev
 
 
