@@ -104,11 +104,11 @@ def test_wide_margins_against_converged_pairs():
 
 @pytest.mark.parametrize("q", [1, 31, 32, 33, 40, 41, 100, 343, 1000, 1025, 5000])
 def test_rule_ladder_never_has_fewer_nodes(q):
-    """Rounding λ-rules up to the ladder keeps them at least as fine, at most 19 % (+8) larger."""
+    """Rounding λ-rules up to the ladder keeps them at least as fine, at most 41 % (+8) larger."""
     from theory._separated import rule_size
     size = rule_size(q)
     assert size >= q and size % 8 == 0
-    assert size <= max(32, 1.19 * q + 8)
+    assert size <= max(32, 1.42 * q + 8)
     assert rule_size(size) == size  # the ladder's sizes are fixed points
 
 
