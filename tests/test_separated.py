@@ -72,11 +72,11 @@ def test_matches_quadpack_brute_force(al, be, scale, intercept):
     """Separated method (λ integrated exactly) vs loops × QUADPACK, within 1e-12 relative, bound honest."""
     model, X, y, z = problem(7, 3, scale, seed=int(al * 100 + scale), intercept=intercept)
     ref = brute(z, y, al, be)
-    value, bound = mixup_loss_error(model, X, y, al, be)
+    value, bound = mixup_loss_error(model, X, y, al, be, method="separated")
     assert abs(value - ref) <= TARGET_RTOL * abs(ref)
     assert abs(value - ref) <= bound + 1e-15 * abs(ref)  # the estimate is not below the error (QUADPACK at ~1e-15)
     assert bound <= BOUND_SLACK * TARGET_RTOL * abs(ref)  # informative (rounding-limited at wide margins)
-    assert mixup_loss(model, X, y, al, be) == value  # auto picks the separated method
+    assert mixup_loss(model, X, y, al, be, method="separated") == value
 
 
 @pytest.mark.parametrize("al,be,scale,intercept", [f[:2] + (min(f[2], 8.0),) + f[3:] for f in FAMILIES[:5]])
@@ -187,7 +187,7 @@ def test_rows_gradient_matches_pairs_share():
 
 @pytest.mark.slow
 def test_margins_beyond_auto_limit_against_converged_pairs():
-    """Margins of ±500 (beyond SEPARATED_AUTO_MAX_MARGIN): still within 1e-12 of numpy all pairs with a
+    """Margins of ±500: still within 1e-12 of numpy all pairs with a
     4096-node rule (which agrees with 2048 nodes to 1e-14); ~30 s."""
     model, X, y, z = problem(20, 2, 400.0, seed=21)
 
@@ -204,10 +204,11 @@ def test_margins_beyond_auto_limit_against_converged_pairs():
     assert abs(value - finer) <= bound + 1e-14 * finer
 
 
-@pytest.mark.parametrize("reach,n,expected", [(5.0, 3, True), (200.0, 2, True), (300.0, 50, False),
-                                              (300.0, 2000, True), (1500.0, 400, False), (1500.0, 10 ** 5, True)])
+@pytest.mark.parametrize("reach,n,expected", [(1.0, 24, False), (1.0, 25, True), (5.0, 3, False), (5.0, 200, True),
+                                              (111.0, 200, False), (300.0, 50, False), (300.0, 2000, True),
+                                              (1500.0, 400, False), (1500.0, 10 ** 5, True)])
 def test_auto_takes_the_separated_method_where_it_is_cheaper(reach, n, expected):
-    """Up to margins of 200 always; beyond, only at large n (both methods' λ-rules grow with the margins)."""
+    """Only where n outgrows the panels (both methods' λ-rules grow with the margins)."""
     from theory._mixup_loss import separated_preferred
     assert separated_preferred(torch.tensor([-reach, 0.5 * reach]), n) is expected
 

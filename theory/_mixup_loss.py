@@ -314,23 +314,20 @@ def _doubled(P: Problem, alpha, beta, rtol, shortcut, chunk_elements, rows):
     return cur, torch.as_tensor(err, dtype=DTYPE)
 
 
-SEPARATED_AUTO_MAX_MARGIN = 200.0
-"""``method="auto"`` always uses the separated method for margins |f(x_i)| up to this (≤ 6 s for any n,
-measured); beyond, only when n is large enough (``SEPARATED_MIN_N_PER_PANEL``)."""
 SEPARATED_MIN_N_PER_PANEL = 24
-"""Beyond ``SEPARATED_AUTO_MAX_MARGIN`` both methods need λ-rules of ~4·max|margin| nodes: the separated
-method tabulates ~1700 values per node and panel pair (P² pairs, P ≈ 2·log2(max|margin|)), the all-pairs
-quadrature n² per node over ~3 doubling rounds, so the separated one is cheaper when n > 24·P
-(measured at margins ±517: 30 s for any n, against ~40 s for all pairs at n = 1000)."""
+"""``method="auto"`` takes the separated method when n > 24·P (P panels, ≈ 2·log2(max|margin|)): both
+methods' λ-rules grow with the margins; the separated method tabulates ~1700 values per node and panel
+pair, the all-pairs quadrature n² per node over ~3 doubling rounds, so beyond that n it is the cheaper
+(measured at margins ±111, n = 200: 31 s separated vs 5 s all pairs for 8 α; at ±517 the separated
+method costs ~30 s for any n, all pairs ~40 s at n = 1000)."""
 
 
 def separated_preferred(margins: torch.Tensor, n: int) -> bool:
     """Whether ``method="auto"`` takes the separated method for these logistic margins (docs/theory.md §2.6)."""
     reach = float(margins.detach().abs().max())
-    if reach <= SEPARATED_AUTO_MAX_MARGIN:
-        return True
     panels = len(panel_edges(-reach, reach)) - 1
     return n > SEPARATED_MIN_N_PER_PANEL * panels
+
 
 SEPARATED_RTOL = 1e-12
 """Default target of ``method="separated"``: estimated relative error of L_mix (docs/theory.md §2)."""
