@@ -8,6 +8,7 @@ draws all use fixed seeds.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -326,40 +327,42 @@ def _explain(data, model, alpha, n, train, out, progress) -> dict:
     # §4 robustness ---------------------------------------------------------------------------------
     p.section("6. Robustness: Mixup loss vs adversarial loss (docs/theory.md §4; C4, C5, C7, C13)")
     step()
-    try:
-        robustness_bound, adversarial_loss = api("robustness_bound"), api("adversarial_loss")
-        b = robustness_bound(net, X, y, alpha)
-        eps = np.asarray(b.eps_i)
-        p.line("eps_i min / median / max", f"{eps.min():.4g} / {np.median(eps):.4g} / {eps.max():.4g}",
-               "per-point radius m_1 R_i c_x sqrt(d), R_i = abs(cos(grad f_i, x_i))", "§4.3")
-        p.line("eps_mix = min_i eps_i", b.eps_mix, "the radius the theorem certifies", "§4.3")
-        p.line("eps*", b.eps_star, "largest eps with L~_mix >= L~_adv(eps): how loose eps_mix is", "§4.3")
-        p.line("L~_mix", b.mixup_approx, "left end of the chain", "§4.3")
-        p.line("mean_i L~_adv,i(eps_i)", b.adv_at_eps_i, "middle of the chain (second-order adversarial loss)", "§4.3")
-        p.line("L~_adv(eps_mix)", b.adv_at_eps_mix, "right end of the chain", "§4.3")
-        p.line("chain holds", bool(b.holds), "L~_mix >= mean L~_adv,i(eps_i) >= L~_adv(eps_mix)", "§4.3, C4/C5")
-        for key, what in [("centered", "(A1) centered data"), ("in_theta", "(A2) every point on its side"),
-                          ("homogeneous", "f = grad f . x and zero input Hessian (C5)")]:
-            p.line(f"assumption {key}", bool(b.assumptions.get(key, False)), what, "§4.2")
-        broken = [k for k, v in b.assumptions.items() if not v]
-        if broken and b.holds:
-            p.interpret(f"assumption {', '.join(broken)} fails, yet the chain holds: the assumptions are sufficient, "
-                        "not necessary; the theorem just does not promise it here (C6 shows cases where it breaks)")
-        elif broken:
-            p.interpret(f"assumption {', '.join(broken)} fails and so does the chain: outside the theorem (C6)")
-        if math.isfinite(b.eps_star) and b.eps_star > 0 and b.eps_mix < 0.1 * b.eps_star:
-            p.interpret(f"eps_mix is {b.eps_mix / b.eps_star:.2g} of eps*: the certified radius is far below what the "
-                        "approximate losses allow (it is set by the worst-aligned point)")
-        if b.eps_mix > 0:
-            _exact_adversarial(p, net, X, y, b.eps_mix, L_mix, model, adversarial_loss)
+    with warnings.catch_warnings():  # "chain holds outside the assumptions" is explained line by line below
+        warnings.filterwarnings("ignore", message="the chain holds numerically", category=UserWarning)
         try:
-            binf = robustness_bound(net, X, y, alpha, norm=math.inf)
-            p.line("l_inf eps_mix", binf.eps_mix, "min_i m_1 abs(grad f_i . x_i) / norm_1(grad f_i) (C13)", "§4.5")
-            p.line("l_inf chain holds", bool(binf.holds), "the same chain in l_inf (our extension)", "§4.5, C13")
-        except ValueError as exc:
-            p.note(f"l_inf chain: n/a ({exc})")
-    except Missing as exc:
-        p.note(f"robustness: n/a ({exc})")
+            robustness_bound, adversarial_loss = api("robustness_bound"), api("adversarial_loss")
+            b = robustness_bound(net, X, y, alpha)
+            eps = np.asarray(b.eps_i)
+            p.line("eps_i min / median / max", f"{eps.min():.4g} / {np.median(eps):.4g} / {eps.max():.4g}",
+                   "per-point radius m_1 R_i c_x sqrt(d), R_i = abs(cos(grad f_i, x_i))", "§4.3")
+            p.line("eps_mix = min_i eps_i", b.eps_mix, "the radius the theorem certifies", "§4.3")
+            p.line("eps*", b.eps_star, "largest eps with L~_mix >= L~_adv(eps): how loose eps_mix is", "§4.3")
+            p.line("L~_mix", b.mixup_approx, "left end of the chain", "§4.3")
+            p.line("mean_i L~_adv,i(eps_i)", b.adv_at_eps_i, "middle of the chain (second-order adversarial loss)", "§4.3")
+            p.line("L~_adv(eps_mix)", b.adv_at_eps_mix, "right end of the chain", "§4.3")
+            p.line("chain holds", bool(b.holds), "L~_mix >= mean L~_adv,i(eps_i) >= L~_adv(eps_mix)", "§4.3, C4/C5")
+            for key, what in [("centered", "(A1) centered data"), ("in_theta", "(A2) every point on its side"),
+                              ("homogeneous", "f = grad f . x and zero input Hessian (C5)")]:
+                p.line(f"assumption {key}", bool(b.assumptions.get(key, False)), what, "§4.2")
+            broken = [k for k, v in b.assumptions.items() if not v]
+            if broken and b.holds:
+                p.interpret(f"assumption {', '.join(broken)} fails, yet the chain holds: the assumptions are sufficient, "
+                            "not necessary; the theorem just does not promise it here (C6 shows cases where it breaks)")
+            elif broken:
+                p.interpret(f"assumption {', '.join(broken)} fails and so does the chain: outside the theorem (C6)")
+            if math.isfinite(b.eps_star) and b.eps_star > 0 and b.eps_mix < 0.1 * b.eps_star:
+                p.interpret(f"eps_mix is {b.eps_mix / b.eps_star:.2g} of eps*: the certified radius is far below what the "
+                            "approximate losses allow (it is set by the worst-aligned point)")
+            if b.eps_mix > 0:
+                _exact_adversarial(p, net, X, y, b.eps_mix, L_mix, model, adversarial_loss)
+            try:
+                binf = robustness_bound(net, X, y, alpha, norm=math.inf)
+                p.line("l_inf eps_mix", binf.eps_mix, "min_i m_1 abs(grad f_i . x_i) / norm_1(grad f_i) (C13)", "§4.5")
+                p.line("l_inf chain holds", bool(binf.holds), "the same chain in l_inf (our extension)", "§4.5, C13")
+            except ValueError as exc:
+                p.note(f"l_inf chain: n/a ({exc})")
+        except Missing as exc:
+            p.note(f"robustness: n/a ({exc})")
 
     # §5 regularizer and complexity --------------------------------------------------------------------
     p.section("7. Generalization: the regularizer forms (docs/theory.md §5; C9, C11)")
