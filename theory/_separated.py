@@ -137,6 +137,8 @@ class Plan:
     deviation: torch.Tensor  # (P, P), on the CPU: max |ĝ − g| on the check grid
     degree: int  # the largest degree of any pair
     nodes: int  # largest λ-rule used
+    counts: np.ndarray  # (P,): margins per panel
+    sums: torch.Tensor | None  # (P, p + 1): S of all margins at ``degree``, when planning computed it
 
     @property
     def panels(self) -> int:
@@ -265,19 +267,17 @@ def _chebyshev_sums(z: torch.Tensor, edges: torch.Tensor, p: int) -> torch.Tenso
     """``S[A, k] = Σ_{z_i in panel A} T_k(x_A(z_i))``, in blocks of ``CHUNK`` margins."""
     zh, eh = _host(z), _host(edges)
     P = edges.shape[0] - 1
-    S = 0.0
+    on_host = isinstance(zh, np.ndarray)
+    S = np.zeros((P, p + 1)) if on_host else torch.zeros(P, p + 1, dtype=DTYPE, device=z.device)
     for i0 in range(0, z.shape[0], CHUNK):
-        zc = zh[i0:i0 + CHUNK]
-        idx, x, _ = _locate(zc, eh)
-        T = [x ** 0, x]
+        idx, x, _ = _locate(zh[i0:i0 + CHUNK], eh)
+        T = [x ** 0, x][:p + 1]
         for _k in range(2, p + 1):
             T.append(2 * x * T[-1] - T[-2])
-        if isinstance(zc, np.ndarray):  # bincount, not a product with indicators: BLAS threads spin too
-            S = S + np.stack([np.bincount(idx, weights=t, minlength=P) for t in T[:p + 1]], axis=1)
+        if on_host:  # bincount, not a product with indicators: BLAS threads spin too
+            S += np.stack([np.bincount(idx, weights=t, minlength=P) for t in T], axis=1)
         else:
-            S = S + torch.zeros(P, p + 1, dtype=DTYPE, device=z.device).index_add_(0, idx, torch.stack(T[:p + 1], 1))
-    if isinstance(S, float):
-        S = np.zeros((P, p + 1))
+            S.index_add_(0, idx, torch.stack(T, 1))
     return torch.as_tensor(S, dtype=DTYPE, device=z.device)
 
 
@@ -307,9 +307,9 @@ class _SeparatedSum(torch.autograd.Function):
     """``Σ_{r0≤i<r1} Σ_j g(z_i, z_j)`` from the plan; backward by differentiating the series."""
 
     @staticmethod
-    def forward(ctx, z, edges, coef, r0, r1):
+    def forward(ctx, z, edges, coef, r0, r1, sums=None):
         p = coef.shape[-1] - 1
-        S_all = _chebyshev_sums(z, edges, p)
+        S_all = _chebyshev_sums(z, edges, p) if sums is None else sums
         S_rows = S_all if (r0, r1) == (0, z.shape[0]) else _chebyshev_sums(z[r0:r1], edges, p)
         ctx.save_for_backward(z, edges, coef, S_all, S_rows)
         ctx.rows = (r0, r1)
@@ -324,7 +324,7 @@ class _SeparatedSum(torch.autograd.Function):
         gz = _series_derivative(z, edges, as_second)
         if r1 > r0:
             gz[r0:r1] += _series_derivative(z[r0:r1], edges, as_first)
-        return grad * gz, None, None, None, None
+        return grad * gz, None, None, None, None, None
 
 
 def plan(z: torch.Tensor, alpha: float, beta: float, *, label: float, nodes=None, rtol: float = 1e-12) -> Plan:
@@ -357,8 +357,8 @@ def plan(z: torch.Tensor, alpha: float, beta: float, *, label: float, nodes=None
                 improved.append(pair)
         if budget is None:  # the value's size, from the first (cheapest) degree
             C = _assemble(best_coef, P, symmetric)
-            S = _chebyshev_sums(zd, edges_t, C.shape[-1] - 1).numpy()
-            target = abs(float(np.einsum("ak,abkl,bl->", S, C, S)) - label)
+            S = _chebyshev_sums(zd, edges_t, C.shape[-1] - 1)
+            target = abs(float(np.einsum("ak,abkl,bl->", S.numpy(), C, S.numpy())) - label)
             budget = 0.25 * rtol * target / SAFETY
         mirrored = {(A, B): 2.0 if symmetric and A != B else 1.0 for A, B in best_dev}  # C^BA = (C^AB)ᵀ
         if sum(mirrored[pr] * counts_pair[pr] * best_dev[pr] for pr in best_dev) <= budget:
@@ -374,8 +374,9 @@ def plan(z: torch.Tensor, alpha: float, beta: float, *, label: float, nodes=None
         if symmetric:
             dev[B, A] = d
     nq = max(q for q, _ in rules.values())
+    sums = S.to(z.device) if S.shape[1] == coef.shape[-1] else None  # reused by the value if the degree stayed
     return Plan(edges_t.to(z.device), torch.as_tensor(coef, dtype=DTYPE, device=z.device),
-                torch.as_tensor(dev, dtype=DTYPE), coef.shape[-1] - 1, nq)
+                torch.as_tensor(dev, dtype=DTYPE), coef.shape[-1] - 1, nq, counts, sums)
 
 
 def _assemble(coef: dict, P: int, symmetric: bool) -> np.ndarray:
@@ -418,11 +419,11 @@ def separated_pair_sum(z: torch.Tensor, Y: torch.Tensor, alpha: float, beta: flo
     with torch.no_grad():
         label_all = float(label_part(0, n))
     pl = plan(z, alpha, beta, label=label_all, nodes=nodes, rtol=rtol)
-    softplus = _SeparatedSum.apply(z, pl.edges, pl.coef, r0, r1)
+    softplus = _SeparatedSum.apply(z, pl.edges, pl.coef, r0, r1, pl.sums)
     label = label_part(r0, r1)
-    bins = pl.edges.cpu().numpy()
-    counts = torch.as_tensor(np.histogram(z.detach().cpu().numpy(), bins=bins)[0], dtype=DTYPE)
-    counts_rows = torch.as_tensor(np.histogram(z[r0:r1].detach().cpu().numpy(), bins=bins)[0], dtype=DTYPE)
+    counts = torch.as_tensor(pl.counts, dtype=DTYPE)
+    counts_rows = counts if (r0, r1) == (0, n) else torch.as_tensor(
+        np.histogram(z[r0:r1].detach().cpu().numpy(), bins=pl.edges.cpu().numpy())[0], dtype=DTYPE)
     bound = float(SAFETY * (counts_rows[:, None] * counts[None, :] * pl.deviation.cpu()).sum())
     bound += 8 * torch.finfo(DTYPE).eps * float(softplus.detach().abs() + label.detach().abs())  # rounding
     return softplus - label, bound
