@@ -27,6 +27,8 @@ from ._separated import mixup_loss_separated
 from ._regularizer import frozen_scale_excess, glm_regularizer, regularizer_comparison, shrunk_standard_loss
 from ._robustness import ExactComparison, RobustnessBound, exact_comparison, robustness_bound
 from ._robustness_softmax import robustness_bound_softmax
+from ._warnings import (AccuracyWarning, ApproximationWarning, AssumptionWarning, MixupWarning,
+                        UndeterminedWarning)
 
 __all__ = [
     # mixing distributions D_λ, D̃_λ (docs/theory.md §1)
@@ -50,6 +52,8 @@ __all__ = [
     "wgamma_ellipsoid_constant", "lowrank_gaussian", "intrinsic_dimension_sweep", "generalization_gap_bound",
     "hidden_features", "centered_head", "manifold_mixup_loss", "manifold_regularizer", "manifold_comparison",
     "manifold_rademacher",
+    # warnings (§0): filter by class
+    "MixupWarning", "AccuracyWarning", "ApproximationWarning", "AssumptionWarning", "UndeterminedWarning",
 ]
 
 

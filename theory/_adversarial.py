@@ -28,6 +28,7 @@ from ._certify import Unsupported, certified_losses
 from ._models import is_affine, linear_parameters
 from ._second_order import dual_norm, second_order_losses, vector_norm
 from ._trust_region import trust_region_max
+from ._warnings import UndeterminedWarning
 
 METHODS = ("exact", "second_order", "fgsm", "pgd", "certified")
 NORMS = (2, math.inf)
@@ -113,7 +114,7 @@ def adversarial_losses(model, X, y, eps, *, loss: str = "logistic", norm=2, meth
         try:
             out = certified_losses(P, eps, norm, options.get("bound", "crown"))
         except Unsupported as exc:  # an explicit "undetermined", not an error (docs/theory.md §4)
-            warnings.warn(f"method='certified' is undetermined for this model, returning nan: {exc}", UserWarning,
+            warnings.warn(f"method='certified' is undetermined for this model, returning nan: {exc}", UndeterminedWarning,
                           stacklevel=3)
             out = torch.full((P.n,), math.nan, dtype=DTYPE, device=P.device)
     else:

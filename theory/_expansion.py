@@ -24,6 +24,7 @@ from ._validate import DTYPE, check_alpha_beta, check_choice, check_count, check
 from ._summary import summary_repr
 from ._mixing import MixupLambda
 from ._models import is_affine, is_piecewise_linear, linear_parameters, split_affine_prefix
+from ._warnings import ApproximationWarning
 
 R3_METHODS = ("auto", "exact", "hutchinson", "zero")
 EXACT_R3_MAX_DIRECTIONS = 256
@@ -236,11 +237,11 @@ def sampled_mixup(P: Problem, alpha: float, beta: float, samples: int = FAR_SAMP
 
 
 def warn_if_far(P: Problem, approx: float, alpha: float, beta: float) -> None:
-    """``UserWarning`` when L̃_mix is certainly (5 standard errors) more than 50 % off the exact L_mix."""
+    """``ApproximationWarning`` when L̃_mix is certainly (5 standard errors) more than 50 % off the exact L_mix."""
     estimate, stderr = sampled_mixup(P, alpha, beta)
     if abs(approx - estimate) - FAR_SIGMAS * stderr > FAR_RTOL * (estimate + FAR_SIGMAS * stderr):
         warnings.warn(f"the second-order approximation L~mix = {approx:.6g} is far from the Mixup loss "
                       f"L_mix ≈ {estimate:.6g} (± {stderr:.2g}, sampled): relative error ≈ "
                       f"{abs(approx - estimate) / max(estimate, 1e-300):.0%} > {FAR_RTOL:.0%}; the expansion (C2) and "
                       "the robustness chain built on it do not describe this model (theory.mixup_loss gives L_mix "
-                      "exactly)", UserWarning, stacklevel=3)
+                      "exactly)", ApproximationWarning, stacklevel=3)

@@ -33,6 +33,7 @@ from torch import nn
 from ._mixing import MixupLambda
 from ._models import AFFINE_LAYERS, eval_copy
 from ._validate import DTYPE
+from ._warnings import AccuracyWarning
 
 KINK_AFFINE_LAYERS = AFFINE_LAYERS + (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.Dropout, nn.BatchNorm1d,
                                       nn.BatchNorm2d)
@@ -402,5 +403,5 @@ def kink_pair_sum(P, alpha: float, beta: float, plan, rtol: float, chunk_element
             total, err = total + value, err + error
     if float(err) > rtol * float(total):
         warnings.warn(f"kink-aware Mixup loss: error estimate {float(err):.2e} above rtol × value with "
-                      f"{MAX_PIECE_NODES} nodes per piece", RuntimeWarning, stacklevel=3)
+                      f"{MAX_PIECE_NODES} nodes per piece", AccuracyWarning, stacklevel=3)
     return total, err

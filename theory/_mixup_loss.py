@@ -22,6 +22,7 @@ from ._kinks import kink_pair_sum, kink_plan
 from ._mixing import MAX_NODES, MixupLambda
 from ._models import AFFINE_LAYERS, eval_copy, is_affine, is_piecewise_linear, layers_of, split_affine_prefix
 from ._separated import panel_edges, separated_pair_sum
+from ._warnings import AccuracyWarning
 
 DEFAULT_NODES = 64
 """Gauss–Jacobi nodes of ``mixup_loss_unmixed`` (and the smooth-model node count of the paper's data
@@ -296,7 +297,7 @@ def _doubled(P: Problem, alpha, beta, rtol, shortcut, chunk_elements, rows):
     if is_piecewise_linear(P.model) and not is_affine(P.model):
         warnings.warn("mixup_loss: this piecewise-linear model is outside the kink-aware path (layers other than "
                       "affine maps and ReLU-type activations); its integrand has kinks in λ, so the quadrature "
-                      "error estimate is not a bound", RuntimeWarning, stacklevel=4)
+                      "error estimate is not a bound", AccuracyWarning, stacklevel=4)
     q = FIRST_DOUBLING_NODES
     prev = _exact_pair_sum(P, *_rule(alpha, beta, q, False, P.device), shortcut=shortcut,
                            chunk_elements=chunk_elements, rows=rows)
@@ -310,7 +311,7 @@ def _doubled(P: Problem, alpha, beta, rtol, shortcut, chunk_elements, rows):
         prev = cur
     if err > rtol * abs(float(cur)):
         warnings.warn(f"mixup_loss: error estimate {err / max(abs(float(cur)), 1e-300):.1e} (relative) above "
-                      f"rtol = {rtol:g} at the largest rule ({q} nodes)", RuntimeWarning, stacklevel=4)
+                      f"rtol = {rtol:g} at the largest rule ({q} nodes)", AccuracyWarning, stacklevel=4)
     return cur, torch.as_tensor(err, dtype=DTYPE)
 
 
@@ -495,7 +496,7 @@ def mixup_loss_error(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
       exactly (adaptive rules), so this covers interpolation and quadrature together.
     - Not bounded: piecewise-linear models outside the kink-aware path (max-pooling, custom
       modules) — kinks in λ make the Gauss error algebraic and non-monotone, so the estimate can be
-      below the true error; a ``RuntimeWarning`` says so. Models with discontinuities in λ are not
+      below the true error; an ``AccuracyWarning`` says so. Models with discontinuities in λ are not
       covered either.
 
     Measured on random families (tests/test_mixup_loss.py): the estimate was never below the true

@@ -33,6 +33,7 @@ from ._mixup_loss import mixup_loss
 from ._certify import Unsupported, relu_ops
 from ._models import is_affine, is_piecewise_linear
 from ._second_order import dual_norm, vector_norm
+from ._warnings import AssumptionWarning
 
 CHAIN_ATOL = 1e-12
 CHAIN_RTOL = 1e-9
@@ -227,7 +228,7 @@ def robustness_bound(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
     if holds and failing:
         warnings.warn(f"the chain holds numerically (L~mix = {approx:.6g} >= {adv_i:.6g} >= {adv_mix:.6g}) but "
                       f"assumption(s) {', '.join(failing)} fail: the theorem does not cover this instance, so the "
-                      "chain is not guaranteed (see .assumptions; docs/theory.md §4)", UserWarning, stacklevel=2)
+                      "chain is not guaranteed (see .assumptions; docs/theory.md §4)", AssumptionWarning, stacklevel=2)
     return RobustnessBound(
         eps_i=eps_i.cpu().numpy(), eps_mix=eps_mix, eps_star=eps_star, mixup_approx=approx,
         adv_at_eps_i=adv_i, adv_at_eps_mix=adv_mix, holds=holds, assumptions=assumptions, norm=norm, m1=m1, c_x=c_value,

@@ -1,0 +1,29 @@
+"""The warnings of ``theory``: one base class, one subclass per kind of event, so callers filter by class.
+
+``MixupWarning`` derives from ``UserWarning``; the accuracy shortfall also from ``RuntimeWarning``
+(a numerical event), so filters written for either base keep working.
+"""
+from __future__ import annotations
+
+
+class MixupWarning(UserWarning):
+    """Base class of every warning that ``theory`` emits."""
+
+
+class AccuracyWarning(MixupWarning, RuntimeWarning):
+    """A computed value may miss its requested accuracy: its error estimate exceeds ``rtol``, or is not a bound."""
+
+
+class ApproximationWarning(MixupWarning):
+    """An approximation of the analysis (the second-order expansion L̃_mix) is far from the exact quantity."""
+
+
+class AssumptionWarning(MixupWarning):
+    """A theorem's assumptions fail on this instance: a conclusion that holds here is not guaranteed by it."""
+
+
+class UndeterminedWarning(MixupWarning):
+    """A method cannot decide this case for this model and returns its documented "undetermined" value (nan)."""
+
+
+__all__ = ["MixupWarning", "AccuracyWarning", "ApproximationWarning", "AssumptionWarning", "UndeterminedWarning"]
