@@ -224,7 +224,7 @@ def regularizer_comparison(X, y, alphas=ALPHAS, beta=None, *, loss: str = "logis
     - forms: ``paper``, ``shrinkage`` (``glm_regularizer``), ``expansion = R1 + R2 + R3``;
     - errors (form − target): ``shrinkage_err`` (vs exact_vs_shrunk), ``paper_err`` (vs
       exact_vs_shrunk, the primary comparison), ``paper_err_vs_std``, ``paper_err_vs_frozen``,
-      ``expansion_err`` (vs exact_vs_std), and ``*_rel`` = |err| / |target|.
+      ``expansion_err`` (vs exact_vs_std), and ``*_rel`` = ``abs(err) / abs(target)``.
     """
     from ._expansion import mixup_expansion
     from ._mixup_loss import mixup_loss, squared_label_constant
