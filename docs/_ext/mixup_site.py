@@ -122,8 +122,7 @@ def gallery_page() -> str:
         claims = claim_ids(str(data.get("claims", "")))
         out += [f"## `{png.stem}`", "", f"*{data.get('title', png.stem)}*", "",
                 f"![{png.stem}](../../figures/{png.name})", ""]
-        out.append(f"- **Claims:** {', '.join(claims) or '—'} (see [the lecture path](../lecture.md) and "
-                   f"[the theory](../theory.md))")
+        out.append(f"- **Claims:** {', '.join(claims) or '—'} (see [the theory](../theory.md))")
         if "verdict" in summary:
             verdict = words.get(summary["verdict"], summary["verdict"])
             tally = f" ({summary['tally']})" if summary.get("tally") else ""
