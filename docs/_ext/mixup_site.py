@@ -68,7 +68,7 @@ def api_page() -> str:
            ".. currentmodule:: theory", "",
            "Every public name of ``theory`` (``from theory import NAME``), generated from ``theory.__all__``;",
            "the groups and their section numbers follow ``theory/__init__.py``. Section numbers (§N) refer to",
-           ":doc:`the theory page <../theory>`; claim ids (C1–C14) to :doc:`../lecture` and ``paper_checks.md``.",
+           ":doc:`the theory page <../theory>`; claim ids (C1–C14) to :doc:`checks`.",
            "Warnings are typed: filter them by class (``warnings.simplefilter('ignore', theory.ApproximationWarning)``).",
            ""]
     for title, group in groups:
