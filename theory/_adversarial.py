@@ -90,6 +90,45 @@ def adversarial_losses(model, X, y, eps, *, loss: str = "logistic", norm=2, meth
     ``generator`` (a ``torch.Generator``; default seeded 0), ``fgsm_start``; ``certified``:
     ``bound`` in ``"crown"`` (default; CROWN ∩ IBP) or ``"ibp"``.
 
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
+        mode and returned exactly as it was.
+    X : array_like, shape (n, d) or (n, ...)
+        Inputs (numpy or torch), any per-sample shape the model accepts.
+    y : array_like, shape (n,) or (n, K)
+        Binary labels in {0, 1}, integer class labels, or one-hot / probability rows.
+    eps : float
+        Radius ``ε ≥ 0`` of the ball.
+    loss : {"logistic", "softmax", "squared"}, default "logistic"
+        The GLM-form loss (docs/theory.md §0).
+    norm : {2, math.inf}, default 2
+        The ℓp ball.
+    method : {"exact", "second_order", "fgsm", "pgd", "certified"}, default "exact"
+        How the inner maximum is computed or bounded (see above).
+    **options
+        Method options: ``fgsm``: ``box=(lo, hi)``; ``pgd``: ``steps``, ``restarts``, ``step_size``,
+        ``box``, ``generator``, ``fgsm_start``; ``certified``: ``bound`` in ``"ibp"``, ``"crown"``,
+        ``"alpha-crown"``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+        The per-sample maxima (or bounds); their mean is ``adversarial_loss``.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range (the message names it), ``method="exact"`` is asked of a
+        non-linear model or the softmax loss, ``"second_order"`` in ℓ∞ meets a non-zero input Hessian,
+        or ``"certified"`` meets a layer it cannot bound.
+
+    See Also
+    --------
+    adversarial_loss : Their mean.
+    adversarial_examples : The attack's inputs.
+
     Examples
     --------
     >>> import numpy as np, theory
@@ -134,6 +173,40 @@ def adversarial_examples(model, X, y, eps, *, loss: str = "logistic", norm=2, me
 
     ``method`` in ``"fgsm"``, ``"pgd"``; options as in ``adversarial_losses`` for that method.
 
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
+        mode and returned exactly as it was.
+    X : array_like, shape (n, d) or (n, ...)
+        Inputs (numpy or torch), any per-sample shape the model accepts.
+    y : array_like, shape (n,) or (n, K)
+        Binary labels in {0, 1}, integer class labels, or one-hot / probability rows.
+    eps : float
+        Radius ``ε ≥ 0`` of the ball.
+    loss : {"logistic", "softmax", "squared"}, default "logistic"
+        The GLM-form loss.
+    norm : {2, math.inf}, default 2
+        The ℓp ball.
+    method : {"fgsm", "pgd"}, default "pgd"
+        The attack.
+    **options
+        As in ``adversarial_losses`` for that method.
+
+    Returns
+    -------
+    torch.Tensor
+        ``x_i + δ_i``, float64, shaped like ``X``.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range or ``method`` is not an attack.
+
+    See Also
+    --------
+    adversarial_losses : The losses at these points (``method="fgsm"`` / ``"pgd"``).
+
     Examples
     --------
     >>> import numpy as np, theory
@@ -168,6 +241,47 @@ def adversarial_loss(model, X, y, eps, *, loss: str = "logistic", norm=2, method
     points): per sample clean ≤ FGSM ≤ PGD and plain PGD ≤ PGD; it can miss maxima in flat regions.
     Any model state and input shape (docs/theory.md §0): modules are evaluated in eval mode and left
     exactly as they were; ``X`` may have any shape ``(n, …)`` the model accepts, norms over flattened rows.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
+        mode and returned exactly as it was.
+    X : array_like, shape (n, d) or (n, ...)
+        Inputs (numpy or torch), any per-sample shape the model accepts.
+    y : array_like, shape (n,) or (n, K)
+        Binary labels in {0, 1}, integer class labels, or one-hot / probability rows.
+    eps : float
+        Radius ``ε ≥ 0`` of the ball.
+    loss : {"logistic", "softmax", "squared"}, default "logistic"
+        The GLM-form loss (docs/theory.md §0).
+    norm : {2, math.inf}, default 2
+        The ℓp ball.
+    method : {"exact", "second_order", "fgsm", "pgd", "certified"}, default "exact"
+        How the inner maximum is computed or bounded (see above).
+    **options
+        Method options: ``fgsm``: ``box=(lo, hi)``; ``pgd``: ``steps``, ``restarts``, ``step_size``,
+        ``box``, ``generator``, ``fgsm_start``; ``certified``: ``bound`` in ``"ibp"``, ``"crown"``,
+        ``"alpha-crown"``.
+
+    Returns
+    -------
+    float
+        ``L_adv(ε)``, or the lower (``fgsm``, ``pgd``) or upper (``certified``) bound.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range (the message names it), ``method="exact"`` is asked of a
+        non-linear model or the softmax loss, ``"second_order"`` in ℓ∞ meets a non-zero input Hessian,
+        or ``"certified"`` meets a layer it cannot bound.
+
+    See Also
+    --------
+    adversarial_losses : The per-sample values.
+    adversarial_examples : The attack's inputs.
+    robustness_bound : The chain that compares ``L̃_adv`` with ``L̃_mix``.
+    exact_comparison : Exact ``L_mix`` against exact ``L_adv``.
 
     Examples
     --------

@@ -42,6 +42,27 @@ class Expansion:
     """Terms of ``L_mix ≈ standard + scale·r1 + scale²·(r2 + r3)`` (C2).
 
     C2 — Zhang et al. 2021, Lemma 3.1; docs/theory.md §3.2.
+
+    Attributes
+    ----------
+    standard : float
+        ``L_std``.
+    r1, r2, r3 : float
+        The first-, second-order and curvature terms ``R1, R2, R3``.
+    scale : float
+        The homotopy parameter ``s``.
+    m1, m2 : float
+        ``E_{D̃}[1−λ]`` and ``E_{D̃}[(1−λ)²]``.
+    r3_method : str
+        How ``r3`` was computed.
+    scale_exponent : int
+        ``k`` with ``(r1, r2, r3) = 2^k · scaled`` (finite where the terms underflow).
+    scaled : tuple of float
+        ``(r1, r2, r3) / 2^k``.
+
+    See Also
+    --------
+    mixup_expansion : Returns this record.
     """
 
     standard: float
@@ -169,6 +190,46 @@ def mixup_expansion(model, X, y, alpha, beta=None, *, loss: str = "logistic", sc
     where they underflow. X whose second moments overflow float64 is a ``ValueError`` naming X.
     Any model state and input shape (docs/theory.md §0): modules are evaluated in eval mode and left
     exactly as they were; ``X`` may have any shape ``(n, …)`` the model accepts, norms over flattened rows.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
+        mode and returned exactly as it was.
+    X : array_like, shape (n, d) or (n, ...)
+        Inputs (numpy or torch), any per-sample shape the model accepts.
+    y : array_like, shape (n,) or (n, K)
+        Binary labels in {0, 1}, integer class labels, or one-hot / probability rows.
+    alpha : float
+        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
+    beta : float, optional
+        Second parameter; ``None`` (default) means ``beta = alpha``.
+    loss : {"logistic", "softmax", "squared"}, default "logistic"
+        The GLM-form loss (docs/theory.md §0).
+    scale : float, default 1.0
+        The homotopy parameter ``s``: ``approx = standard + s·r1 + s²·(r2 + r3)``.
+    r3 : {"auto", "exact", "hutchinson", "zero"}, default "auto"
+        How ``R3`` is computed (see above).
+    probes : int, default 128
+        Hutchinson probes (``r3="hutchinson"`` or when ``"auto"`` falls back to it).
+    generator : torch.Generator or int, optional
+        Source of the Hutchinson probes; ``None`` uses the fixed seed 0.
+
+    Returns
+    -------
+    Expansion
+        ``standard, r1, r2, r3, approx`` (and ``m1, m2, r3_method``).
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range (the message names it).
+
+    See Also
+    --------
+    mixup_loss : The exact value the expansion approximates.
+    mixup_loss_unmixed : The exact ``L_mix(s)`` along the homotopy.
+    robustness_bound : Compares ``approx`` with the adversarial loss.
 
     Examples
     --------

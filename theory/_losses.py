@@ -25,6 +25,23 @@ class GLMLoss:
     """``h`` with its gradient ``∇h`` and curvature ``vᵀ∇²h v``; ``value = h(f) − yᵀf + c(y)``.
 
     The GLM-form losses of Zhang et al. 2021; docs/theory.md §0.
+
+    Attributes
+    ----------
+    name : str
+        ``"logistic"``, ``"softmax"`` or ``"squared"``.
+    h : callable
+        ``h(f)`` for logits ``f`` of shape ``(n, K)``.
+    grad_h : callable
+        ``∇h(f)``: the sigmoid, the softmax probabilities or ``f`` itself.
+    curvature : callable
+        ``curvature(f, v) = vᵀ∇²h(f) v`` per row.
+    hessian : callable
+        ``∇²h(f)`` per row, shape ``(n, K, K)``.
+
+    See Also
+    --------
+    get_loss : Returns the instance for a loss name.
     """
 
     name: str
@@ -178,6 +195,26 @@ def get_loss(loss: str) -> GLMLoss:
     """The GLM loss named ``loss`` (one of ``"logistic"``, ``"softmax"``, ``"squared"``).
 
     The GLM-form losses of Zhang et al. 2021; docs/theory.md §0.
+
+    Parameters
+    ----------
+    loss : {"logistic", "softmax", "squared"}
+        The loss name.
+
+    Returns
+    -------
+    GLMLoss
+        The loss with ``h``, its gradient, curvature, Hessian and ``value(f, y)``.
+
+    Raises
+    ------
+    ValueError
+        If ``loss`` is not one of the three names.
+
+    See Also
+    --------
+    GLMLoss : The returned record.
+    mixup_loss : Takes the same ``loss`` names.
 
     Examples
     --------

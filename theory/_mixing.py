@@ -28,6 +28,24 @@ class MixupLambda:
     ``D̃_λ = (α/(α+β))·Beta(α+1, β) + (β/(α+β))·Beta(β+1, α)`` is the size-biased twin that
     appears after un-mixing labels (C1, identity (I)): ``E_{D_λ}[λ g(λ)] = (α/(α+β)) E_{Beta(α+1,β)} g``.
 
+    Parameters
+    ----------
+    alpha : float
+        First Beta parameter, ``alpha > 0`` (within ``[1e-8, 1e6]``).
+    beta : float, optional
+        Second Beta parameter; ``None`` (default) means ``beta = alpha``.
+
+    Raises
+    ------
+    ValueError
+        If ``alpha`` or ``beta`` is not a finite number in the supported range.
+
+    See Also
+    --------
+    mixup_loss : Uses the rule of ``nodes`` for the exact Mixup loss.
+    mixup_expansion : Uses ``m(1)`` and ``m(2)``.
+    glm_regularizer : Uses ``rho2()``.
+
     Examples
     --------
     >>> from theory import MixupLambda

@@ -385,6 +385,57 @@ def mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: 
     ``method="separated"`` on another model is a ``ValueError``: softmax couples K margins per pair
     (no two-scalar kernel), the squared loss is closed form already, hidden layers break separation.
 
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
+        mode and returned exactly as it was.
+    X : array_like, shape (n, d) or (n, ...)
+        Inputs (numpy or torch), any per-sample shape the model accepts.
+    y : array_like, shape (n,) or (n, K)
+        Binary labels in {0, 1}, integer class labels, or one-hot / probability rows.
+    alpha : float
+        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
+    beta : float, optional
+        Second parameter; ``None`` (default) means ``beta = alpha``.
+    loss : {"logistic", "softmax", "squared"}, default "logistic"
+        The GLM-form loss (docs/theory.md §0).
+    nodes : int, optional
+        Force one Gauss–Jacobi rule of this many nodes (no accuracy estimate); ``None`` (default)
+        integrates λ to ``rtol``.
+    rtol : float, optional
+        Requested relative accuracy of the λ-integral (default 1e-12 for piecewise-linear and affine
+        models, 1e-10 otherwise).
+    method : {"auto", "pairs", "kinks", "separated"}, default "auto"
+        How the λ-integral is computed (see above).
+    shortcut : bool, default True
+        Mix the outputs of a leading affine block instead of the inputs (exact).
+    chunk_elements : int, default CHUNK_ELEMENTS
+        Largest number of float64 values per intermediate tensor (bounds the memory).
+    rows : tuple of int, optional
+        ``(start, stop)``: return this shard's share of the sum over ``i``.
+
+    Returns
+    -------
+    float
+        ``L_mix`` (or the share of ``rows``).
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range (the message names it), ``method="separated"`` is asked of a
+        model it does not cover, or ``X`` and ``y`` disagree in length.
+    TypeError
+        If an argument has the wrong type.
+
+    See Also
+    --------
+    mixup_loss_error : The same value with a bound on its quadrature error.
+    mixup_loss_unmixed : The right side of identity (I).
+    mixup_loss_sampled : The estimators used in training.
+    mixup_loss_separated : The same value, differentiable, for logistic regression.
+    mixup_expansion : The second-order approximation ``L̃_mix``.
+
     Examples
     --------
     >>> import numpy as np, theory
@@ -406,6 +457,29 @@ def squared_label_constant(y, alpha, beta=None) -> float:
     """``E_{D_λ}[λ(1−λ)] · (1/n²) Σ_ij ½‖y_i − y_j‖²``: RHS(I) minus L_mix for the squared loss (C1).
 
     C1 — Zhang et al. 2021, Lemma 3.1 for the squared loss; docs/theory.md §3.1.
+
+    Parameters
+    ----------
+    y : array_like, shape (n,) or (n, K)
+        Labels or targets.
+    alpha : float
+        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
+    beta : float, optional
+        Second parameter; ``None`` (default) means ``beta = alpha``.
+
+    Returns
+    -------
+    float
+        ``E_{D_λ}[λ(1−λ)] · (1/n²) Σ_ij ½‖y_i − y_j‖²``.
+
+    Raises
+    ------
+    ValueError
+        If ``alpha`` or ``beta`` is out of range.
+
+    See Also
+    --------
+    mixup_loss_unmixed : RHS(I), which exceeds ``mixup_loss`` by this constant for the squared loss.
 
     Examples
     --------
@@ -434,12 +508,52 @@ def _label_count(y) -> int:
 def mixup_loss_unmixed(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: int | None = None,
                        scale: float = 1.0, shortcut: bool = True,
                        chunk_elements: int = CHUNK_ELEMENTS) -> float:
-    """RHS of identity (I) along the homotopy (C1, Zhang et al. 2021, Lemma 3.1; docs/theory.md §3.1–§3.2):
+    """RHS of identity (I) along the homotopy (C1, Zhang et al. 2021, Lemma 3.1; docs/theory.md §3.1–§3.2).
 
     ``L_mix(s) = (1/n) Σ_i E_{λ~D̃_λ} E_{r~D_X} l(θ, (x_i + s(1−λ)(r − x_i), y_i))``.
 
     At ``scale = s = 1`` this equals ``mixup_loss`` for logistic and softmax losses; for the squared
     loss it exceeds it by ``squared_label_constant(y, α, β)``. At s = 0 it is ``L_std``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
+        mode and returned exactly as it was.
+    X : array_like, shape (n, d) or (n, ...)
+        Inputs (numpy or torch), any per-sample shape the model accepts.
+    y : array_like, shape (n,) or (n, K)
+        Binary labels in {0, 1}, integer class labels, or one-hot / probability rows.
+    alpha : float
+        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
+    beta : float, optional
+        Second parameter; ``None`` (default) means ``beta = alpha``.
+    loss : {"logistic", "softmax", "squared"}, default "logistic"
+        The GLM-form loss (docs/theory.md §0).
+    nodes : int, optional
+        Gauss–Jacobi nodes per component of D̃_λ (default ``DEFAULT_NODES``).
+    scale : float, default 1.0
+        The homotopy parameter ``s`` (``s = 1`` is Mixup, ``s = 0`` the standard loss).
+    shortcut : bool, default True
+        Mix the outputs of a leading affine block instead of the inputs (exact).
+    chunk_elements : int, default CHUNK_ELEMENTS
+        Largest number of float64 values per intermediate tensor.
+
+    Returns
+    -------
+    float
+        ``L_mix(s)``.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range (the message names it).
+
+    See Also
+    --------
+    mixup_loss : The left side of identity (I).
+    squared_label_constant : The difference of the two sides for the squared loss.
+    mixup_expansion : The quadratic in ``s`` that approximates ``L_mix(s)``.
 
     Examples
     --------
@@ -504,6 +618,57 @@ def mixup_loss_error(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
     With ``nodes=q`` the pair ``(Q(2q), |Q(q) − Q(2q)|)`` is returned instead (an estimate for
     smooth models, not a bound).
 
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
+        mode and returned exactly as it was.
+    X : array_like, shape (n, d) or (n, ...)
+        Inputs (numpy or torch), any per-sample shape the model accepts.
+    y : array_like, shape (n,) or (n, K)
+        Binary labels in {0, 1}, integer class labels, or one-hot / probability rows.
+    alpha : float
+        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
+    beta : float, optional
+        Second parameter; ``None`` (default) means ``beta = alpha``.
+    loss : {"logistic", "softmax", "squared"}, default "logistic"
+        The GLM-form loss (docs/theory.md §0).
+    nodes : int, optional
+        Force one Gauss–Jacobi rule of this many nodes (no accuracy estimate); ``None`` (default)
+        integrates λ to ``rtol``.
+    rtol : float, optional
+        Requested relative accuracy of the λ-integral (default 1e-12 for piecewise-linear and affine
+        models, 1e-10 otherwise).
+    method : {"auto", "pairs", "kinks", "separated"}, default "auto"
+        How the λ-integral is computed (see above).
+    shortcut : bool, default True
+        Mix the outputs of a leading affine block instead of the inputs (exact).
+    chunk_elements : int, default CHUNK_ELEMENTS
+        Largest number of float64 values per intermediate tensor (bounds the memory).
+    rows : tuple of int, optional
+        ``(start, stop)``: return this shard's share of the sum over ``i``.
+
+    Returns
+    -------
+    value : float
+        ``L_mix`` as ``mixup_loss`` computes it.
+    error : float
+        The bound on ``abs(value - L_mix)`` described above.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range (the message names it).
+
+    Warns
+    -----
+    AccuracyWarning
+        When ``error`` is not a bound (piecewise-linear models outside the kink-aware path).
+
+    See Also
+    --------
+    mixup_loss : The value alone.
+
     Examples
     --------
     >>> import numpy as np, theory
@@ -530,6 +695,21 @@ class SampledEstimate:
     """Monte-Carlo estimate of L_mix: mean over ``draws`` passes and its standard error.
 
     Sampled Mixup losses, docs/theory.md §2.4.
+
+    Attributes
+    ----------
+    mean : float
+        Mean of the per-pass losses.
+    stderr : float
+        Standard error of ``mean``.
+    draws : int
+        Number of passes.
+    scheme : str
+        The estimator.
+
+    See Also
+    --------
+    mixup_loss_sampled : Returns this record.
     """
 
     mean: float
@@ -546,7 +726,7 @@ SCHEMES = ("permutation", "per_sample", "minibatch")
 def mixup_loss_sampled(model, X, y, alpha, beta=None, *, loss: str = "logistic", scheme: str = "permutation",
                        draws: int = 200, batch_size: int | None = None,
                        generator: np.random.Generator | None = None) -> SampledEstimate:
-    """The estimators practitioners use (docs/theory.md §2), each pass averaged over the data:
+    """The Mixup-loss estimators practitioners use, with their standard error (docs/theory.md §2.4).
 
     - ``"permutation"``: one λ per pass, partner = a uniform random permutation of all n points.
       Unbiased: for each i the partner is uniform over 1..n.
@@ -554,6 +734,45 @@ def mixup_loss_sampled(model, X, y, alpha, beta=None, *, loss: str = "logistic",
     - ``"minibatch"``: data shuffled into batches of ``batch_size``; one λ per batch and a random
       permutation inside it. Biased for batch_size < n: the partner is i itself with probability
       1/batch_size instead of 1/n.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
+        mode and returned exactly as it was.
+    X : array_like, shape (n, d) or (n, ...)
+        Inputs (numpy or torch), any per-sample shape the model accepts.
+    y : array_like, shape (n,) or (n, K)
+        Binary labels in {0, 1}, integer class labels, or one-hot / probability rows.
+    alpha : float
+        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
+    beta : float, optional
+        Second parameter; ``None`` (default) means ``beta = alpha``.
+    loss : {"logistic", "softmax", "squared"}, default "logistic"
+        The GLM-form loss (docs/theory.md §0).
+    scheme : {"permutation", "per_sample", "minibatch"}, default "permutation"
+        The estimator (see above).
+    draws : int, default 200
+        Number of passes over the data.
+    batch_size : int, optional
+        Batch size of ``"minibatch"`` (required there, ignored otherwise).
+    generator : numpy.random.Generator or int, optional
+        Source of λ and partners; an int is a seed, ``None`` draws fresh randomness.
+
+    Returns
+    -------
+    SampledEstimate
+        ``mean`` over the passes, its ``stderr``, ``draws`` and ``scheme``.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range (the message names it).
+
+    See Also
+    --------
+    mixup_loss : The exact value the unbiased schemes estimate.
+    SampledEstimate : The returned record.
 
     Examples
     --------

@@ -36,6 +36,34 @@ def linear_model(d: int, out: int = 1, *, bias: bool = True, weight=None, interc
 
     Models of docs/theory.md §0 (logistic regression is the setting of C4, C7, C9).
 
+    Parameters
+    ----------
+    d : int
+        Number of input features.
+    out : int, default 1
+        Number of outputs (logits).
+    bias : bool, default True
+        Whether the layer has an intercept.
+    weight : array_like, optional
+        Weights ``(out, d)`` (or ``(d,)`` for one output); ``None`` draws them from a seeded generator.
+    intercept : float or array_like, optional
+        Intercept(s); only with ``bias=True``.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        ``Sequential(Linear(d, out))`` in float64.
+
+    Raises
+    ------
+    ValueError
+        If a size is not a positive integer or ``weight``/``intercept`` have the wrong shape.
+
+    See Also
+    --------
+    linear_parameters : Reads ``(Θ, b)`` back from an affine model.
+    relu_mlp, smooth_mlp, mlp : Networks with hidden layers.
+
     Examples
     --------
     >>> import torch, theory
@@ -63,6 +91,44 @@ def mlp(d: int, hidden: Sequence[int], out: int = 1, *, activation: str = "relu"
     Models of docs/theory.md §0.
 
     Weights are drawn with PyTorch's default initialisation from ``generator`` (fixed seed 0 if None).
+
+    Parameters
+    ----------
+    d : int
+        Number of input features.
+    hidden : sequence of int
+        Widths of the hidden layers.
+    out : int, default 1
+        Number of outputs (logits).
+    activation : {"relu", "tanh", "softplus"}, default "relu"
+        Activation after each hidden layer.
+    bias : bool, default True
+        Whether every ``nn.Linear`` has a bias.
+    generator : torch.Generator or int, optional
+        Source of the initial weights; an int is a seed. ``None`` uses the fixed seed 0.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        ``Linear, activation, ..., Linear`` in float64.
+
+    Raises
+    ------
+    ValueError
+        If a width is not a positive integer or ``activation`` is unknown.
+
+    See Also
+    --------
+    relu_mlp : The ReLU case (homogeneous without biases, C5).
+    smooth_mlp : The tanh / softplus case (``R3 ≠ 0``).
+    linear_model : No hidden layer.
+
+    Examples
+    --------
+    >>> import theory
+    >>> net = theory.mlp(3, [8, 4], activation="tanh", generator=0)
+    >>> [type(layer).__name__ for layer in net]
+    ['Linear', 'Tanh', 'Linear', 'Tanh', 'Linear']
     """
     if activation not in _ACTIVATIONS:
         raise ValueError(f"activation must be one of {tuple(_ACTIVATIONS)}, got {activation!r}")
@@ -88,6 +154,35 @@ def relu_mlp(d: int, hidden: Sequence[int], out: int = 1, *, bias: bool = True,
 
     Models of docs/theory.md §0 (bias-free ReLU nets are homogeneous: the setting of C5).
 
+    Parameters
+    ----------
+    d : int
+        Number of input features.
+    hidden : sequence of int
+        Widths of the hidden layers.
+    out : int, default 1
+        Number of outputs (logits).
+    bias : bool, default True
+        Whether every ``nn.Linear`` has a bias; ``False`` makes the net homogeneous.
+    generator : torch.Generator or int, optional
+        Source of the initial weights; an int is a seed. ``None`` uses the fixed seed 0.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        A float64 ReLU MLP.
+
+    Raises
+    ------
+    ValueError
+        If a width is not a positive integer.
+
+    See Also
+    --------
+    mlp : Any activation.
+    is_piecewise_linear, has_bias : The structural facts the robustness chain needs.
+    robustness_bound : The chain of C5 for such nets.
+
     Examples
     --------
     >>> import theory
@@ -103,6 +198,36 @@ def smooth_mlp(d: int, hidden: Sequence[int], out: int = 1, *, activation: str =
     """Smooth MLP (tanh or softplus): non-zero input Hessian, so R3 ≠ 0 (C2).
 
     Models of docs/theory.md §0 (smooth nets have R3 ≠ 0, docs/theory.md §3.2).
+
+    Parameters
+    ----------
+    d : int
+        Number of input features.
+    hidden : sequence of int
+        Widths of the hidden layers.
+    out : int, default 1
+        Number of outputs (logits).
+    activation : {"tanh", "softplus"}, default "tanh"
+        The smooth activation.
+    bias : bool, default True
+        Whether every ``nn.Linear`` has a bias.
+    generator : torch.Generator or int, optional
+        Source of the initial weights; an int is a seed. ``None`` uses the fixed seed 0.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        A float64 MLP with a smooth activation.
+
+    Raises
+    ------
+    ValueError
+        If a width is not a positive integer or ``activation`` is not smooth.
+
+    See Also
+    --------
+    mlp : Any activation.
+    mixup_expansion : Its ``r3`` is non-zero for these nets.
 
     Examples
     --------
@@ -157,6 +282,33 @@ def as_function(model) -> Callable[[torch.Tensor], torch.Tensor]:
     """A float64 callable ``X ↦ logits`` for ``model`` (an ``nn.Module`` or plain callable).
 
     Model conventions of docs/theory.md §0.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
+        mode and returned exactly as it was.
+
+    Returns
+    -------
+    callable
+        ``X ↦ logits`` evaluating ``model`` on float64 tensors.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is neither an ``nn.Module`` nor callable.
+
+    See Also
+    --------
+    linear_model, relu_mlp : Builders of models.
+
+    Examples
+    --------
+    >>> import torch, theory
+    >>> f = theory.as_function(lambda X: X.sum(1))  # any callable works
+    >>> f(torch.ones(2, 3, dtype=torch.float64)).tolist()
+    [3.0, 3.0]
     """
     if isinstance(model, nn.Module):
         return _float64_call(model)
@@ -188,6 +340,31 @@ def split_affine_prefix(model) -> tuple[Callable, Callable] | None:
 
     Mixing commutes with an affine map when the weights sum to 1 (docs/theory.md §2), so the exact Mixup
     loss may mix ``prefix(x_i)`` instead of ``x_i``. ``rest`` is the identity for linear models.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
+        mode and returned exactly as it was.
+
+    Returns
+    -------
+    tuple of (callable, callable) or None
+        ``(prefix, rest)``, or ``None`` when the model does not start with an affine block.
+
+    See Also
+    --------
+    mixup_loss : Mixes ``prefix(x_i)`` instead of ``x_i`` (``shortcut=True``).
+    is_affine : Whether the whole model is affine.
+
+    Examples
+    --------
+    >>> import torch, theory
+    >>> net = theory.relu_mlp(2, [4], generator=0)
+    >>> prefix, rest = theory.split_affine_prefix(net)
+    >>> x = torch.ones(1, 2, dtype=torch.float64)
+    >>> torch.allclose(rest(prefix(x)), net(x))
+    True
     """
     layers = layers_of(model)
     if not layers:
@@ -206,6 +383,28 @@ def is_affine(model) -> bool:
     """True when the model is structurally affine (a ``Sequential`` of affine layers).
 
     Model structure, docs/theory.md §0 (affine models: closed forms of docs/theory.md §2.2, §4.1).
+
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
+        mode and returned exactly as it was.
+
+    Returns
+    -------
+    bool
+        ``True`` for a ``Sequential`` of affine layers only (no activation).
+
+    See Also
+    --------
+    linear_parameters : ``(Θ, b)`` of an affine model.
+    has_bias, is_piecewise_linear : The other structural queries.
+
+    Examples
+    --------
+    >>> import theory
+    >>> theory.is_affine(theory.linear_model(3)), theory.is_affine(theory.relu_mlp(3, [4], generator=0))
+    (True, False)
     """
     layers = layers_of(model)
     return bool(layers) and all(isinstance(m, AFFINE_LAYERS) for m in layers)
@@ -216,6 +415,38 @@ def linear_parameters(model, d) -> tuple[torch.Tensor, torch.Tensor]:
 
     ``d``: the number of input features, or the per-sample input shape (e.g. ``(1, 8, 8)`` for a
     ``Flatten → Linear`` model on images; ``d`` is then its product). Model structure, docs/theory.md §0.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
+        mode and returned exactly as it was.
+    d : int or tuple of int
+        Number of input features, or the per-sample input shape.
+
+    Returns
+    -------
+    Theta : torch.Tensor, shape (K, d)
+        The weights, float64.
+    b : torch.Tensor, shape (K,)
+        The intercepts, float64.
+
+    Raises
+    ------
+    ValueError
+        If ``model`` is not affine.
+
+    See Also
+    --------
+    is_affine : Whether this applies.
+    linear_model : Builds an affine model from ``(Θ, b)``.
+
+    Examples
+    --------
+    >>> import theory
+    >>> Theta, b = theory.linear_parameters(theory.linear_model(2, weight=[1.0, 2.0], intercept=0.5), 2)
+    >>> Theta.tolist(), b.tolist()
+    ([[1.0, 2.0]], [0.5])
     """
     if not is_affine(model):
         raise ValueError("model must be linear (a Sequential of nn.Linear/Flatten/Identity layers) here")
@@ -233,6 +464,28 @@ def is_piecewise_linear(model) -> bool:
     """True when every layer is affine, ReLU-like or pooling: the input Hessian vanishes a.e.
 
     Model structure, docs/theory.md §0 (R3 = 0 a.e., docs/theory.md §3.2).
+
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
+        mode and returned exactly as it was.
+
+    Returns
+    -------
+    bool
+        ``True`` when every layer is affine, ReLU-like or pooling.
+
+    See Also
+    --------
+    is_affine, has_bias : The other structural queries.
+    mixup_expansion : Sets ``r3 = 0`` for these models.
+
+    Examples
+    --------
+    >>> import theory
+    >>> theory.is_piecewise_linear(theory.relu_mlp(2, [4], generator=0))
+    True
     """
     layers = layers_of(model)
     return bool(layers) and all(isinstance(m, PIECEWISE_LINEAR_LAYERS) for m in layers)
@@ -242,6 +495,28 @@ def has_bias(model) -> bool:
     """True when any affine layer carries a non-zero bias (breaks homogeneity, C5/C6).
 
     Model structure, docs/theory.md §0 (biases break homogeneity: C5, C6, docs/theory.md §4.2).
+
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
+        mode and returned exactly as it was.
+
+    Returns
+    -------
+    bool
+        ``True`` if some affine layer has a non-zero bias.
+
+    See Also
+    --------
+    is_affine, is_piecewise_linear : The other structural queries.
+    robustness_bound : Reports homogeneity in ``assumptions["homogeneous"]``.
+
+    Examples
+    --------
+    >>> import theory
+    >>> theory.has_bias(theory.relu_mlp(2, [4], bias=False, generator=0))
+    False
     """
     if not isinstance(model, nn.Module):
         return True

@@ -98,6 +98,40 @@ def glm_regularizer(model, X, alpha, beta=None, *, loss: str = "logistic", form:
     (shrinkage), the expansion points of the derivation. Linear single-output models only; ``loss``
     is ``"logistic"`` or ``"squared"`` (A'' = 1).
 
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A linear model with one output (``theory.linear_model``).
+    X : array_like, shape (n, d)
+        Centered inputs.
+    alpha : float
+        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
+    beta : float, optional
+        Second parameter; ``None`` (default) means ``beta = alpha``.
+    loss : {"logistic", "squared"}, default "logistic"
+        The GLM (``A'' = σ(1−σ)`` or 1).
+    form : {"paper", "shrinkage"}, default "paper"
+        Which regularizer (see above).
+    nodes : int, optional
+        Gauss–Jacobi nodes per component of D̃ (shrinkage form).
+
+    Returns
+    -------
+    float
+        The regularizer; ``math.inf`` for the paper form when ``ρ₂ = ∞``.
+
+    Raises
+    ------
+    ValueError
+        If the model is not linear with one output, or an argument is out of range.
+
+    See Also
+    --------
+    shrunk_standard_loss : The first term of the shrinkage form.
+    frozen_scale_excess : The exact quantity the paper form expands.
+    regularizer_comparison : Both forms against the exact Mixup loss, across α.
+    MixupLambda : ``rho2()`` and ``m(2)``.
+
     Examples
     --------
     >>> import numpy as np, theory
@@ -147,6 +181,47 @@ def shrunk_standard_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic
     C9 — Zhang et al. 2021, lemma on GLMs (Section 4); docs/theory.md §5.1.
 
     The first term of the shrinkage form, by Gauss–Jacobi quadrature over D̃.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A linear model with one output.
+    X : array_like, shape (n, d)
+        Centered inputs.
+    y : array_like, shape (n,) or (n, K)
+        Binary labels in {0, 1}, integer class labels, or one-hot / probability rows.
+    alpha : float
+        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
+    beta : float, optional
+        Second parameter; ``None`` (default) means ``beta = alpha``.
+    loss : {"logistic", "squared"}, default "logistic"
+        The GLM.
+    nodes : int, optional
+        Gauss–Jacobi nodes per component of D̃.
+
+    Returns
+    -------
+    float
+        ``S(θ)``.
+
+    Raises
+    ------
+    ValueError
+        If the model is not linear or an argument is out of range.
+
+    See Also
+    --------
+    glm_regularizer : The second term of the shrinkage form.
+    regularizer_comparison : ``L_mix − S`` against the forms.
+
+    Examples
+    --------
+    >>> import numpy as np, theory
+    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])
+    >>> y = np.array([1, 0, 1, 0])
+    >>> zero = theory.linear_model(2, weight=[0.0, 0.0], intercept=0.0)
+    >>> round(theory.shrunk_standard_loss(zero, X, y, 1.0), 12) == round(float(np.log(2)), 12)  # θ = 0
+    True
     """
     alpha, beta = check_alpha_beta(alpha, beta)
     F, b, Xt = _linear_margins(model, X, loss)
@@ -172,6 +247,48 @@ def frozen_scale_excess(model, X, y, alpha, beta=None, *, loss: str = "logistic"
     - logistic: ``E_{D̃} g = E_{Beta(α,β)}[λ g(λ) + (1−λ) g(1−λ)]`` turns ``softplus(f_i + t s_r)`` into
       the perspective ``λ·softplus((λ f_i + (1−λ) s_r)/λ)``, smooth on [0, 1], integrated by
       Gauss–Jacobi over Beta(α, β) for all n² pairs (i, r). Finite for all α, β > 0.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A linear model with one output.
+    X : array_like, shape (n, d)
+        Centered inputs.
+    y : array_like, shape (n,) or (n, K)
+        Binary labels in {0, 1}, integer class labels, or one-hot / probability rows.
+    alpha : float
+        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
+    beta : float, optional
+        Second parameter; ``None`` (default) means ``beta = alpha``.
+    loss : {"logistic", "squared"}, default "logistic"
+        The GLM.
+    nodes : int, optional
+        Gauss–Jacobi nodes for λ.
+    chunk_elements : int, default 4194304
+        Largest number of float64 values per intermediate tensor.
+
+    Returns
+    -------
+    float
+        ``F(θ) − L_std(θ)``; ``math.inf`` for the squared loss when ``ρ₂ = ∞``.
+
+    Raises
+    ------
+    ValueError
+        If the model is not linear or an argument is out of range.
+
+    See Also
+    --------
+    glm_regularizer : Its second-order expansion (the paper form).
+
+    Examples
+    --------
+    >>> import numpy as np, theory
+    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])
+    >>> y = np.array([1, 0, 1, 0])
+    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)
+    >>> bool(theory.frozen_scale_excess(model, X, y, 2.0) > 0)
+    True
     """
     alpha, beta = check_alpha_beta(alpha, beta)
     check_count(chunk_elements, "chunk_elements")
@@ -225,6 +342,49 @@ def regularizer_comparison(X, y, alphas=ALPHAS, beta=None, *, loss: str = "logis
     - errors (form − target): ``shrinkage_err`` (vs exact_vs_shrunk), ``paper_err`` (vs
       exact_vs_shrunk, the primary comparison), ``paper_err_vs_std``, ``paper_err_vs_frozen``,
       ``expansion_err`` (vs exact_vs_std), and ``*_rel`` = ``abs(err) / abs(target)``.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+        Inputs (centered here).
+    y : array_like, shape (n,) or (n, K)
+        Binary labels in {0, 1}, integer class labels, or one-hot / probability rows.
+    alphas : sequence of float, default (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
+        The α values.
+    beta : float, optional
+        Fixed β; ``None`` means β = α for each α.
+    loss : {"logistic", "squared"}, default "logistic"
+        The GLM.
+    model : torch.nn.Module, optional
+        A fitted linear model; ``None`` fits one (see above).
+    C : float, default 1.0
+        Inverse regularization strength of the fit.
+    nodes : int, optional
+        Gauss–Jacobi nodes.
+
+    Returns
+    -------
+    list of dict
+        One row per α with the keys listed above.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range.
+
+    See Also
+    --------
+    glm_regularizer, shrunk_standard_loss, frozen_scale_excess : The columns.
+    manifold_comparison : The same table at a network's hidden layer (C11).
+
+    Examples
+    --------
+    >>> import numpy as np, theory
+    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])
+    >>> y = np.array([1, 0, 1, 0])
+    >>> rows = theory.regularizer_comparison(X, y, alphas=(1.0, 2.0))
+    >>> [row["alpha"] for row in rows], rows[0]["paper"], round(rows[1]["rho2"], 12)
+    ([1.0, 2.0], inf, 3.0)
     """
     from ._expansion import mixup_expansion
     from ._mixup_loss import mixup_loss, squared_label_constant

@@ -50,7 +50,43 @@ A3_RTOL = 1e-12
 
 @dataclass(frozen=True)
 class RobustnessBound:
-    """The C4/C5/C13 chain ``mixup_approx ≥ adv_at_eps_i ≥ adv_at_eps_mix`` and its inputs (docs/theory.md §4.3)."""
+    """The C4/C5/C13 chain ``mixup_approx ≥ adv_at_eps_i ≥ adv_at_eps_mix`` and its inputs (docs/theory.md §4.3).
+
+    Attributes
+    ----------
+    eps_i : numpy.ndarray, shape (n,)
+        Per-point radii ``ε_i``.
+    eps_mix : float
+        ``ε_mix = min_i ε_i``.
+    eps_star : float
+        Largest ε with ``L̃_mix ≥ L̃_adv(ε)`` (``inf`` if every ε, ``nan`` if none).
+    mixup_approx : float
+        ``L̃_mix``.
+    adv_at_eps_i : float
+        ``(1/n) Σ_i L̃_adv,i(ε_i)``.
+    adv_at_eps_mix : float
+        ``L̃_adv(ε_mix)``.
+    holds : bool
+        Whether both inequalities hold (within ``1e-12 + 1e-9·|rhs|``).
+    assumptions : dict of str to bool
+        ``centered`` (A1), ``in_theta`` (A2), ``homogeneous``, ``norm_bound`` (A3).
+    norm : float
+        2 or ``math.inf``.
+    m1 : float
+        ``E_{D̃}[1−λ]``.
+    c_x : float or None
+        The constant of (A3) used (ℓ2).
+    eps_sharp : numpy.ndarray
+        The sharper radii ``m_1 · dist_i``.
+    adv_at_eps_sharp : float
+        ``(1/n) Σ_i L̃_adv,i(ε^sharp_i)``.
+    kappa : numpy.ndarray or None
+        The softmax curvature factors (``robustness_bound_softmax``).
+
+    See Also
+    --------
+    robustness_bound, robustness_bound_softmax : Return this record.
+    """
 
     eps_i: np.ndarray
     eps_mix: float
@@ -168,6 +204,43 @@ def robustness_bound(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
     Any model state and input shape (docs/theory.md §0): modules are evaluated in eval mode and left
     exactly as they were; ``X`` may have any shape ``(n, …)`` the model accepts, norms over flattened rows.
 
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
+        mode and returned exactly as it was.
+    X : array_like, shape (n, d) or (n, ...)
+        Inputs (numpy or torch), any per-sample shape the model accepts.
+    y : array_like, shape (n,)
+        Binary labels in {0, 1}.
+    alpha : float
+        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
+    beta : float, optional
+        Second parameter; ``None`` (default) means ``beta = alpha``.
+    loss : {"logistic"}, default "logistic"
+        Binary logistic loss only.
+    norm : {2, math.inf}, default 2
+        ℓ2 (C4, C5) or ℓ∞ (C13).
+    c_x : float, optional
+        The constant of (A3), ℓ2 only; default ``min_i ‖x_i‖/√d``.
+
+    Returns
+    -------
+    RobustnessBound
+        The chain, its radii, ``eps_star`` and the ``assumptions`` flags.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range, the loss is not binary logistic, or ``c_x`` is given in ℓ∞.
+
+    See Also
+    --------
+    mixup_expansion : ``L̃_mix`` term by term.
+    adversarial_loss : ``L̃_adv`` with ``method="second_order"``.
+    exact_comparison : The same question for the exact losses (C7).
+    robustness_bound_softmax : More than two classes.
+
     Examples
     --------
     >>> import numpy as np, theory
@@ -247,6 +320,31 @@ class ExactComparison:
     paper's approximations at the same ε, for context. ``adv_sharp`` (linear models; nan otherwise)
     is the exact ``(1/n) Σ_i L_adv,i(ε^sharp_i)``, ``ε^sharp_i = m_1 |θᵀx_i| / ‖θ‖_q``, which the exact
     chain places between ``mixup_exact`` and ``adv_upper`` (see ``exact_comparison``).
+
+    Attributes
+    ----------
+    eps : float
+        The radius compared at.
+    mixup_exact : float
+        Exact ``L_mix``.
+    adv_lower, adv_upper : float
+        The bracket of ``L_adv(ε)`` (equal for linear models).
+    mixup_approx, adv_approx : float
+        ``L̃_mix`` and ``L̃_adv(ε)``, for context.
+    status : {"holds", "fails", "undecided"}
+        The verdict on ``L_mix ≥ L_adv(ε)``.
+    exact_adversary : bool
+        Whether ``adv_lower == adv_upper`` is the exact value.
+    assumptions : dict of str to bool
+        As in ``RobustnessBound``.
+    adv_sharp : float
+        Exact ``(1/n) Σ_i L_adv,i(ε^sharp_i)`` (linear models; ``nan`` otherwise).
+    undetermined_reason : str
+        Why ``status`` is ``"undecided"``, if it is.
+
+    See Also
+    --------
+    exact_comparison : Returns this record.
     """
 
     eps: float
@@ -288,6 +386,47 @@ def exact_comparison(model, X, y, alpha, beta=None, *, norm=2, c_x=None, eps=Non
     softplus(−|z_i| + m_1|z_i|)`` (A2: ``s_i z_i = |z_i|``), which is the closed-form
     ``L_adv,i(ε)`` at ``ε = m_1|z_i|/‖θ‖_q = ε^sharp_i ≥ ε_i ≥ ε_mix``. For ReLU nets the loss is not
     convex in x and the exact inequality can fail (``status == "fails"``).
+
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
+        mode and returned exactly as it was.
+    X : array_like, shape (n, d) or (n, ...)
+        Inputs (numpy or torch), any per-sample shape the model accepts.
+    y : array_like, shape (n,)
+        Binary labels in {0, 1}.
+    alpha : float
+        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
+    beta : float, optional
+        Second parameter; ``None`` (default) means ``beta = alpha``.
+    norm : {2, math.inf}, default 2
+        The ℓp ball.
+    c_x : float, optional
+        The constant of (A3), ℓ2 only.
+    eps : float, optional
+        Compare at this radius instead of ``ε_mix``.
+    nodes : int, optional
+        Fixed Gauss–Jacobi rule for ``L_mix`` (default: to its default accuracy).
+    pgd : dict, optional
+        Options of the PGD lower bound (``method="pgd"`` of ``adversarial_loss``).
+    bound : {"ibp", "crown", "alpha-crown"}, default "crown"
+        The certified upper bound for networks.
+
+    Returns
+    -------
+    ExactComparison
+        Both exact sides (or the bracket) and the ``status``.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range or the model is neither linear nor a supported ReLU net.
+
+    See Also
+    --------
+    robustness_bound : The approximate chain (C4, C5).
+    mixup_loss, adversarial_loss : The two sides.
 
     Examples
     --------

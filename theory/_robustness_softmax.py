@@ -67,6 +67,48 @@ def robustness_bound_softmax(model, X, y, alpha, beta=None, *, norm=2, c_x=None)
 
     Fields as ``robustness_bound`` (``in_theta`` means ``(y_i − p_i)ᵀf(x_i) ≥ 0``), plus ``kappa``.
     ``adv_at_*`` use the exact trust-region maximum of the quadratic model (``second_order``).
+
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
+        mode and returned exactly as it was.
+    X : array_like, shape (n, d) or (n, ...)
+        Inputs (numpy or torch), any per-sample shape the model accepts.
+    y : array_like, shape (n,) or (n, K)
+        Class labels or one-hot rows.
+    alpha : float
+        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
+    beta : float, optional
+        Second parameter; ``None`` (default) means ``beta = alpha``.
+    norm : {2}, default 2
+        The ℓ2 ball.
+    c_x : float, optional
+        The constant of (A3); default ``min_i ‖x_i‖/√d``.
+
+    Returns
+    -------
+    RobustnessBound
+        The chain with the per-point curvature factors ``kappa``.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range or ``norm`` is not 2.
+
+    See Also
+    --------
+    robustness_bound : The two-class chain (C4, C5).
+
+    Examples
+    --------
+    >>> import numpy as np, torch, theory
+    >>> X = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])  # centered
+    >>> net = theory.linear_model(2, 3, bias=False, weight=[[2.0, 0.0], [-1.0, 1.5], [-1.0, -1.5]])
+    >>> y = net(torch.tensor(X)).argmax(1).numpy()  # labels from the model: (A2)
+    >>> b = theory.robustness_bound_softmax(net, X, y, 1.0)
+    >>> b.holds, b.kappa.shape
+    (True, (4,))
     """
     alpha, beta = check_alpha_beta(alpha, beta)
     if check_norm(norm) != 2:
