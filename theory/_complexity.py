@@ -31,6 +31,29 @@ class RademacherEstimate:
     C10; docs/theory.md §5.2.
 
     ``stderr`` is ``nan`` for a single draw (no spread to measure).
+
+    Attributes
+    ----------
+    value : float
+        Monte-Carlo mean of the exact per-sign-vector supremum.
+    stderr : float
+        Its standard error.
+    bound : float
+        ``√(c·r/n)`` (ellipsoid) or ``√(c·tr Σ̂₀/n)`` (ridge).
+    cls : str
+        ``"ellipsoid"`` or ``"ridge"``.
+    c : float
+        The size of the class.
+    n : int
+        Number of samples.
+    rank : int
+        ``rank(X)``.
+    draws : int
+        Number of sign vectors.
+
+    See Also
+    --------
+    rademacher : Returns this record.
     """
 
     value: float
@@ -69,6 +92,32 @@ def ellipsoid_sup(X, c, sigma) -> np.ndarray:
     C10; docs/theory.md §5.2.
 
     ``sigma``: one sign vector ``(n,)`` or a stack ``(m, n)`` (any reals: the formula is linear in σ).
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+        Data matrix.
+    c : float
+        Size of the ellipsoid ``{θᵀΣ̂₀θ ≤ c}``.
+    sigma : array_like, shape (n,) or (m, n)
+        Sign vector(s).
+
+    Returns
+    -------
+    numpy.ndarray
+        The supremum per sign vector (a 0-d array for one vector).
+
+    See Also
+    --------
+    ridge_sup : The ridge ball.
+    rademacher : The Monte-Carlo mean over sign vectors.
+
+    Examples
+    --------
+    >>> import numpy as np, theory
+    >>> X = np.eye(2)
+    >>> round(float(theory.ellipsoid_sup(X, 1.0, np.array([1.0, -1.0]))), 12)  # √(c/n)·‖Pσ‖ = √(1/2)·√2
+    1.0
     """
     c = check_positive(c, "c")
     U = column_basis(X)
@@ -83,6 +132,31 @@ def ridge_sup(X, c, sigma) -> np.ndarray:
     """Per sign vector: ``sup_{‖θ‖ ≤ √c} (1/n) Σ_i σ_i θᵀx_i = √c·‖Xᵀσ‖/n`` (C10).
 
     C10; docs/theory.md §5.2.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+        Data matrix.
+    c : float
+        Squared radius of the ball ``{‖θ‖² ≤ c}``.
+    sigma : array_like, shape (n,) or (m, n)
+        Sign vector(s).
+
+    Returns
+    -------
+    numpy.ndarray
+        The supremum per sign vector.
+
+    See Also
+    --------
+    ellipsoid_sup : The ellipsoid of Mixup's class.
+    rademacher : The Monte-Carlo mean over sign vectors.
+
+    Examples
+    --------
+    >>> import numpy as np, theory
+    >>> float(theory.ridge_sup(np.eye(2), 4.0, np.array([1.0, 1.0])))  # √c·‖Xᵀσ‖/n = 2·√2/2
+    1.4142135623730951
     """
     c = check_positive(c, "c")
     Xn = _as_numpy(X)
@@ -100,6 +174,35 @@ def rademacher(X, c, *, cls: str = "ellipsoid", draws: int = 2000,
     Exact supremum per sign vector (``ellipsoid_sup``/``ridge_sup``), Monte Carlo over ``draws``
     Rademacher sign vectors from ``generator`` (a numpy Generator; ``None`` draws fresh randomness).
     ``bound``: ``√(c·r/n)`` (ellipsoid, r = ``np.linalg.matrix_rank(X)``) or ``√(c·tr Σ̂₀/n)`` (ridge).
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+        Data matrix.
+    c : float
+        Size of the class, ``c > 0``.
+    cls : {"ellipsoid", "ridge"}, default "ellipsoid"
+        ``{θᵀΣ̂₀θ ≤ c}`` or ``{‖θ‖² ≤ c}``.
+    draws : int, default 2000
+        Number of Rademacher sign vectors.
+    generator : numpy.random.Generator or int, optional
+        Source of randomness; an int is a seed, ``None`` draws fresh randomness.
+
+    Returns
+    -------
+    RademacherEstimate
+        ``value``, ``stderr``, ``bound`` and ``rank``.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range.
+
+    See Also
+    --------
+    ellipsoid_sup, ridge_sup : The supremum for one sign vector.
+    wgamma_rademacher : The class ``W_γ`` of the paper's theorem.
+    manifold_rademacher : The class at a network's hidden layer (C11).
 
     Examples
     --------

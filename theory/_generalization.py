@@ -57,6 +57,29 @@ def retentiveness_ratio(X, V) -> np.ndarray:
     C10 — Zhang et al. 2021, complexity theorem (Section 4); docs/theory.md §5.2.
 
     ``inf`` where ``E(vᵀx)² = 0`` (the condition is void there).
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+        Data matrix.
+    V : array_like, shape (m, d)
+        Directions ``v`` (rows).
+
+    Returns
+    -------
+    numpy.ndarray, shape (m,)
+        The ratio per direction.
+
+    See Also
+    --------
+    retentive_constant : Its minimum over a sphere.
+
+    Examples
+    --------
+    >>> import numpy as np, theory
+    >>> X = np.array([[1.0], [-1.0]])
+    >>> round(float(theory.retentiveness_ratio(X, np.array([[1.0]]))[0]), 6)  # A''(1)² / min(1, 1)
+    0.038656
     """
     Xn = _np(X)
     Vn = np.atleast_2d(np.asarray(V, dtype=float))
@@ -98,6 +121,42 @@ def retentive_constant(X, radius, *, directions: int = 256, refine: int = 4,
     ``rho`` (the estimate, clipped to (0, 1/2] — ``clipped`` says whether the cap 1/2 was applied; a
     raw 0 is returned as 0), ``raw`` (minimum found), ``direction`` (the minimiser v), ``radius``.
     An estimate from above of the infimum (a search can miss the minimum).
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+        Data matrix.
+    radius : float
+        ``B`` of ``Θ_B = {‖θ‖ ≤ B}``.
+    directions : int, default 256
+        Random starting directions.
+    refine : int, default 4
+        Number of best directions refined by BFGS.
+    generator : numpy.random.Generator or int, optional
+        Source of randomness; an int is a seed, ``None`` draws fresh randomness.
+
+    Returns
+    -------
+    dict
+        ``rho``, ``raw``, ``clipped``, ``direction``, ``radius`` (see above).
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range.
+
+    See Also
+    --------
+    retentiveness_ratio : The ratio minimised.
+    wgamma_rademacher, wgamma_bound : Use ``rho``.
+
+    Examples
+    --------
+    >>> import numpy as np, theory
+    >>> X = np.random.default_rng(0).standard_normal((50, 2))
+    >>> est = theory.retentive_constant(X, 1.0, directions=16, refine=1, generator=0)
+    >>> bool(0 < est["rho"] <= 0.5)
+    True
     """
     radius = check_positive(radius, "radius")
     directions = check_count(directions, "directions")
@@ -125,6 +184,33 @@ def wgamma_ellipsoid_constant(gamma, rho) -> float:
     """``c(γ, ρ) = max{u^{2/3}, u}``, ``u = γ/√ρ``: ``W_γ ∩ Θ_B ⊂ {θᵀΣ̂₀θ ≤ c}`` (C10, derived above).
 
     C10 (our containment argument); docs/theory.md §5.2.
+
+    Parameters
+    ----------
+    gamma : float
+        ``γ`` of ``W_γ``.
+    rho : float
+        Retentive constant, ``0 < ρ ≤ 1/2``.
+
+    Returns
+    -------
+    float
+        ``c(γ, ρ)``.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range.
+
+    See Also
+    --------
+    wgamma_rademacher : Uses the ellipsoid as its upper bound.
+
+    Examples
+    --------
+    >>> import theory
+    >>> theory.wgamma_ellipsoid_constant(2.0, 0.25)  # u = 4: max{4^(2/3), 4}
+    4.0
     """
     gamma, rho = check_positive(gamma, "gamma"), check_positive(rho, "rho")
     u = gamma / math.sqrt(rho)
@@ -132,7 +218,40 @@ def wgamma_ellipsoid_constant(gamma, rho) -> float:
 
 
 def wgamma_bound(gamma, rho, rank, n) -> float:
-    """The paper's bound ``max{(γ/ρ)^{1/4}, (γ/ρ)^{1/2}}·√(rank/n)`` (C10, Zhang et al. 2021, Section 4; docs/theory.md §5.2)."""
+    """The paper's bound ``max{(γ/ρ)^{1/4}, (γ/ρ)^{1/2}}·√(rank/n)`` (C10, Zhang et al. 2021, Section 4; docs/theory.md §5.2).
+
+    Parameters
+    ----------
+    gamma : float
+        ``γ`` of ``W_γ``.
+    rho : float
+        Retentive constant, ``0 < ρ ≤ 1/2``.
+    rank : int
+        ``rank(Σ_X)``.
+    n : int
+        Number of samples.
+
+    Returns
+    -------
+    float
+        The bound on ``Rad_n(W_γ)``.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range.
+
+    See Also
+    --------
+    wgamma_rademacher : The measured complexity against this bound.
+    wgamma_ellipsoid_constant : Our sharper containment.
+
+    Examples
+    --------
+    >>> import theory
+    >>> theory.wgamma_bound(0.5, 0.5, 2, 8)  # max{1, 1}·√(2/8)
+    0.5
+    """
     gamma, rho = check_positive(gamma, "gamma"), check_positive(rho, "rho")
     rank, n = check_count(rank, "rank", 0), check_count(n, "n")
     v = gamma / rho
@@ -143,6 +262,29 @@ def wgamma_value(X, theta) -> np.ndarray:
     """``E_x[A''(θᵀx)]·θᵀΣ̂₀θ`` (logistic A) for each row θ: the quantity W_γ bounds by γ.
 
     C10 — Zhang et al. 2021, complexity theorem (Section 4); docs/theory.md §5.2.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+        Data matrix.
+    theta : array_like, shape (d,) or (m, d)
+        Parameter vector(s).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``E_x[A''(θᵀx)]·θᵀΣ̂₀θ`` per row.
+
+    See Also
+    --------
+    wgamma_rademacher : Complexity of ``{θ : wgamma_value ≤ γ}``.
+
+    Examples
+    --------
+    >>> import numpy as np, theory
+    >>> X = np.array([[1.0], [-1.0]])
+    >>> theory.wgamma_value(X, np.array([[0.0], [2.0]])).round(6).tolist()  # θ = 0 and θ = 2
+    [0.0, 0.419974]
     """
     Xn = _np(X)
     T = np.atleast_2d(np.asarray(theta, dtype=float))
@@ -189,6 +331,47 @@ def wgamma_rademacher(X, gamma, radius, *, rho: float | None = None, draws: int 
     - ``lower`` ± ``lower_se``: mean over ``lower_draws`` sign vectors of feasible values of
       ``θᵀXᵀσ/n`` on ``W_γ ∩ Θ_B`` (ray searches) — a lower bound on the Rademacher complexity;
     - ``bound``: ``max{(γ/ρ)^{1/4}, (γ/ρ)^{1/2}}·√(r/n)``; ``holds``: ``upper ≤ bound`` within 4 SE.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+        Data matrix.
+    gamma : float
+        ``γ`` of ``W_γ``.
+    radius : float
+        ``B`` of ``Θ_B``.
+    rho : float, optional
+        Retentive constant; ``None`` estimates it.
+    draws : int, default 2000
+        Sign vectors for the upper bound.
+    lower_draws : int, default 200
+        Sign vectors for the lower bound.
+    generator : numpy.random.Generator or int, optional
+        Source of randomness; an int is a seed, ``None`` draws fresh randomness.
+
+    Returns
+    -------
+    dict
+        ``rho``, ``upper``, ``upper_se``, ``derived_bound``, ``lower``, ``lower_se``, ``bound``, ``holds``.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range.
+
+    See Also
+    --------
+    wgamma_bound : The paper's bound.
+    wgamma_ellipsoid_constant : The containing ellipsoid.
+    rademacher : The ellipsoid's complexity.
+
+    Examples
+    --------
+    >>> import numpy as np, theory
+    >>> X = np.random.default_rng(0).standard_normal((40, 2))
+    >>> out = theory.wgamma_rademacher(X, 0.5, 1.0, rho=0.1, draws=200, lower_draws=20, generator=0)
+    >>> bool(out["lower"] <= out["upper"] + 4 * out["upper_se"]), out["holds"]
+    (True, True)
     """
     gamma, radius = check_positive(gamma, "gamma"), check_positive(radius, "radius")
     lower_draws = check_count(lower_draws, "lower_draws")
@@ -225,11 +408,43 @@ def wgamma_rademacher(X, gamma, radius, *, rho: float | None = None, draws: int 
 
 
 def lowrank_gaussian(n, d, r, generator: np.random.Generator) -> np.ndarray:
-    """n samples of ``x = A z``, ``z ~ N(0, I_r)``, ``A = √(d/r)·Q`` (Q: random d×r orthonormal).
+    """Draw n samples of ``x = A z``, ``z ~ N(0, I_r)``, ``A = √(d/r)·Q`` (Q: random d×r orthonormal).
 
     C10 data of chosen intrinsic dimension; docs/theory.md §5.2.
 
     ``Σ_X = (d/r)·QQᵀ`` has rank r and trace d (unit variance per coordinate on average).
+
+    Parameters
+    ----------
+    n : int
+        Number of samples.
+    d : int
+        Ambient dimension.
+    r : int
+        Intrinsic dimension, ``1 ≤ r ≤ d``.
+    generator : numpy.random.Generator or int
+        Source of randomness.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, d)
+        The samples.
+
+    Raises
+    ------
+    ValueError
+        If a size is out of range.
+
+    See Also
+    --------
+    intrinsic_dimension_sweep : Complexities on such data.
+
+    Examples
+    --------
+    >>> import numpy as np, theory
+    >>> X = theory.lowrank_gaussian(100, 10, 3, np.random.default_rng(0))
+    >>> X.shape, int(np.linalg.matrix_rank(X))
+    ((100, 10), 3)
     """
     n, d, r = check_count(n, "n"), check_count(d, "d"), check_count(r, "r")
     if r > d:
@@ -248,6 +463,43 @@ def intrinsic_dimension_sweep(ranks=SWEEP_RANKS, *, d: int = 100, n: int = 500, 
     ellipsoid_bound`` (√(c r/n)), ``ridge, ridge_se, ridge_bound`` (√(c tr Σ̂₀/n)), and the scaled values
     ``ellipsoid_over_sqrt_r = ellipsoid/√(c r/n)``, ``ridge_over_sqrt_d = ridge/√(c d/n)``: the
     ellipsoid class grows like √r, the ridge class like √(tr Σ̂₀) ≈ √d whatever r.
+
+    Parameters
+    ----------
+    ranks : sequence of int, default (1, 2, 5, 10, 20, 50, 100)
+        Intrinsic dimensions.
+    d : int, default 100
+        Ambient dimension.
+    n : int, default 500
+        Samples per rank.
+    c : float, default 1.0
+        Size of both classes.
+    draws : int, default 2000
+        Sign vectors per estimate.
+    generator : numpy.random.Generator or int, optional
+        Source of randomness; an int is a seed, ``None`` draws fresh randomness.
+
+    Returns
+    -------
+    list of dict
+        One row per rank, keys as above.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range.
+
+    See Also
+    --------
+    lowrank_gaussian : The data.
+    rademacher : Each estimate.
+
+    Examples
+    --------
+    >>> import theory
+    >>> rows = theory.intrinsic_dimension_sweep((1, 4), d=8, n=50, draws=200, generator=0)
+    >>> [row["rank"] for row in rows]
+    [1, 4]
     """
     rng = check_rng(generator)
     c = check_positive(c, "c")
@@ -284,6 +536,50 @@ def generalization_gap_bound(X_train, y_train, X_test, y_test, *, C: float = 1.0
     and ``bound_ridge`` (ball Θ_B: ``B·√(tr Σ̂₀/n)``). ``vacuous``: bound ≥ B_loss (no information, as the
     gap never exceeds the loss range); ``above_trivial``: ``train_loss + bound ≥ log 2``, i.e. the bound
     cannot certify a test loss better than the constant predictor θ = 0. Measured: ``train_loss, test_loss, gap``, accuracies, ``acc_gap``.
+
+    Parameters
+    ----------
+    X_train : array_like, shape (n, d)
+        Training inputs.
+    y_train : array_like, shape (n,)
+        Training labels in {0, 1}.
+    X_test : array_like, shape (m, d)
+        Test inputs.
+    y_test : array_like, shape (m,)
+        Test labels in {0, 1}.
+    C : float, default 1.0
+        Inverse regularization strength of the logistic fit.
+    delta : float, default 0.05
+        Failure probability of the bound.
+    draws : int, default 2000
+        Sign vectors for ``bound_ellipsoid``.
+    generator : numpy.random.Generator or int, optional
+        Source of randomness; an int is a seed, ``None`` draws fresh randomness.
+
+    Returns
+    -------
+    dict
+        ``bound``, ``bound_ellipsoid``, ``bound_ridge``, ``vacuous``, ``above_trivial`` and the measured
+        losses, accuracies and gaps.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range.
+
+    See Also
+    --------
+    wgamma_bound : The complexity term.
+    retentive_constant : The estimate of ρ used.
+
+    Examples
+    --------
+    >>> import numpy as np, theory
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((80, 2)); y = (X[:, 0] > 0).astype(int)
+    >>> out = theory.generalization_gap_bound(X[:60], y[:60], X[60:], y[60:], draws=100, generator=0)
+    >>> bool(out["bound"] > 0)
+    True
     """
     from sklearn.linear_model import LogisticRegression
 

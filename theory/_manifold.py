@@ -36,6 +36,34 @@ def hidden_features(model, X) -> torch.Tensor:
     """``Φ = φ(X)``: the input of the model's last ``nn.Linear``, float64 ``(n, H)`` on the model's device.
 
     C11 — Zhang et al. 2021, two-layer ReLU network result (Section 4); docs/theory.md §5.3.
+
+    Parameters
+    ----------
+    model : torch.nn.Sequential
+        A network ending in ``nn.Linear``; ``φ`` is everything before it.
+    X : array_like, shape (n, d) or (n, ...)
+        Inputs (numpy or torch), any per-sample shape the model accepts.
+
+    Returns
+    -------
+    torch.Tensor, shape (n, H)
+        The features ``φ(x_i)``.
+
+    Raises
+    ------
+    ValueError
+        If the model does not end in ``nn.Linear``.
+
+    See Also
+    --------
+    centered_head : The head on centered features.
+
+    Examples
+    --------
+    >>> import numpy as np, theory
+    >>> net = theory.relu_mlp(2, [5], generator=0)
+    >>> tuple(theory.hidden_features(net, np.ones((3, 2))).shape)
+    (3, 5)
     """
     body, _ = _split(model)
     Xt = as_matrix(X, "X", model_device(model))
@@ -58,6 +86,39 @@ def centered_head(model, X):
     C11 — Zhang et al. 2021, two-layer ReLU network result (Section 4); docs/theory.md §5.3.
 
     ``head_c(φ(x) − φ̄) = f(x)`` exactly; mixing commutes with the shift (weights sum to 1).
+
+    Parameters
+    ----------
+    model : torch.nn.Sequential
+        A network ending in ``nn.Linear``; ``φ`` is everything before it.
+    X : array_like, shape (n, d) or (n, ...)
+        Inputs (numpy or torch), any per-sample shape the model accepts.
+
+    Returns
+    -------
+    head_c : torch.nn.Sequential
+        The linear head with the shifted intercept.
+    features : torch.Tensor, shape (n, H)
+        ``Φ − φ̄``.
+
+    Raises
+    ------
+    ValueError
+        If the model does not end in ``nn.Linear``.
+
+    See Also
+    --------
+    hidden_features : ``Φ`` itself.
+    manifold_regularizer : Uses the centered head.
+
+    Examples
+    --------
+    >>> import numpy as np, torch, theory
+    >>> net = theory.relu_mlp(2, [5], generator=0)
+    >>> X = np.random.default_rng(0).standard_normal((4, 2))
+    >>> head, F = theory.centered_head(net, X)
+    >>> torch.allclose(head(F), net(torch.tensor(X)))
+    True
     """
     Phi = hidden_features(model, X)
     W, b = _head_params(model)
@@ -72,6 +133,46 @@ def manifold_mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "squared",
     C11 — Zhang et al. 2021, two-layer ReLU network result (Section 4); docs/theory.md §5.3.
 
     ``theory.mixup_loss`` of the last ``nn.Linear`` on the hidden features (all pairs × Gauss–Jacobi).
+
+    Parameters
+    ----------
+    model : torch.nn.Sequential
+        A network ending in ``nn.Linear``; ``φ`` is everything before it.
+    X : array_like, shape (n, d) or (n, ...)
+        Inputs (numpy or torch), any per-sample shape the model accepts.
+    y : array_like, shape (n,) or (n, K)
+        Binary labels in {0, 1}, integer class labels, or one-hot / probability rows.
+    alpha : float
+        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
+    beta : float, optional
+        Second parameter; ``None`` (default) means ``beta = alpha``.
+    loss : {"squared", "logistic", "softmax"}, default "squared"
+        The GLM-form loss.
+    nodes : int, optional
+        Fixed Gauss–Jacobi rule.
+
+    Returns
+    -------
+    float
+        The exact Manifold Mixup loss.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range or the model does not end in ``nn.Linear``.
+
+    See Also
+    --------
+    mixup_loss : The input-level Mixup loss.
+    manifold_regularizer, manifold_comparison : Its regularizer.
+
+    Examples
+    --------
+    >>> import numpy as np, theory
+    >>> net = theory.relu_mlp(2, [5], generator=0)
+    >>> X = np.random.default_rng(0).standard_normal((6, 2)); y = np.linspace(0, 1, 6)
+    >>> bool(theory.manifold_mixup_loss(net, X, y, 1.0) > 0)
+    True
     """
     from ._mixup_loss import mixup_loss
 
@@ -86,6 +187,46 @@ def manifold_regularizer(model, X, alpha, beta=None, *, loss: str = "squared", f
     C11 — Zhang et al. 2021, two-layer ReLU network result (Section 4); docs/theory.md §5.3.
 
     Squared loss: ``½ρ₂ θ₁ᵀΣ̂_φθ₁`` (paper; ∞ unless α, β > 1) or ``½m₂ θ₁ᵀΣ̂_φθ₁`` (shrinkage).
+
+    Parameters
+    ----------
+    model : torch.nn.Sequential
+        A network ending in ``nn.Linear``; ``φ`` is everything before it.
+    X : array_like, shape (n, d) or (n, ...)
+        Inputs (numpy or torch), any per-sample shape the model accepts.
+    alpha : float
+        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
+    beta : float, optional
+        Second parameter; ``None`` (default) means ``beta = alpha``.
+    loss : {"squared", "logistic"}, default "squared"
+        The GLM.
+    form : {"paper", "shrinkage"}, default "paper"
+        Which regularizer.
+    nodes : int, optional
+        Gauss–Jacobi nodes (shrinkage form).
+
+    Returns
+    -------
+    float
+        The regularizer; ``math.inf`` for the paper form when ``ρ₂ = ∞``.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range or the model does not end in ``nn.Linear``.
+
+    See Also
+    --------
+    glm_regularizer : The input-level regularizer.
+    manifold_comparison : Against the exact Manifold Mixup loss.
+
+    Examples
+    --------
+    >>> import numpy as np, theory
+    >>> net = theory.relu_mlp(2, [5], generator=0)
+    >>> X = np.random.default_rng(0).standard_normal((6, 2))
+    >>> theory.manifold_regularizer(net, X, 1.0)  # ρ₂ = ∞ for α ≤ 1
+    inf
     """
     from ._regularizer import glm_regularizer
 
@@ -98,6 +239,45 @@ def manifold_comparison(model, X, y, alphas=None, beta=None, *, loss: str = "squ
     """C11 table: ``theory.regularizer.regularizer_comparison`` for the head on centered hidden features.
 
     C11 — Zhang et al. 2021, two-layer ReLU network result (Section 4); docs/theory.md §5.3.
+
+    Parameters
+    ----------
+    model : torch.nn.Sequential
+        A network ending in ``nn.Linear``; ``φ`` is everything before it.
+    X : array_like, shape (n, d) or (n, ...)
+        Inputs (numpy or torch), any per-sample shape the model accepts.
+    y : array_like, shape (n,) or (n, K)
+        Binary labels in {0, 1}, integer class labels, or one-hot / probability rows.
+    alphas : sequence of float, optional
+        The α values (default as ``regularizer_comparison``).
+    beta : float, optional
+        Fixed β; ``None`` means β = α.
+    loss : {"squared", "logistic"}, default "squared"
+        The GLM.
+    nodes : int, optional
+        Gauss–Jacobi nodes.
+
+    Returns
+    -------
+    list of dict
+        One row per α, keys as ``regularizer_comparison``.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range.
+
+    See Also
+    --------
+    regularizer_comparison : The input-level table.
+
+    Examples
+    --------
+    >>> import numpy as np, theory
+    >>> net = theory.relu_mlp(2, [5], generator=0)
+    >>> X = np.random.default_rng(0).standard_normal((6, 2)); y = np.linspace(0, 1, 6)
+    >>> [row["alpha"] for row in theory.manifold_comparison(net, X, y, alphas=(2.0,))]
+    [2.0]
     """
     from ._regularizer import ALPHAS, regularizer_comparison
 
@@ -112,6 +292,42 @@ def manifold_rademacher(model, X, gamma, *, draws: int = 2000, generator=None):
     C11 — Zhang et al. 2021, two-layer ReLU network result (Section 4); docs/theory.md §5.3.
 
     ``theory.rademacher(Φ, γ, cls="ellipsoid")``: ``bound = √(γ·rank(Σ_φ)/n)``, ``rank`` = rank of Φ.
+
+    Parameters
+    ----------
+    model : torch.nn.Sequential
+        A network ending in ``nn.Linear``; ``φ`` is everything before it.
+    X : array_like, shape (n, d) or (n, ...)
+        Inputs (numpy or torch), any per-sample shape the model accepts.
+    gamma : float
+        ``γ`` of the class.
+    draws : int, default 2000
+        Sign vectors.
+    generator : numpy.random.Generator or int, optional
+        Source of randomness; an int is a seed, ``None`` draws fresh randomness.
+
+    Returns
+    -------
+    RademacherEstimate
+        As ``rademacher`` on the hidden features.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range.
+
+    See Also
+    --------
+    rademacher : The input-level complexity.
+
+    Examples
+    --------
+    >>> import numpy as np, theory
+    >>> net = theory.relu_mlp(2, [5], generator=0)
+    >>> X = np.random.default_rng(0).standard_normal((20, 2))
+    >>> r = theory.manifold_rademacher(net, X, 1.0, draws=200, generator=0)
+    >>> bool(r.value <= r.bound)
+    True
     """
     from ._complexity import rademacher
 

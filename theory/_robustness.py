@@ -372,8 +372,10 @@ class ExactComparison:
 
 def exact_comparison(model, X, y, alpha, beta=None, *, norm=2, c_x=None, eps=None, nodes: int | None = None,
                      pgd: dict | None = None, bound: str = "crown") -> ExactComparison:
-    """C7 (beyond Zhang et al. 2021; docs/theory.md §4.7): exact ``L_mix`` (``theory.mixup_loss``) against ``L_adv(ε)`` at
-    ``ε = ε_mix`` (default; or the given ``eps``), binary logistic loss.
+    """C7: exact ``L_mix`` against exact ``L_adv(ε)`` at ``ε = ε_mix``, binary logistic loss.
+
+    Beyond Zhang et al. 2021; docs/theory.md §4.7. Exact ``L_mix`` (``theory.mixup_loss``) against
+    ``L_adv(ε)`` at ``ε = ε_mix`` (default; or the given ``eps``).
 
     Linear models: ``L_adv`` in closed form. ReLU MLPs: bracketed by PGD (``pgd`` = options for
     ``method="pgd"``) below and the certified bound (``bound``) above.

@@ -7,23 +7,60 @@ from __future__ import annotations
 
 
 class MixupWarning(UserWarning):
-    """Base class of every warning that ``theory`` emits."""
+    """Base class of every warning that ``theory`` emits.
+
+    See Also
+    --------
+    AccuracyWarning, ApproximationWarning, AssumptionWarning, UndeterminedWarning : The kinds.
+
+    Examples
+    --------
+    >>> import warnings, theory
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", theory.MixupWarning)  # silence every kind, by class
+    ...     issubclass(theory.AssumptionWarning, theory.MixupWarning)
+    True
+    """
 
 
 class AccuracyWarning(MixupWarning, RuntimeWarning):
-    """A computed value may miss its requested accuracy: its error estimate exceeds ``rtol``, or is not a bound."""
+    """A computed value may miss its requested accuracy: its error estimate exceeds ``rtol``, or is not a bound.
+
+    See Also
+    --------
+    MixupWarning : The base class.
+    mixup_loss_error : Warns when its error is not a bound.
+    """
 
 
 class ApproximationWarning(MixupWarning):
-    """An approximation of the analysis (the second-order expansion L̃_mix) is far from the exact quantity."""
+    """An approximation of the analysis (the second-order expansion L̃_mix) is far from the exact quantity.
+
+    See Also
+    --------
+    MixupWarning : The base class.
+    mixup_expansion : The approximation concerned.
+    """
 
 
 class AssumptionWarning(MixupWarning):
-    """A theorem's assumptions fail on this instance: a conclusion that holds here is not guaranteed by it."""
+    """A theorem's assumptions fail on this instance: a conclusion that holds here is not guaranteed by it.
+
+    See Also
+    --------
+    MixupWarning : The base class.
+    robustness_bound : Reports the assumptions as ``assumptions``.
+    """
 
 
 class UndeterminedWarning(MixupWarning):
-    """A method cannot decide this case for this model and returns its documented "undetermined" value (nan)."""
+    """A method cannot decide this case for this model and returns its documented "undetermined" value (nan).
+
+    See Also
+    --------
+    MixupWarning : The base class.
+    exact_comparison : Its ``status`` can be ``"undecided"``.
+    """
 
 
 __all__ = ["MixupWarning", "AccuracyWarning", "ApproximationWarning", "AssumptionWarning", "UndeterminedWarning"]
