@@ -334,7 +334,7 @@ def _explain(data, model, alpha, n, train, out, progress) -> dict:
             b = robustness_bound(net, X, y, alpha)
             eps = np.asarray(b.eps_i)
             p.line("eps_i min / median / max", f"{eps.min():.4g} / {np.median(eps):.4g} / {eps.max():.4g}",
-                   "per-point radius m_1 R_i c_x sqrt(d), R_i = abs(cos(grad f_i, x_i))", "§4.3")
+                   "per-point radius m_1 omega_i c_x sqrt(d), omega_i = abs(cos(grad f_i, x_i))", "§4.3")
             p.line("eps_mix = min_i eps_i", b.eps_mix, "the radius the theorem certifies", "§4.3")
             p.line("eps*", b.eps_star, "largest eps with L~_mix >= L~_adv(eps): how loose eps_mix is", "§4.3")
             p.line("L~_mix", b.mixup_approx, "left end of the chain", "§4.3")
@@ -408,9 +408,9 @@ def _regularizers(p: Printer, net, X, y, alpha, model, L_mix) -> None:
         p.line("S = E_D~[L_std(lambda theta)]", S, "standard loss at the shrunk parameter", "§5.1, C9")
         p.line("exact L_mix - S", L_mix - S, "the exact regularization the forms approximate", "§5.1, C9")
         p.line("Reg shrinkage form", glm_regularizer(net, X, alpha, form="shrinkage"),
-               "(1/2n) E_D~[(1-l)^2 sum A''(l x_i theta)] theta' Sigma theta: finite for all alpha", "§5.1, C9")
+               "(1/2n) E_D~[(1-l)^2 sum h''(l x_i theta)] theta' Sigma theta: finite for all alpha", "§5.1, C9")
         p.line("Reg paper form", glm_regularizer(net, X, alpha, form="paper"),
-               "(1/2n)[sum A''(x_i theta)] rho_2 theta' Sigma theta: inf when alpha <= 1", "§5.1, C9")
+               "(1/2n)[sum h''(x_i theta)] rho_2 theta' Sigma theta: inf when alpha <= 1", "§5.1, C9")
         p.line("frozen-scale excess F - L_std", reg.frozen_scale_excess(net, X, y, alpha),
                "exact quantity whose 2nd-order term is the paper form", "§5.1, C9")
         return

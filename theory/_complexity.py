@@ -169,7 +169,7 @@ def ridge_sup(X, c, sigma) -> np.ndarray:
 
 def rademacher(X, c, *, cls: str = "ellipsoid", draws: int = 2000,
                generator: np.random.Generator | None = None) -> RademacherEstimate:
-    """C10 (Zhang et al. 2021, Section 4; docs/theory.md §5.2): ``Rad_n`` of the ellipsoid ``{θᵀΣ̂₀θ ≤ c}`` or ridge ``{‖θ‖² ≤ c}`` class on X.
+    """C10 (Zhang et al. 2021, Theorem 4.2; docs/theory.md §5.2): ``Rad_n`` of the ellipsoid ``{θᵀΣ̂₀θ ≤ c}`` or ridge ``{‖θ‖² ≤ c}`` class on X.
 
     Exact supremum per sign vector (``ellipsoid_sup``/``ridge_sup``), Monte Carlo over ``draws``
     Rademacher sign vectors from ``generator`` (a numpy Generator; ``None`` draws fresh randomness).

@@ -54,7 +54,7 @@ def _log_logistic_curvature(Z: np.ndarray) -> np.ndarray:
 def retentiveness_ratio(X, V) -> np.ndarray:
     """``(E_x[A''(vᵀx)])² / min{1, E_x[(vᵀx)²]}`` for each row v of V, logistic A, on the sample (C10).
 
-    C10 — Zhang et al. 2021, complexity theorem (Section 4); docs/theory.md §5.2.
+    C10 — Zhang et al. 2021, Theorem 4.2; docs/theory.md §5.2.
 
     ``inf`` where ``E(vᵀx)² = 0`` (the condition is void there).
 
@@ -113,7 +113,7 @@ def retentive_constant(X, radius, *, directions: int = 256, refine: int = 4,
                        generator: np.random.Generator | None = None) -> dict:
     """Estimate of the retentive constant ρ of the logistic A on ``Θ_B = {‖θ‖ ≤ radius}`` (C10).
 
-    C10 — Zhang et al. 2021, complexity theorem (Section 4); docs/theory.md §5.2.
+    C10 — Zhang et al. 2021, Theorem 4.2; docs/theory.md §5.2.
 
     Minimises the ratio of ``retentiveness_ratio`` over the sphere ``‖v‖ = radius`` (where the
     infimum over the ball lies, see the module docstring): ``directions`` random Gaussian directions
@@ -218,7 +218,7 @@ def wgamma_ellipsoid_constant(gamma, rho) -> float:
 
 
 def wgamma_bound(gamma, rho, rank, n) -> float:
-    """The paper's bound ``max{(γ/ρ)^{1/4}, (γ/ρ)^{1/2}}·√(rank/n)`` (C10, Zhang et al. 2021, Section 4; docs/theory.md §5.2).
+    """The paper's bound ``max{(γ/ρ)^{1/4}, (γ/ρ)^{1/2}}·√(rank/n)`` (C10, Zhang et al. 2021, Theorem 4.2; docs/theory.md §5.2).
 
     Parameters
     ----------
@@ -261,7 +261,7 @@ def wgamma_bound(gamma, rho, rank, n) -> float:
 def wgamma_value(X, theta) -> np.ndarray:
     """``E_x[A''(θᵀx)]·θᵀΣ̂₀θ`` (logistic A) for each row θ: the quantity W_γ bounds by γ.
 
-    C10 — Zhang et al. 2021, complexity theorem (Section 4); docs/theory.md §5.2.
+    C10 — Zhang et al. 2021, Theorem 4.2; docs/theory.md §5.2.
 
     Parameters
     ----------

@@ -1,5 +1,5 @@
 """C11: a two-layer ReLU net with Mixup at the hidden layer (Manifold Mixup), Zhang et al. 2021,
-Section 4; docs/theory.md §5.3.
+Theorem 4.3; docs/theory.md §5.3.
 
 ``f(x) = θ₁ᵀφ(x) + θ₀``, ``φ(x) = σ(Wx + b)``. Manifold Mixup mixes hidden features:
 ``l(θ, (λφ(x_i) + (1−λ)φ(x_j), λy_i + (1−λ)y_j))`` — the Mixup loss of the *linear* head on the
@@ -35,7 +35,7 @@ def _split(model):
 def hidden_features(model, X) -> torch.Tensor:
     """``Φ = φ(X)``: the input of the model's last ``nn.Linear``, float64 ``(n, H)`` on the model's device.
 
-    C11 — Zhang et al. 2021, two-layer ReLU network result (Section 4); docs/theory.md §5.3.
+    C11 — Zhang et al. 2021, Theorem 4.3; docs/theory.md §5.3.
 
     Parameters
     ----------
@@ -83,7 +83,7 @@ def _head_params(model):
 def centered_head(model, X):
     """``(head_c, Φ − φ̄)``: a float64 linear head with intercept ``θ₀ + θ₁ᵀφ̄`` on centered features.
 
-    C11 — Zhang et al. 2021, two-layer ReLU network result (Section 4); docs/theory.md §5.3.
+    C11 — Zhang et al. 2021, Theorem 4.3; docs/theory.md §5.3.
 
     ``head_c(φ(x) − φ̄) = f(x)`` exactly; mixing commutes with the shift (weights sum to 1).
 
@@ -130,7 +130,7 @@ def centered_head(model, X):
 def manifold_mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "squared", nodes: int | None = None) -> float:
     """C11: exact Manifold Mixup loss ``(1/n²) Σ_ij E_λ l(θ, (λφ_i + (1−λ)φ_j, λy_i + (1−λ)y_j))``.
 
-    C11 — Zhang et al. 2021, two-layer ReLU network result (Section 4); docs/theory.md §5.3.
+    C11 — Zhang et al. 2021, Theorem 4.3; docs/theory.md §5.3.
 
     ``theory.mixup_loss`` of the last ``nn.Linear`` on the hidden features (all pairs × Gauss–Jacobi).
 
@@ -184,7 +184,7 @@ def manifold_regularizer(model, X, alpha, beta=None, *, loss: str = "squared", f
                          nodes: int | None = None) -> float:
     """C11: the GLM regularizer in θ₁ on centered hidden features (``theory.glm_regularizer``).
 
-    C11 — Zhang et al. 2021, two-layer ReLU network result (Section 4); docs/theory.md §5.3.
+    C11 — Zhang et al. 2021, Theorem 4.3; docs/theory.md §5.3.
 
     Squared loss: ``½ρ₂ θ₁ᵀΣ̂_φθ₁`` (paper; ∞ unless α, β > 1) or ``½m₂ θ₁ᵀΣ̂_φθ₁`` (shrinkage).
 
@@ -238,7 +238,7 @@ def manifold_comparison(model, X, y, alphas=None, beta=None, *, loss: str = "squ
                         nodes: int | None = None) -> list[dict]:
     """C11 table: ``theory.regularizer.regularizer_comparison`` for the head on centered hidden features.
 
-    C11 — Zhang et al. 2021, two-layer ReLU network result (Section 4); docs/theory.md §5.3.
+    C11 — Zhang et al. 2021, Theorem 4.3; docs/theory.md §5.3.
 
     Parameters
     ----------
@@ -289,7 +289,7 @@ def manifold_comparison(model, X, y, alphas=None, beta=None, *, loss: str = "squ
 def manifold_rademacher(model, X, gamma, *, draws: int = 2000, generator=None):
     """C11: Rademacher complexity of ``{φ ↦ θ₁ᵀφ : θ₁ᵀΣ̂_φθ₁ ≤ γ}`` on the hidden features.
 
-    C11 — Zhang et al. 2021, two-layer ReLU network result (Section 4); docs/theory.md §5.3.
+    C11 — Zhang et al. 2021, Theorem 4.3; docs/theory.md §5.3.
 
     ``theory.rademacher(Φ, γ, cls="ellipsoid")``: ``bound = √(γ·rank(Σ_φ)/n)``, ``rank`` = rank of Φ.
 

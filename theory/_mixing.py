@@ -23,7 +23,7 @@ EIGENVECTOR_WEIGHTS_ABOVE = 1e-4  # weights taken from eigenvectors (else from t
 class MixupLambda:
     """Beta(α, β) mixing weights with closed-form moments and Gauss–Jacobi nodes.
 
-    D_λ, D̃_λ, m_k and ρ₂ of Zhang et al. 2021, Lemma 3.1 (C1, C2) and Section 4 (C9); docs/theory.md §1.
+    D_λ, D̃_λ, m_k and ρ₂ of Zhang et al. 2021, Lemma 3.1 (C1, C2) and Lemma 4.1 (C9); docs/theory.md §1.
 
     ``D̃_λ = (α/(α+β))·Beta(α+1, β) + (β/(α+β))·Beta(β+1, α)`` is the size-biased twin that
     appears after un-mixing labels (C1, identity (I)): ``E_{D_λ}[λ g(λ)] = (α/(α+β)) E_{Beta(α+1,β)} g``.

@@ -86,7 +86,7 @@ def _tilde_rule(alpha, beta, nodes, device):
 
 def glm_regularizer(model, X, alpha, beta=None, *, loss: str = "logistic", form: str = "paper",
                     nodes: int | None = None) -> float:
-    """C9 (Zhang et al. 2021, Section 4; docs/theory.md §5.1): the second-order Mixup regularizer of a GLM, data centered by the caller.
+    """C9 (Zhang et al. 2021, Lemma 4.1; docs/theory.md §5.1): the second-order Mixup regularizer of a GLM, data centered by the caller.
 
     - ``form="paper"``: ``(1/2n) [Σ_i A''(f(x_i))] · ρ₂ · θᵀΣ̂θ``, ``ρ₂ = E_{D̃}[((1−λ)/λ)²]``;
       ``math.inf`` exactly when α ≤ 1 or β ≤ 1 (ρ₂ = ∞; not computed as a product with 0·∞).
@@ -178,7 +178,7 @@ def shrunk_standard_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic
                          nodes: int | None = None) -> float:
     """``S(θ) = E_{λ~D̃}[(1/n) Σ_i l(f(λx_i), y_i)]`` (= ``E_{D̃} L_std(λθ)`` without intercept), C9.
 
-    C9 — Zhang et al. 2021, lemma on GLMs (Section 4); docs/theory.md §5.1.
+    C9 — Zhang et al. 2021, Lemma 4.1; docs/theory.md §5.1.
 
     The first term of the shrinkage form, by Gauss–Jacobi quadrature over D̃.
 
@@ -237,7 +237,7 @@ def frozen_scale_excess(model, X, y, alpha, beta=None, *, loss: str = "logistic"
                         chunk_elements: int = CHUNK_ELEMENTS) -> float:
     """``F(θ) − L_std(θ)``, ``F(θ) = (1/n) Σ_i E_{λ~D̃} E_r l(θ, (x_i + t·r, y_i))``, ``t = (1−λ)/λ`` (C9).
 
-    C9 — Zhang et al. 2021, lemma on GLMs (Section 4); docs/theory.md §5.1.
+    C9 — Zhang et al. 2021, Lemma 4.1; docs/theory.md §5.1.
 
     The exact quantity whose second-order expansion in the perturbation ``t·r`` is the paper form
     (the Mixup loss with the λ-shrinkage of the parameter frozen). Computed exactly:
@@ -327,7 +327,7 @@ def regularizer_comparison(X, y, alphas=ALPHAS, beta=None, *, loss: str = "logis
                            C: float = 1.0, nodes: int | None = None) -> list[dict]:
     """C9 table: paper form, shrinkage form and plain expansion against exact Mixup excesses, per α.
 
-    C9 — Zhang et al. 2021, lemma on GLMs (Section 4); docs/theory.md §5.1.
+    C9 — Zhang et al. 2021, Lemma 4.1; docs/theory.md §5.1.
 
     ``X`` is centered here (the forms assume x̄ = 0; centering is exact for the comparison).
     ``model=None`` fits one: logistic → ``sklearn.linear_model.LogisticRegression(C=C,

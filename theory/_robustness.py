@@ -1,6 +1,6 @@
 """Mixup as adversarial training: the robustness chain of C4 (logistic regression, ℓ2), C5 (ReLU nets)
 and C13 (ℓ∞), its assumptions (C6) and the exact comparison (C7) — Zhang et al. 2021, Theorem 3.1 and its ReLU-network
-counterpart (Section 3); docs/theory.md §4.
+counterpart, Theorem 3.3; docs/theory.md §4.
 
 The chain ``L̃_mix ≥ (1/n) Σ_i L̃_adv,i(ε_i) ≥ L̃_adv(ε_mix)`` with
 
@@ -189,7 +189,7 @@ def robustness_bound(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
                      c_x=None) -> RobustnessBound:
     """C4 (ℓ2, logistic regression), C5 (ReLU nets, ∇f_i in place of θ), C13 (ℓ∞).
 
-    Zhang et al. 2021, Theorem 3.1 (C4) and the ReLU-network theorem of its Section 3 (C5); C13 is our
+    Zhang et al. 2021, Theorem 3.1 (C4) and Lemma 3.2 and Theorem 3.3 (C5); C13 is our
     ℓ∞ extension. docs/theory.md §4.3–§4.5.
 
     Returns the chain ``mixup_approx = L̃_mix ≥ adv_at_eps_i = (1/n) Σ L̃_adv,i(ε_i) ≥ adv_at_eps_mix

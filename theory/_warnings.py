@@ -9,6 +9,8 @@ from __future__ import annotations
 class MixupWarning(UserWarning):
     """Base class of every warning that ``theory`` emits.
 
+    Filter by class, never by message text (docs/theory.md §0).
+
     See Also
     --------
     AccuracyWarning, ApproximationWarning, AssumptionWarning, UndeterminedWarning : The kinds.
@@ -26,6 +28,8 @@ class MixupWarning(UserWarning):
 class AccuracyWarning(MixupWarning, RuntimeWarning):
     """A computed value may miss its requested accuracy: its error estimate exceeds ``rtol``, or is not a bound.
 
+    Filter by class, never by message text (docs/theory.md §0).
+
     See Also
     --------
     MixupWarning : The base class.
@@ -35,6 +39,8 @@ class AccuracyWarning(MixupWarning, RuntimeWarning):
 
 class ApproximationWarning(MixupWarning):
     """An approximation of the analysis (the second-order expansion L̃_mix) is far from the exact quantity.
+
+    Filter by class, never by message text (docs/theory.md §0).
 
     See Also
     --------
@@ -46,6 +52,8 @@ class ApproximationWarning(MixupWarning):
 class AssumptionWarning(MixupWarning):
     """A theorem's assumptions fail on this instance: a conclusion that holds here is not guaranteed by it.
 
+    Filter by class, never by message text (docs/theory.md §0).
+
     See Also
     --------
     MixupWarning : The base class.
@@ -55,6 +63,8 @@ class AssumptionWarning(MixupWarning):
 
 class UndeterminedWarning(MixupWarning):
     """A method cannot decide this case for this model and returns its documented "undetermined" value (nan).
+
+    Filter by class, never by message text (docs/theory.md §0).
 
     See Also
     --------

@@ -68,7 +68,7 @@ def api_page() -> str:
            ".. currentmodule:: theory", "",
            "Every public name of ``theory`` (``from theory import NAME``), generated from ``theory.__all__``;",
            "the groups and their section numbers follow ``theory/__init__.py``. Section numbers (§N) refer to",
-           ":doc:`the theory page <../theory>`; claim ids (C1–C14) to :doc:`checks`.",
+           ":doc:`the theory page <../theory>`; claim ids (C1–C14) to :doc:`../lecture` and :doc:`checks`.",
            "Warnings are typed: filter them by class (``warnings.simplefilter('ignore', theory.ApproximationWarning)``).",
            ""]
     for title, group in groups:
@@ -122,7 +122,8 @@ def gallery_page() -> str:
         claims = claim_ids(str(data.get("claims", "")))
         out += [f"## `{png.stem}`", "", f"*{data.get('title', png.stem)}*", "",
                 f"![{png.stem}](../../figures/{png.name})", ""]
-        out.append(f"- **Claims:** {', '.join(claims) or '—'} (see [the theory](../theory.md))")
+        out.append(f"- **Claims:** {', '.join(claims) or '—'} (see [the lecture path](../lecture.md) and "
+                   f"[the theory](../theory.md))")
         if "verdict" in summary:
             verdict = words.get(summary["verdict"], summary["verdict"])
             tally = f" ({summary['tally']})" if summary.get("tally") else ""

@@ -67,7 +67,7 @@ def plot(rows: list[dict], summary: dict):
     style.log_ticks(ax1, r_vals)
     ax1.set_yscale("log")
     style.plain_log_labels(ax1, "y")
-    ax1.set_xlabel("intrinsic dimension r = rank Σ_X")
+    ax1.set_xlabel("intrinsic dimension r = rank Σ₀")
     ax1.set_ylabel("empirical Rademacher complexity")
     ax1.set_title(f"d = {rs[0]['d']}, n = {rs[0]['n']}, c = {rs[0]['c']:g}")
     ax1.legend(loc="lower right")
@@ -78,7 +78,7 @@ def plot(rows: list[dict], summary: dict):
     ax2.axhline(1.0, color="0.4", linestyle="--", linewidth=1, label="bound (= 1 after scaling)")
     style.log_ticks(ax2, r_vals)
     ax2.set_ylim(0, 1.15)
-    ax2.set_xlabel("intrinsic dimension r = rank Σ_X")
+    ax2.set_xlabel("intrinsic dimension r = rank Σ₀")
     ax2.set_ylabel("Rademacher complexity / its scale")
     ax2.set_title(f"scaled (ellipsoid slope {summary['ellipsoid_slope_vs_r']:.2f} in r; "
                   f"ridge {summary['ridge_slope_vs_r']:.2f})")
