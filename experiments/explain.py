@@ -42,28 +42,10 @@ def load_small(name: str, n: int = N_SAMPLES, seed: int = SEED) -> tuple[np.ndar
     """``(X, y)``: ``n`` training points of ``name``, standardized and centered (x̄ = 0, assumption A1)."""
     if name not in DATASETS:
         raise ValueError(f"data must be one of {DATASETS}, got {name!r}")
-    try:
-        from .datasets import load_dataset
-    except ImportError:  # pragma: no cover - the datasets module ships with the package
-        return _sklearn_small(name, n, seed)
+    from .datasets import load_dataset
+
     ds = load_dataset(name, n=n, seed=seed, standardize=True, center=True)
     return ds.X_train, ds.y_train
-
-
-def _sklearn_small(name, n, seed):
-    from sklearn import datasets
-
-    if name == "two_moons":
-        X, y = datasets.make_moons(n, noise=0.1, random_state=seed)
-    elif name == "breast_cancer":
-        X, y = datasets.load_breast_cancer(return_X_y=True)
-    else:
-        X, y = datasets.load_digits(n_class=2, return_X_y=True)
-    idx = np.random.default_rng(seed).permutation(len(y))[:n]
-    X, y = X[idx].astype(float), y[idx]
-    std = X.std(0)
-    X = (X - X.mean(0)) / np.where(std > 0, std, 1.0)
-    return X, y
 
 
 def fit_model(kind: str, X: np.ndarray, y: np.ndarray, *, train: str = "standard", alpha: float = 1.0):

@@ -90,19 +90,14 @@ def _robustness(model, X, y, alpha, beta, n_classes):
     skipped.update(rob_eps_i_mean=math.nan, rob_holds=False)
     if n_classes != 2:
         return {**skipped, "robustness_skipped": "robustness_bound is for binary logistic models only"}
-    try:
-        import theory
+    from theory import robustness_bound
 
-        rb = theory.robustness_bound(model, X, y, alpha, beta, loss="logistic")
-    except (ImportError, AttributeError) as exc:
-        return {**skipped, "robustness_skipped": f"theory.robustness_bound unavailable: {exc}"}
+    try:
+        rb = robustness_bound(model, X, y, alpha, beta, loss="logistic")
     except ValueError as exc:
         return {**skipped, "robustness_skipped": str(exc)}
     out = {f"rob_{f}": float(getattr(rb, f)) for f in _ROB_FIELDS}
     out["rob_eps_i_mean"] = float(np.mean(rb.eps_i))
-    if hasattr(rb, "eps_sharp") and len(rb.eps_sharp):  # optional extras of theory.robustness
-        out["rob_eps_sharp_mean"] = float(np.mean(rb.eps_sharp))
-        out["rob_adv_at_eps_sharp"] = float(rb.adv_at_eps_sharp)
     out["rob_holds"] = bool(rb.holds)
     out.update({f"rob_{k}": bool(v) for k, v in dict(rb.assumptions).items()})
     out["robustness_skipped"] = ""
@@ -204,10 +199,10 @@ def accuracy_under_attack(model: nn.Module, X, y, eps: float, norm=math.inf, att
     Inputs are not clipped to a pixel box.
 
     PGD takes ``steps`` steps of size ``step_size`` (default ``2.5·eps/steps``).
-    ``backend="theory"`` uses ``theory.attacks`` (float64; PGD from the FGSM point and ``restarts``
-    random points of the ball, keeping each sample's highest-loss point); ``"local"`` runs the
-    textbook attack in the model's own dtype (cheaper for large nets; PGD from one random start
-    seeded by ``seed``); ``"auto"`` picks ``theory`` when it is importable.
+    ``backend="theory"`` (and ``"auto"``, the default) uses ``theory.adversarial_examples`` (float64;
+    PGD from the FGSM point and ``restarts`` random points of the ball, keeping each sample's
+    highest-loss point); ``"local"`` runs the textbook attack in the model's own dtype (cheaper for
+    large nets; PGD from one random start seeded by ``seed``).
     """
     check_choice(attack, "attack", ("fgsm", "pgd"))
     check_choice(norm, "norm", (2, math.inf))
@@ -216,11 +211,7 @@ def accuracy_under_attack(model: nn.Module, X, y, eps: float, norm=math.inf, att
     restarts = check_scalar(restarts, "restarts", int, min_val=0)
     check_choice(backend, "backend", ATTACK_BACKENDS)
     if backend == "auto":
-        try:
-            import theory.attacks  # noqa: F401
-            backend = "theory"
-        except ImportError:
-            backend = "local"
+        backend = "theory"
     p = next(model.parameters())
     Xt = torch.as_tensor(np.asarray(X), dtype=p.dtype, device=p.device)
     yt = torch.as_tensor(np.asarray(y), dtype=torch.int64, device=p.device)

@@ -246,3 +246,12 @@ def test_wrn16_8_forward_shape():
     assert m(torch.zeros(2, 3 * 32 * 32)).shape == (2, 10)
     head, tail = split_at_hidden(m, 1)
     assert tail(head(torch.zeros(2, 3072))).shape == (2, 10)
+
+
+def test_auto_attack_backend_is_the_library_attack():
+    """``backend="auto"`` is the library's float64 PGD (restarts from the FGSM point), never a quieter fallback."""
+    D = load_dataset("breast_cancer", n=120)
+    model = build_model("mlp", D.input_shape, 2, seed=3).double()
+    args = (model, D.X_train, D.y_train, 0.5, 2, "pgd")
+    auto = accuracy_under_attack(*args, steps=5, backend="auto")
+    assert auto == accuracy_under_attack(*args, steps=5, backend="theory")
