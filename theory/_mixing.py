@@ -8,12 +8,13 @@ from functools import lru_cache
 import numpy as np
 from scipy import linalg, special
 
+from . import _validate
 from ._validate import check_alpha_beta, check_count, check_nonnegative
 
-MAX_NODES = 1024
+MAX_NODES = _validate.MAX_NODES
 """Largest Gauss–Jacobi rule (the eigenvector step holds a q × q matrix: 8 MiB at the cap). Moments are
 accurate to 1e-13 relative up to q = 256 and to 3e-12 (measured, α = 1e-8) up to the cap."""
-NODE_PARAMETER_RANGE = (1e-8, 1e6)
+NODE_PARAMETER_RANGE = _validate.ALPHA_RANGE
 """α, β (and the size-biased components' α + 1, β + 1) for which the rules are verified accurate."""
 REFINE_BELOW = 0.25  # nodes refined to full relative accuracy
 EIGENVECTOR_WEIGHTS_ABOVE = 1e-4  # weights taken from eigenvectors (else from the Christoffel function)
@@ -63,7 +64,7 @@ class MixupLambda:
     beta: float
 
     def __init__(self, alpha: float, beta: float | None = None):
-        a, b = check_alpha_beta(alpha, beta)
+        a, b = check_alpha_beta(alpha, beta, bounded=False)
         object.__setattr__(self, "alpha", a)
         object.__setattr__(self, "beta", b)
 

@@ -15,13 +15,13 @@ import torch
 from torch import nn
 
 from ._problem import Problem, prepare
-from ._validate import (DTYPE, as_labels, check_alpha_beta, check_choice, check_count, check_nonnegative,
-                        check_positive, check_rng)
+from ._validate import (DTYPE, MAX_NODES, as_labels, check_alpha_beta, check_choice, check_count,
+                        check_nodes, check_nonnegative, check_rng, check_rows, check_rtol, check_scalar)
 from ._summary import summary_repr
 from ._kinks import kink_pair_sum, kink_plan
 from ._mixing import MAX_NODES, MixupLambda
 from ._models import AFFINE_LAYERS, eval_copy, is_affine, is_piecewise_linear, layers_of, split_affine_prefix
-from ._separated import panel_edges, separated_pair_sum
+from ._separated import check_margins, panel_edges, separated_pair_sum
 from ._warnings import AccuracyWarning
 
 DEFAULT_NODES = 64
@@ -30,6 +30,8 @@ scales): measured relative errors at 32 / 64 nodes: logistic regression on stand
 1.6e-9 / 4.9e-13; a Mixup-trained tanh MLP on two-moons (|f| ≤ 5) 3.4e-7 / 5.9e-11. ``mixup_loss``
 itself integrates to a tolerance (``rtol``) instead: kink-aware for piecewise-linear nets, node
 doubling otherwise (docs/theory.md §2.3)."""
+MAX_CHUNK_ELEMENTS = 1 << 28
+"""Largest ``chunk_elements`` accepted (2 GiB per float64 tensor)."""
 CHUNK_ELEMENTS = 1 << 20
 """Float64 values per intermediate tensor on CPU (8 MiB). Blocks this size measured fastest on CPU
 (``python -m benchmarks``): large enough to amortise per-block dispatch, small enough for the
@@ -41,7 +43,7 @@ lives on an accelerator (128 MiB per tensor): fewer, larger kernel launches. Any
 
 
 def _rule(alpha, beta, nodes, tilde, device):
-    q = DEFAULT_NODES if nodes is None else check_count(nodes, "nodes")
+    q = DEFAULT_NODES if nodes is None else check_nodes(nodes)
     lam, w = MixupLambda(alpha, beta).nodes(q, tilde=tilde)
     return torch.as_tensor(lam, dtype=DTYPE, device=device), torch.as_tensor(w, dtype=DTYPE, device=device)
 
@@ -59,12 +61,7 @@ def _features(P: Problem, shortcut: bool):
 
 def _row_range(n: int, rows) -> tuple[int, int]:
     """``rows = (r0, r1)``: the first index i of the ordered pairs (i, j) a shard sums over (all by default)."""
-    if rows is None:
-        return 0, n
-    r0, r1 = int(rows[0]), int(rows[1])
-    if not 0 <= r0 <= r1 <= n:
-        raise ValueError(f"rows must satisfy 0 <= r0 <= r1 <= n = {n}, got {tuple(rows)}")
-    return r0, r1
+    return check_rows(rows, n)
 
 
 def _fold_symmetric(lam: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,26 +127,28 @@ def _linear_pair_sum(P: Problem, z: torch.Tensor, lam, w, chunk_elements: int, r
         # (one moment of residuals: expanding into ½z̃² − ỹz̃ + ½ỹ² cancels catastrophically for offset labels)
         resid = z - P.Y
         return 0.5 * _pair_moment(resid, resid, lam, w, r0, r1)
-    label = _pair_moment(P.Y, z, lam, w, r0, r1)
     lam_f, w_f = _fold_symmetric(lam, w)
     q = lam_f.shape[0]
-    zf = z.reshape(-1)
-    left = zf[:, None] * lam_f  # (n, q): λ z_i
-    right = (1 - lam_f)[:, None] * zf  # (q, n): (1 − λ) z_j
+    zf, yf = z.reshape(-1), P.Y.reshape(-1)
+    left, right = zf[:, None] * lam_f, (1 - lam_f)[:, None] * zf  # (n, q): λ z_i; (q, n): (1 − λ) z_j
+    yleft, yright = yf[:, None] * lam_f, (1 - lam_f)[:, None] * yf
     bj = max(1, min(n, chunk_elements // q))
     bi = max(1, min(max(r1 - r0, 1), chunk_elements // (q * bj)))
     buf = torch.empty(bi * q * bj, dtype=DTYPE, device=z.device)
-    zero = torch.zeros((), dtype=DTYPE, device=z.device)
+    ybuf = torch.empty(bi * q * bj, dtype=DTYPE, device=z.device)
     acc = torch.zeros(q, dtype=DTYPE, device=z.device)
     for i0 in range(r0, r1, bi):
         i1 = min(r1, i0 + bi)
         for j0 in range(0, n, bj):
             j1 = min(n, j0 + bj)
-            block = buf[:(i1 - i0) * q * (j1 - j0)].view(i1 - i0, q, j1 - j0)
+            size = (i1 - i0) * q * (j1 - j0)
+            block = buf[:size].view(i1 - i0, q, j1 - j0)
+            ymix = ybuf[:size].view(i1 - i0, q, j1 - j0)
             torch.add(left[i0:i1, :, None], right[None, :, j0:j1], out=block)
-            torch.logaddexp(block, zero, out=block)
-            acc += block.sum((0, 2))
-    return acc @ w_f - label
+            torch.add(yleft[i0:i1, :, None], yright[None, :, j0:j1], out=ymix)
+            # ỹ·softplus(−z̃) + (1−ỹ)·softplus(z̃) as a sum of non-negative terms (GLMLoss.value): no cancellation
+            acc += P.loss.value(block.unsqueeze(-1), ymix.unsqueeze(-1)).sum((0, 2))
+    return acc @ w_f
 
 
 class _WidestOutput(torch.overrides.TorchFunctionMode):
@@ -270,15 +269,23 @@ def _value_and_error(model, X, y, alpha, beta, loss, nodes, rtol, method, shortc
     ``mixup_loss_error`` (see ``mixup_loss_error`` for the guarantee)."""
     alpha, beta = check_alpha_beta(alpha, beta)
     check_choice(method, "method", METHODS)
-    P = prepare(model, X, y, loss)
-    check_count(chunk_elements, "chunk_elements")
+    check_choice(shortcut, "shortcut", (True, False))
+    check_scalar(chunk_elements, "chunk_elements", int, min_val=1, max_val=MAX_CHUNK_ELEMENTS)
     if rtol is not None:
-        rtol = check_positive(rtol, "rtol")
-    if method == "separated" or (method == "auto" and shortcut and _separated_applies(P)
-                                 and separated_preferred(P.F, P.n)):
-        return (*_separated(P, alpha, beta, nodes, rtol, rows), P.n)
+        rtol = check_rtol(rtol)
     if nodes is not None:
-        q = check_count(nodes, "nodes")
+        nodes = check_nodes(nodes)
+    P = prepare(model, X, y, loss)
+    rows = check_rows(rows, P.n)
+    if method == "separated" or (method == "auto" and shortcut and _separated_applies(P)
+                                 and ((nodes is None and wide_margins(P.F)) or separated_preferred(P.F, P.n))):
+        return (*_separated(P, alpha, beta, nodes, rtol, rows), P.n)
+    if method == "pairs" and _separated_applies(P) and wide_margins(P.F) and nodes is None:
+        warnings.warn(f"mixup_loss: logistic margins up to {float(P.F.abs().max()):.3g} make the λ-integrand nearly "
+                      f"kinked; the node-doubling error estimate is not a bound there (method='auto' takes the "
+                      f"separated method)", AccuracyWarning, stacklevel=3)
+    if nodes is not None:
+        q = nodes
         lam, w = _rule(alpha, beta, q, False, P.device)
         return _exact_pair_sum(P, lam, w, shortcut=shortcut, chunk_elements=chunk_elements, rows=rows), None, P.n
     plan = kink_plan(P.model, shortcut) if method in ("auto", "kinks") else None
@@ -323,6 +330,17 @@ pair, the all-pairs quadrature n² per node over ~3 doubling rounds, so beyond t
 method costs ~30 s for any n, all pairs ~40 s at n = 1000)."""
 
 
+PAIRS_MAX_MARGIN = 16.0
+"""``method="auto"`` takes the separated method for logistic regression whenever a margin exceeds this: the
+pairs integrand ``softplus(λa + (1−λ)b)`` has singularities π/|a − b| off [0, 1], and beyond ~32 node doubling
+can stop on two rules that agree by chance (measured: 20× under-reported at margins ±210, α = β = 1e-4)."""
+
+
+def wide_margins(margins: torch.Tensor) -> bool:
+    """Whether some logistic margin exceeds ``PAIRS_MAX_MARGIN`` in magnitude."""
+    return float(margins.detach().abs().max()) > PAIRS_MAX_MARGIN
+
+
 def separated_preferred(margins: torch.Tensor, n: int) -> bool:
     """Whether ``method="auto"`` takes the separated method for these logistic margins (docs/theory.md §2.6)."""
     reach = float(margins.detach().abs().max())
@@ -346,9 +364,9 @@ def _separated(P: Problem, alpha, beta, nodes, rtol, rows) -> tuple[torch.Tensor
     if not _separated_applies(P):
         raise ValueError("method='separated' needs loss='logistic' and a model affine end-to-end with one "
                          "output (theory.linear_model); use method='pairs' or 'auto'")
-    q = None if nodes is None else check_count(nodes, "nodes")
+    check_margins(P.F)
     r = SEPARATED_RTOL if rtol is None else rtol
-    total, bound = separated_pair_sum(P.F, P.Y, alpha, beta, nodes=q, rtol=r, rows=_row_range(P.n, rows))
+    total, bound = separated_pair_sum(P.F, P.Y, alpha, beta, nodes=nodes, rtol=r, rows=_row_range(P.n, rows))
     return total, torch.as_tensor(bound, dtype=DTYPE)
 
 
@@ -680,7 +698,7 @@ def mixup_loss_error(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
     (0.5121319468, True)
     """
     if nodes is not None:
-        q = check_count(nodes, "nodes")
+        q = check_scalar(nodes, "nodes", int, min_val=1, max_val=MAX_NODES // 2)  # Q(q) and Q(2q)
         kw = dict(loss=loss, method=method, shortcut=shortcut, chunk_elements=chunk_elements, rows=rows)
         coarse = mixup_loss(model, X, y, alpha, beta, nodes=q, **kw)
         fine = mixup_loss(model, X, y, alpha, beta, nodes=2 * q, **kw)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validate import DTYPE, as_inputs, model_device
+from ._validate import DTYPE, as_inputs, check_model, model_device
 from ._losses import GLMLoss, get_loss
 from ._models import as_function, layers_of
 
@@ -71,6 +71,7 @@ def prepare(model, X, y, loss: str = "logistic") -> Problem:
     is a ``ValueError`` naming X and the shape the model's first layer expects.
     """
     lossobj = get_loss(loss)
+    check_model(model)
     base = as_function(model)
     Xt, shape = as_inputs(X, "X", model_device(model))
 

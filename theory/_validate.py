@@ -122,11 +122,63 @@ def check_torch_generator(generator: Any, name: str = "generator", default_seed:
                             f"got {type(generator).__name__}")
 
 
-def check_alpha_beta(alpha: Any, beta: Any = None) -> tuple[float, float]:
-    """Mixup's Beta(alpha, beta) parameters; ``beta=None`` means ``beta = alpha``."""
-    a = check_positive(alpha, "alpha")
-    b = a if beta is None else check_positive(beta, "beta")
+ALPHA_RANGE = (1e-8, 1e6)
+"""Mixup's α, β accepted by every function that integrates or expands over λ ~ Beta(α, β): the range where
+the Gauss–Jacobi rules are verified accurate (docs/theory.md §0). ``MixupLambda`` alone takes any α, β > 0
+(closed-form moments)."""
+MAX_NODES = 1024
+"""Largest Gauss–Jacobi rule any function builds (``nodes=``): the eigenvector step holds a q × q matrix."""
+RTOL_RANGE = (1e-15, 1.0)
+"""Relative tolerances accepted (``rtol=``): from a few ulps (below, rounding alone exceeds it) to 1 (excluded)."""
+
+
+def check_alpha_beta(alpha: Any, beta: Any = None, *, bounded: bool = True) -> tuple[float, float]:
+    """Mixup's Beta(alpha, beta) parameters; ``beta=None`` means ``beta = alpha``. In ``ALPHA_RANGE`` unless
+    ``bounded=False`` (any finite value > 0)."""
+    lo, hi = ALPHA_RANGE if bounded else (0, None)
+    edges = "both" if bounded else "right"
+    a = check_scalar(alpha, "alpha", float, min_val=lo, max_val=hi, include_boundaries=edges)
+    b = a if beta is None else check_scalar(beta, "beta", float, min_val=lo, max_val=hi, include_boundaries=edges)
     return a, b
+
+
+def check_nodes(nodes: Any, name: str = "nodes") -> int:
+    """A Gauss–Jacobi rule size, an integer in [1, MAX_NODES]."""
+    return check_scalar(nodes, name, int, min_val=1, max_val=MAX_NODES)
+
+
+def check_rtol(rtol: Any, name: str = "rtol") -> float:
+    """A relative tolerance in ``RTOL_RANGE`` = [1e-15, 1)."""
+    return check_scalar(rtol, name, float, min_val=RTOL_RANGE[0], max_val=RTOL_RANGE[1], include_boundaries="left")
+
+
+def check_rows(rows: Any, n: int, name: str = "rows") -> tuple[int, int]:
+    """``rows = (r0, r1)`` with integers ``0 <= r0 <= r1 <= n`` (``None``: all rows)."""
+    if rows is None:
+        return 0, n
+    if not isinstance(rows, (tuple, list)) or len(rows) != 2:
+        raise ArgumentTypeError(f"{name} must be a pair (r0, r1) of integers, got {type(rows).__name__} {rows!r}")
+    r0 = check_scalar(rows[0], f"{name}[0]", int)
+    r1 = check_scalar(rows[1], f"{name}[1]", int)
+    if not 0 <= r0 <= r1 <= n:
+        raise ValueError(f"{name} must satisfy 0 <= r0 <= r1 <= n = {n}, got {tuple(rows)!r}")
+    return r0, r1
+
+
+def check_model(model: Any, name: str = "model") -> None:
+    """A ``torch.nn.Module`` with real, finite parameters and buffers off the meta device, or a callable."""
+    if not isinstance(model, torch.nn.Module):
+        if not callable(model):
+            raise ArgumentTypeError(f"{name} must be a torch.nn.Module or a callable, got {type(model).__name__}")
+        return
+    for kind, items in (("parameter", model.named_parameters()), ("buffer", model.named_buffers())):
+        for key, t in items:
+            if t.is_meta:
+                raise ValueError(f"{name} has {kind} {key!r} on the meta device (no values); load its weights first")
+            if t.is_complex():
+                raise ValueError(f"{name} has complex {kind} {key!r} (dtype {t.dtype}); real parameters are needed")
+            if t.is_floating_point() and not bool(torch.isfinite(t.detach()).all()):
+                raise ValueError(f"{name} has NaN or inf in {kind} {key!r}")
 
 
 def model_device(model: Any) -> torch.device:
@@ -153,6 +205,8 @@ def as_matrix(X: Any, name: str = "X", device: torch.device | None = None) -> to
         raise ValueError(f"{name} is empty: n = 0 samples (need n >= 1)")
     if t.shape[1] == 0:
         raise ValueError(f"{name} has d = 0 features (need d >= 1)")
+    if t.is_meta:
+        raise ValueError(f"{name} is on the meta device (no values)")
     t = t.detach().to(device=device, dtype=DTYPE)
     if not torch.isfinite(t).all():
         raise ValueError(f"{name} contains NaN or inf")
@@ -201,6 +255,8 @@ def as_labels(y: Any, n: int, name: str = "y", device: torch.device | None = Non
         t = t.to(torch.int64)
     if not (t.is_floating_point() or t.dtype in _INT_DTYPES):
         raise ValueError(f"{name} must hold real numbers, got dtype {t.dtype}")
+    if t.is_meta:
+        raise ValueError(f"{name} is on the meta device (no values)")
     t = t.detach().to(device=device)
     if t.is_floating_point() and not torch.isfinite(t).all():
         raise ValueError(f"{name} contains NaN or inf")
