@@ -12,6 +12,7 @@ from __future__ import annotations
 from ._adversarial import adversarial_examples, adversarial_loss, adversarial_losses
 from ._complexity import RademacherEstimate, ellipsoid_sup, rademacher, ridge_sup
 from ._expansion import Expansion, mixup_expansion
+from ._carratino import mixup_loss_recentred
 from ._generalization import (generalization_gap_bound, intrinsic_dimension_sweep, lowrank_gaussian,
                               retentive_constant, retentiveness_ratio, wgamma_bound, wgamma_ellipsoid_constant,
                               wgamma_rademacher, wgamma_value)
@@ -41,7 +42,7 @@ __all__ = [
     "mixup_loss_separated",
     "squared_label_constant", "DEFAULT_NODES", "CHUNK_ELEMENTS",
     # second-order expansion (§3, C2)
-    "mixup_expansion", "Expansion",
+    "mixup_expansion", "Expansion", "mixup_loss_recentred",
     # robustness (§4, C4–C7, C13)
     "adversarial_loss", "adversarial_losses", "adversarial_examples",
     "robustness_bound", "RobustnessBound", "exact_comparison", "ExactComparison", "robustness_bound_softmax",

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from ._problem import Problem, prepare
-from ._validate import DTYPE, check_choice, check_nonnegative
+from ._validate import DTYPE, check_choice, check_count, check_nonnegative, check_positive
 from ._attacks import check_box, fgsm_inputs, fgsm_losses, pgd_losses
-from ._certify import Unsupported, certified_losses
+from ._certify import ALPHA_ITERS, ALPHA_LR, CERTIFY_METHODS, Unsupported, certified_losses
 from ._models import is_affine, linear_parameters
 from ._second_order import dual_norm, second_order_losses, vector_norm
 from ._trust_region import trust_region_max
@@ -37,8 +37,20 @@ _OPTIONS = {
     "second_order": (),
     "fgsm": ("box",),
     "pgd": ("steps", "restarts", "step_size", "box", "generator", "fgsm_start"),
-    "certified": ("bound",),
+    "certified": ("bound", "alpha_iters", "alpha_lr"),
 }
+
+
+def certified_options(options: dict) -> dict:
+    """``bound``, ``alpha_iters``, ``alpha_lr`` of ``method="certified"``, checked (one ``ValueError`` naming the
+    argument); the slope options are accepted only with ``bound="alpha-crown"``."""
+    bound = check_choice(options.get("bound", "crown"), "bound", CERTIFY_METHODS)
+    extra = sorted(set(options) & {"alpha_iters", "alpha_lr"})
+    if extra and bound != "alpha-crown":
+        raise ValueError(f"option(s) {extra} apply only to bound='alpha-crown', got bound={bound!r}")
+    iters = check_count(options.get("alpha_iters", ALPHA_ITERS), "alpha_iters", minimum=0)
+    lr = check_positive(options.get("alpha_lr", ALPHA_LR), "alpha_lr")
+    return {"method": bound, "alpha_iters": iters, "alpha_lr": lr}
 
 
 def check_norm(norm) -> float:
@@ -88,7 +100,11 @@ def adversarial_losses(model, X, y, eps, *, loss: str = "logistic", norm=2, meth
 
     Options: ``fgsm``: ``box=(lo, hi)``; ``pgd``: ``steps``, ``restarts``, ``step_size``, ``box``,
     ``generator`` (a ``torch.Generator``; default seeded 0), ``fgsm_start``; ``certified``:
-    ``bound`` in ``"crown"`` (default; CROWN ∩ IBP) or ``"ibp"``.
+    ``bound`` in ``"crown"`` (default; CROWN ∩ IBP), ``"ibp"`` or ``"alpha-crown"`` (CROWN with the
+    unstable ReLUs' lower slopes optimised per sample; never above CROWN, never below the true value),
+    with ``alpha_iters`` (projected Adam steps, default ``ALPHA_ITERS`` = 50; 0 gives CROWN) and
+    ``alpha_lr`` (step size, default ``ALPHA_LR`` = 0.1). The hidden layers' pre-activation bounds are
+    CROWN's in every variant; α-CROWN optimises the slopes of the output bound (docs/theory.md §4).
 
     Parameters
     ----------
@@ -144,6 +160,7 @@ def adversarial_losses(model, X, y, eps, *, loss: str = "logistic", norm=2, meth
     unknown = set(options) - set(_OPTIONS[method])
     if unknown:
         raise ValueError(f"unexpected option(s) {sorted(unknown)} for method={method!r}; accepted: {_OPTIONS[method]}")
+    certify = certified_options(options) if method == "certified" else {}
     P = prepare(model, X, y, loss)
     if method == "exact":
         out = exact_losses(P, eps, norm)
@@ -151,7 +168,7 @@ def adversarial_losses(model, X, y, eps, *, loss: str = "logistic", norm=2, meth
         out = second_order_losses(P, eps, norm)
     elif method == "certified":
         try:
-            out = certified_losses(P, eps, norm, options.get("bound", "crown"))
+            out = certified_losses(P, eps, norm, **certify)
         except Unsupported as exc:  # an explicit "undetermined", not an error (docs/theory.md §4)
             warnings.warn(f"method='certified' is undetermined for this model, returning nan: {exc}", UndeterminedWarning,
                           stacklevel=3)

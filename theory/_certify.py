@@ -9,6 +9,12 @@ Two bound propagations, both sound for every input in the ball ``‖δ‖_p ≤ 
   and the final linear function of the input is minimised in closed form over the ball,
   ``min_{‖δ‖_p≤ε} Λ(x_i + δ) = Λx_i − ε‖Λ‖_q``. Pre-activation bounds of every ReLU layer come from
   CROWN on that layer, intersected with IBP's.
+- α-CROWN (Xu et al., 2021): the same backward pass, with the slope ``a ∈ [slope, 1]`` of every
+  unstable ReLU's lower line ``σ(z) ≥ a·z`` chosen per sample and per output row to maximise the
+  output bound, by projected Adam ascent started at CROWN's choice. Every slope in the interval
+  gives a valid relaxation, so every iterate is a sound bound; the best iterate (per sample and row)
+  is kept, so the result is never worse than CROWN. The pre-activation bounds of the hidden layers
+  stay CROWN's (only the output bound's slopes are optimised).
 
 The loss is then bounded through monotone facts: logistic loss ``softplus(−s f)`` by a lower
 bound on the signed margin ``s f``; softmax cross-entropy by lower bounds on logit differences,
@@ -27,7 +33,11 @@ from torch import nn
 from ._problem import Problem
 from ._validate import DTYPE, check_choice
 
-CERTIFY_METHODS = ("crown", "ibp")
+CERTIFY_METHODS = ("crown", "ibp", "alpha-crown")
+ALPHA_ITERS = 50
+"""Default number of projected-Adam steps on the lower slopes (``bound="alpha-crown"``)."""
+ALPHA_LR = 0.1
+"""Default Adam step size on the slopes (they live in [0, 1])."""
 CERTIFY_CHUNK_ELEMENTS = 1 << 23
 DENSE_MAX_ELEMENTS = 1 << 26
 """Affine stretches (convolutions, pooling, reshapes) become dense matrices of at most this many entries."""
@@ -215,7 +225,7 @@ def _relu_relaxation(l: torch.Tensor, u: torch.Tensor, slope: float = 0.0):
 
 def _crown_lower(ops, relax, Lam: torch.Tensor, X0: torch.Tensor, eps: float, norm: float) -> torch.Tensor:
     """Lower bound of ``Λ·out(ops)(x)`` over the ball, ``Λ`` (n, M, width_out); ``relax[k]`` holds the
-    relaxation of the ReLU at ``ops[k]``."""
+    relaxation of the ReLU at ``ops[k]`` (its lower slopes ``(n, width)``, or ``(n, M, width)`` per row)."""
     const = torch.zeros(Lam.shape[:2], dtype=DTYPE, device=Lam.device)
     for k in range(len(ops) - 1, -1, -1):
         op = ops[k]
@@ -224,10 +234,12 @@ def _crown_lower(ops, relax, Lam: torch.Tensor, X0: torch.Tensor, eps: float, no
             const = const + Lam @ b
             Lam = Lam @ W
         else:
-            s_lo, s_up, t_up = relax[k]
+            s_lo, s_up, t_up = relax[k][:3]
+            if s_lo.dim() == 2:
+                s_lo = s_lo[:, None, :]
             pos, neg = Lam.clamp(min=0), Lam.clamp(max=0)
             const = const + (neg * t_up[:, None, :]).sum(-1)
-            Lam = pos * s_lo[:, None, :] + neg * s_up[:, None, :]
+            Lam = pos * s_lo + neg * s_up[:, None, :]
     return (Lam * X0[:, None, :]).sum(-1) + const - eps * Lam.norm(p=_dual(norm), dim=-1)
 
 
@@ -237,13 +249,55 @@ def _interval_linear(W, b, l, u):
     return mid - rad, mid + rad
 
 
+def _alpha_lower(ops, relax, spec: torch.Tensor, X0: torch.Tensor, eps: float, norm: float, iters: int,
+                 lr: float) -> torch.Tensor:
+    """α-CROWN: the largest of the lower bounds met while optimising the unstable ReLUs' lower slopes.
+
+    Projected Adam ascent on ``Σ bound`` (each sample's and row's bound depends only on its own slopes,
+    and Adam acts per coordinate, so every row is optimised independently of the batch). Written by
+    hand: auto_LiRPA is not a dependency, and the loop is a dozen lines over ``_crown_lower``.
+    """
+    n, M = spec.shape[:2]
+    free, lo_hi = {}, {}
+    for k, (s_lo, s_up, t_up, unstable, slope) in relax.items():
+        if bool(unstable.any()):
+            free[k] = s_lo[:, None, :].expand(n, M, -1).clone().requires_grad_(True)
+            lo_hi[k] = (unstable[:, None, :], slope)
+    with torch.no_grad():
+        best = _crown_lower(ops, relax, spec, X0, eps, norm)  # CROWN's slopes: the starting point
+    if not free or iters == 0:
+        return best
+    optimiser = torch.optim.Adam(list(free.values()), lr=lr)
+    with torch.enable_grad():
+        for step in range(iters + 1):
+            current = dict(relax)
+            for k, a in free.items():
+                s_lo, s_up, t_up = relax[k][:3]
+                current[k] = (torch.where(lo_hi[k][0], a, s_lo[:, None, :]), s_up, t_up)
+            bound = _crown_lower(ops, current, spec, X0, eps, norm)
+            best = torch.maximum(best, bound.detach())
+            if step == iters:
+                break
+            optimiser.zero_grad(set_to_none=False)
+            (-bound.sum()).backward()
+            for a in free.values():  # a zero row of Λ has no gradient in ‖Λ‖_q: a subgradient 0
+                a.grad.nan_to_num_(0.0)
+            optimiser.step()
+            with torch.no_grad():
+                for k, a in free.items():  # the projection onto [slope, 1]: every iterate stays valid
+                    a.clamp_(min=lo_hi[k][1], max=1.0)
+    return best
+
+
 def output_bounds(ops, X0: torch.Tensor, eps: float, norm: float, spec: torch.Tensor,
-                  method: str = "crown") -> torch.Tensor:
+                  method: str = "crown", alpha_iters: int = ALPHA_ITERS, alpha_lr: float = ALPHA_LR) -> torch.Tensor:
     """Lower bounds of ``spec · f(x)`` over the ball, ``spec`` (n, M, K); returns (n, M).
 
-    ``method="crown"`` returns the better (larger) of the CROWN and IBP bounds, ``"ibp"`` IBP's.
+    ``method="crown"`` returns the better (larger) of the CROWN and IBP bounds, ``"ibp"`` IBP's,
+    ``"alpha-crown"`` the better of IBP and the best α-CROWN iterate (``alpha_iters`` projected Adam
+    steps of size ``alpha_lr`` on the lower slopes, from CROWN's), which is never below CROWN's.
     """
-    use_crown = method == "crown"
+    use_crown = method in ("crown", "alpha-crown")
     relax: dict[int, tuple] = {}
     linears = 0
     l = u = None  # interval of the current activation (None: still the ball around X0)
@@ -267,22 +321,28 @@ def output_bounds(ops, X0: torch.Tensor, eps: float, norm: float, spec: torch.Te
                 l, u = torch.maximum(l, bound[:, :width]), torch.minimum(u, -bound[:, width:])
                 u = torch.maximum(u, l)  # guard against rounding crossing
             a = op[1] if len(op) > 1 else 0.0
-            relax[k] = _relu_relaxation(l, u, a)
+            relax[k] = (*_relu_relaxation(l, u, a), (l < 0) & (u > 0), a)
             l, u = torch.where(l >= 0, l, a * l), torch.where(u >= 0, u, a * u)
     interval = (spec.clamp(min=0) * l[:, None, :] + spec.clamp(max=0) * u[:, None, :]).sum(-1)
     if not use_crown:
         return interval
+    if method == "alpha-crown":
+        return torch.maximum(interval, _alpha_lower(ops, relax, spec, X0, eps, norm, alpha_iters, alpha_lr))
     return torch.maximum(interval, _crown_lower(ops, relax, spec, X0, eps, norm))
 
 
-def certified_losses(P: Problem, eps: float, norm: float, method: str = "crown") -> torch.Tensor:
+def certified_losses(P: Problem, eps: float, norm: float, method: str = "crown", alpha_iters: int = ALPHA_ITERS,
+                     alpha_lr: float = ALPHA_LR) -> torch.Tensor:
     """Per-sample certified upper bounds on ``max_{‖δ‖_p ≤ ε} l(x_i + δ, y_i)`` (see module docstring)."""
     check_choice(method, "bound", CERTIFY_METHODS)
+    opts = {"alpha_iters": alpha_iters, "alpha_lr": alpha_lr}
     ops = relu_ops(P.model, tuple(P.X.shape[1:]), P.device)
     widths = [op[1].shape[0] for op in ops if op[0] == "linear"]
     K, n = P.K, P.n
     rows = 2 * K if P.loss.name == "squared" else K
     per_sample = 4 * max(widths + [P.X[0].numel()]) * (max(widths) * 2 + rows)
+    if method == "alpha-crown":  # autograd keeps a few (rows, width) tensors per layer for the slopes' gradient
+        per_sample += 8 * len(ops) * rows * max(widths + [P.X[0].numel()])
     chunk = max(1, CERTIFY_CHUNK_ELEMENTS // per_sample)
     out = []
     for r0 in range(0, n, chunk):
@@ -291,18 +351,18 @@ def certified_losses(P: Problem, eps: float, norm: float, method: str = "crown")
         eye = torch.eye(K, dtype=DTYPE, device=P.device)
         if P.loss.name == "logistic":
             s = (2 * Y - 1).reshape(m, 1, 1)
-            margin = output_bounds(ops, X0, eps, norm, s, method)[:, 0]
+            margin = output_bounds(ops, X0, eps, norm, s, method, **opts)[:, 0]
             out.append(torch.logaddexp(-margin, torch.zeros_like(margin)))
         elif P.loss.name == "squared":
             spec = torch.cat([eye, -eye]).expand(m, -1, -1)
-            bound = output_bounds(ops, X0, eps, norm, spec, method)
+            bound = output_bounds(ops, X0, eps, norm, spec, method, **opts)
             lo, hi = bound[:, :K], -bound[:, K:]
             out.append(0.5 * torch.maximum((Y - lo) ** 2, (Y - hi) ** 2).sum(1))
         else:  # softmax: Σ_c y_c log Σ_k exp(−lb(f_c − f_k)), only classes with some y_c > 0
             total = torch.zeros(m, dtype=DTYPE, device=P.device)
             for c in torch.nonzero(Y.sum(0) > 0).flatten().tolist():
                 spec = (eye[c][None, :] - eye).expand(m, -1, -1)  # rows e_c − e_k
-                diff_lo = output_bounds(ops, X0, eps, norm, spec, method)
+                diff_lo = output_bounds(ops, X0, eps, norm, spec, method, **opts)
                 diff_lo[:, c] = 0.0
                 total = total + Y[:, c] * torch.logsumexp(-diff_lo, 1)
             out.append(total)

@@ -25,8 +25,10 @@ from ._summary import summary_repr
 from ._mixing import MixupLambda
 from ._models import is_affine, is_piecewise_linear, linear_parameters, split_affine_prefix
 from ._warnings import ApproximationWarning
+from ._carratino import recentred_terms
 
 R3_METHODS = ("auto", "exact", "hutchinson", "zero")
+FORMS = ("paper", "carratino")
 EXACT_R3_MAX_DIRECTIONS = 256
 """``r3="auto"`` computes tr(H_i Σ̂) exactly with one HVP per eigen-direction of Σ̂ up to this
 rank, and by Hutchinson's estimator (probes g ~ N(0, Σ̂), E[gᵀHg] = tr(HΣ̂)) beyond it."""
@@ -78,6 +80,19 @@ class Expansion:
     scaled: tuple = (float("nan"),) * 3
     """``(r1, r2, r3)·2^{−k}``: finite and accurate where the terms themselves underflow (margins
     past ≈ 745 for the logistic loss); ratios such as ε* are computed from these."""
+    form: str = "paper"
+    """``"paper"`` (around the data points) or ``"carratino"`` (around the shrunk, re-centred points)."""
+    theta_bar: float = float("nan")
+    """``"carratino"``: ``θ̄ = E max(λ, 1 − λ)``, the shrinkage factor of the inputs and labels."""
+    shrunk: float = float("nan")
+    """``"carratino"``: ERM on the shrunk inputs with the original labels, ``(1/n) Σ l(x̃_i, y_i)``."""
+    label_smoothing: float = float("nan")
+    """``"carratino"``: ``standard − shrunk``, the effect of the smoothed labels ``ỹ_i`` (the label-smoothing-like term)."""
+    jacobian: float = float("nan")
+    """``"carratino"``: ``r2``, the terms with first derivatives of f only (Gauss–Newton part and the
+    input–label cross term ``cross``)."""
+    cross: float = float("nan")
+    """``"carratino"``: the input–label cross term ``−E[ε ᵀ J_i δ]`` (part of ``jacobian``)."""
 
     def __repr__(self) -> str:
         return summary_repr(self, extra=("approx",))
@@ -176,10 +191,19 @@ def _r3_terms(P: Problem, G: torch.Tensor, D: torch.Tensor, Sigma: torch.Tensor,
 
 def mixup_expansion(model, X, y, alpha, beta=None, *, loss: str = "logistic", scale: float = 1.0,
                     r3: str = "auto", probes: int = HUTCHINSON_PROBES,
-                    generator: torch.Generator | None = None) -> Expansion:
+                    generator: torch.Generator | None = None, form: str = "paper") -> Expansion:
     """C2: the terms ``standard, r1, r2, r3`` of the expansion of ``L_mix``, and ``approx``.
 
     Zhang et al. 2021, Lemma 3.1 (and its Eq. (3) for ``approx``); docs/theory.md §3.2.
+
+    ``form="carratino"`` (Carratino et al., JMLR 2022; docs/theory.md §3.4) expands instead around the
+    shrunk, re-centred data ``x̃_i = x̄ + θ̄(x_i − x̄)``, ``ỹ_i = ȳ + θ̄(y_i − ȳ)``, ``θ̄ = E max(λ, 1 − λ)``,
+    where the mixing perturbation has mean zero. Then ``standard`` is ERM on ``(x̃_i, ỹ_i)`` (=
+    ``shrunk + label_smoothing``), ``r1 = 0`` (the first-order term vanishes identically), ``r2`` the
+    Jacobian terms (``jacobian``: Gauss–Newton part plus the input–label ``cross`` term; for the
+    squared loss also ``½E‖ε‖²``), ``r3`` the Hessian term, and ``approx`` approximates ``mixup_loss``
+    itself for every loss (labels are mixed, not un-mixed). ``scale = s`` scales the perturbation:
+    ``approx = standard + s²(r2 + r3)`` is the expansion of ``theory.mixup_loss_recentred(..., scale=s)``.
 
     ``r3``: ``"auto"`` (0 for piecewise-linear Sequentials — R3 vanishes a.e. — exact HVPs up to
     ``EXACT_R3_MAX_DIRECTIONS`` eigen-directions of Σ̂, else Hutchinson with ``probes`` probes),
@@ -242,12 +266,18 @@ def mixup_expansion(model, X, y, alpha, beta=None, *, loss: str = "logistic", sc
     (0.420845, 0.067064, 0.022059, 0.0)
     >>> round(e.approx, 6)  # L̃_mix; the exact L_mix here is 0.512132
     0.509967
+    >>> c = theory.mixup_expansion(model, X, y, 1.0, form="carratino")  # around the shrunk points
+    >>> c.r1, round(c.theta_bar, 6), round(c.approx, 6)  # closer to the exact 0.512132
+    (0.0, 0.75, 0.512019)
     """
     alpha, beta = check_alpha_beta(alpha, beta)
     s = check_nonnegative(scale, "scale")
     check_choice(r3, "r3", R3_METHODS)
+    check_choice(form, "form", FORMS)
     probes = check_count(probes, "probes")
     P = prepare(model, X, y, loss)
+    if form == "carratino":
+        return _carratino(P, alpha, beta, s, r3, probes, generator)
     mix = MixupLambda(alpha, beta)
     m1, m2 = mix.m(1), mix.m(2)
     n = P.n
@@ -271,6 +301,20 @@ def mixup_expansion(model, X, y, alpha, beta=None, *, loss: str = "logistic", sc
     r1_, r2_, r3_ = (math.ldexp(t, k) for t in scaled)  # exact (k ≤ 0), rounding once into subnormals
     out = Expansion(float(standard), r1_, r2_, r3_, s, m1, m2, used, k, scaled)
     if s == 1.0 and P.loss.name != "squared":
+        warn_if_far(P, out.approx, alpha, beta)
+    return out
+
+
+def _carratino(P: Problem, alpha: float, beta: float, s: float, r3: str, probes: int, generator) -> Expansion:
+    t = recentred_terms(P, alpha, beta, _r3_terms, r3, probes, generator)
+    r2 = t.gauss_newton + t.cross + t.label_square
+    r3_ = float(0.5 * t.hessian_sum / P.n)
+    if not all(map(math.isfinite, (t.standard, r2, r3_))):
+        raise ValueError(f"X (max |X| = {float(P.X.abs().max()):.3g}) is too large for the expansion in float64: "
+                         "the second moments of X and the model's Jacobians overflow; rescale X (e.g. standardize it)")
+    out = Expansion(t.standard, 0.0, r2, r3_, s, float("nan"), float("nan"), t.r3_method, 0, (0.0, r2, r3_),
+                    "carratino", t.theta_bar, t.shrunk, t.label_smoothing, r2, t.cross)
+    if s == 1.0:
         warn_if_far(P, out.approx, alpha, beta)
     return out
 

@@ -25,12 +25,12 @@ import numpy as np
 import torch
 
 from ._problem import Problem, prepare
-from ._validate import DTYPE, check_alpha_beta, check_nonnegative
+from ._validate import DTYPE, check_alpha_beta, check_choice, check_nonnegative
 from ._summary import summary_repr
 from ._adversarial import adversarial_loss, check_norm
 from ._expansion import input_jacobians, mixup_expansion
 from ._mixup_loss import mixup_loss
-from ._certify import Unsupported, relu_ops
+from ._certify import CERTIFY_METHODS, Unsupported, relu_ops
 from ._models import is_affine, is_piecewise_linear
 from ._second_order import dual_norm, vector_norm
 from ._warnings import AssumptionWarning
@@ -378,7 +378,8 @@ def exact_comparison(model, X, y, alpha, beta=None, *, norm=2, c_x=None, eps=Non
     ``L_adv(ε)`` at ``ε = ε_mix`` (default; or the given ``eps``).
 
     Linear models: ``L_adv`` in closed form. ReLU MLPs: bracketed by PGD (``pgd`` = options for
-    ``method="pgd"``) below and the certified bound (``bound``) above.
+    ``method="pgd"``) below and the certified bound (``bound`` in ``"crown"``, ``"alpha-crown"`` — the
+    tighter — or ``"ibp"``; see ``theory.adversarial_losses``) above.
 
     Exact chain for logistic regression (derived here, beyond the paper): under (A1) and (A2) with
     no intercept, ``L_mix ≥ (1/n) Σ_i L_adv,i(ε^sharp_i) ≥ L_adv(ε_mix)`` *exactly*, for every α, β.
@@ -440,6 +441,7 @@ def exact_comparison(model, X, y, alpha, beta=None, *, norm=2, c_x=None, eps=Non
     >>> c.status, round(c.mixup_exact, 6), round(c.adv_lower, 6), round(c.adv_upper, 6)
     ('holds', 0.512132, 0.4557, 0.4557)
     """
+    check_choice(bound, "bound", CERTIFY_METHODS)
     rb = robustness_bound(model, X, y, alpha, beta, norm=norm, c_x=c_x)
     e = rb.eps_mix if eps is None else check_nonnegative(eps, "eps")
     mix = mixup_loss(model, X, y, alpha, beta, loss="logistic", nodes=nodes)
