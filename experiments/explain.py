@@ -276,6 +276,7 @@ def _explain(data, model, alpha, n, train, out, progress) -> dict:
     p.line("quadrature error bound", _noise(err), "a-posteriori bound on the error of L_mix (mixup_loss_error)", "§1, §2.3")
     est = mixup_loss_sampled(net, X, y, alpha, draws=SAMPLED_DRAWS, generator=np.random.default_rng(SEED))
     p.line("L_mix sampled (permutation)", est.mean, f"what training sees: {SAMPLED_DRAWS} passes, +- {est.stderr:.2g} (1 s.e.), unbiased", "§2.4")
+    _training_steps(p, net, X, y, alpha, L_mix)
     rhs = mixup_loss_unmixed(net, X, y, alpha, nodes=2 * q)
     p.line("RHS of (I)", rhs, f"(1/n) sum_i E_D~ E_r l(x_i + (1-lambda)(r - x_i), y_i): labels un-mixed ({2 * q} nodes)", "§3.1")
     p.line("abs(L_mix - RHS(I))", _noise(abs(fine - rhs)), f"identity (I), RHS with {2 * q} nodes: 0 up to quadrature error (C1)", "§3.1")
@@ -360,6 +361,35 @@ def _explain(data, model, alpha, n, train, out, progress) -> dict:
     except Missing as exc:
         p.note(f"Rademacher complexity: n/a ({exc})")
     return p.values
+
+
+STEP_BATCH = 8
+"""Batch size of the training-step lines (docs/theory.md §2.7)."""
+STEP_RTOL = 1e-4
+"""Relative target of the step variances printed by ``explain`` (node doubling in λ)."""
+
+
+def _training_steps(p: Printer, net, X, y, alpha, L_mix) -> None:
+    """What one training step's Mixup loss estimates, per pairing scheme (C14, docs/theory.md §2.7)."""
+    import warnings
+
+    from theory import AccuracyWarning, estimator_moments
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AccuracyWarning)
+        r = estimator_moments(net, X, y, alpha, schemes=("permutation", "flip", "flip-per-sample"),
+                              batch_sizes=(STEP_BATCH,), rtol=STEP_RTOL)
+    B = STEP_BATCH
+    for scheme in ("permutation", "flip"):
+        value = float(r.expectation[scheme][0])
+        p.line(f"E[step] {scheme}", value, f"batch of {B}, reshuffled epochs: {value / L_mix - 1:+.2%} vs L_mix "
+               + ("(self-pairs with probability 1/B)" if scheme == "permutation" else "(never a self-pair)"), "§2.7")
+    v_batch, v_example = float(r.variance["flip"][0]), float(r.variance["flip-per-sample"][0])
+    p.line("Var[step] flip", v_batch, f"variance of one step's loss, one lambda per batch (B = {B})", "§2.7")
+    estimate = " (node-doubling estimate: kinks in lambda)" if any(issubclass(w.category, AccuracyWarning)
+                                                                  for w in caught) else ""
+    p.line("Var[step] flip-per-sample", v_example,
+           f"one lambda per example: {v_example / v_batch:.2f} x the per-batch variance{estimate}", "§2.7")
 
 
 def _exact_adversarial(p: Printer, net, X, y, eps, L_mix, model, adversarial_loss) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ._adversarial import adversarial_examples, adversarial_loss, adversarial_losses
 from ._complexity import RademacherEstimate, ellipsoid_sup, rademacher, ridge_sup
+from ._estimators import EstimatorMoments, estimator_expectation, estimator_moments, estimator_variance
 from ._expansion import Expansion, mixup_expansion
 from ._carratino import mixup_loss_recentred
 from ._generalization import (generalization_gap_bound, intrinsic_dimension_sweep, lowrank_gaussian,
@@ -41,6 +42,8 @@ __all__ = [
     "mixup_loss", "mixup_loss_error", "mixup_loss_unmixed", "mixup_loss_sampled", "SampledEstimate",
     "mixup_loss_separated",
     "squared_label_constant", "DEFAULT_NODES", "CHUNK_ELEMENTS",
+    # what a training loop minimises: moments of the per-step Mixup loss (§2.7)
+    "estimator_expectation", "estimator_variance", "estimator_moments", "EstimatorMoments",
     # second-order expansion (§3, C2)
     "mixup_expansion", "Expansion", "mixup_loss_recentred",
     # robustness (§4, C4–C7, C13)

@@ -277,26 +277,34 @@ def _value_and_error(model, X, y, alpha, beta, loss, nodes, rtol, method, shortc
         nodes = check_nodes(nodes)
     P = prepare(model, X, y, loss)
     rows = check_rows(rows, P.n)
+    return (*pair_sum_and_error(P, alpha, beta, nodes, rtol, method, shortcut, chunk_elements, rows), P.n)
+
+
+def pair_sum_and_error(P: Problem, alpha: float, beta: float, nodes, rtol, method: str = "auto",
+                       shortcut: bool = True, chunk_elements: int = CHUNK_ELEMENTS, rows=None):
+    """``(n² L_mix or a shard's share, error bound or None)`` for a prepared problem (validated arguments).
+
+    ``P.Y`` may hold any targets the loss takes, soft ones included (label smoothing: the estimators
+    of docs/theory.md §2.7); every path is affine in the target."""
     if method == "separated" or (method == "auto" and shortcut and _separated_applies(P)
                                  and ((nodes is None and wide_margins(P.F)) or separated_preferred(P.F, P.n))):
-        return (*_separated(P, alpha, beta, nodes, rtol, rows), P.n)
+        return _separated(P, alpha, beta, nodes, rtol, rows)
     if method == "pairs" and _separated_applies(P) and wide_margins(P.F) and nodes is None:
         warnings.warn(f"mixup_loss: logistic margins up to {float(P.F.abs().max()):.3g} make the λ-integrand nearly "
                       f"kinked; the node-doubling error estimate is not a bound there (method='auto' takes the "
-                      f"separated method)", AccuracyWarning, stacklevel=3)
+                      f"separated method)", AccuracyWarning, stacklevel=4)
     if nodes is not None:
         q = nodes
         lam, w = _rule(alpha, beta, q, False, P.device)
-        return _exact_pair_sum(P, lam, w, shortcut=shortcut, chunk_elements=chunk_elements, rows=rows), None, P.n
+        return _exact_pair_sum(P, lam, w, shortcut=shortcut, chunk_elements=chunk_elements, rows=rows), None
     plan = kink_plan(P.model, shortcut) if method in ("auto", "kinks") else None
     if method == "kinks" and plan is None:
         raise ValueError("method='kinks' needs an nn.Sequential of affine layers and ReLU/LeakyReLU/ReLU6/"
                          "Hardtanh activations")
     if plan is not None:
-        total, err = kink_pair_sum(P, alpha, beta, plan, KINK_RTOL if rtol is None else rtol, chunk_elements,
-                                   rows, _pair_blocks)
-        return total, err, P.n
-    return (*_doubled(P, alpha, beta, SMOOTH_RTOL if rtol is None else rtol, shortcut, chunk_elements, rows), P.n)
+        return kink_pair_sum(P, alpha, beta, plan, KINK_RTOL if rtol is None else rtol, chunk_elements,
+                             rows, _pair_blocks)
+    return _doubled(P, alpha, beta, SMOOTH_RTOL if rtol is None else rtol, shortcut, chunk_elements, rows)
 
 
 def _doubled(P: Problem, alpha, beta, rtol, shortcut, chunk_elements, rows):
@@ -304,7 +312,7 @@ def _doubled(P: Problem, alpha, beta, rtol, shortcut, chunk_elements, rows):
     if is_piecewise_linear(P.model) and not is_affine(P.model):
         warnings.warn("mixup_loss: this piecewise-linear model is outside the kink-aware path (layers other than "
                       "affine maps and ReLU-type activations); its integrand has kinks in λ, so the quadrature "
-                      "error estimate is not a bound", AccuracyWarning, stacklevel=4)
+                      "error estimate is not a bound", AccuracyWarning, stacklevel=5)
     q = FIRST_DOUBLING_NODES
     prev = _exact_pair_sum(P, *_rule(alpha, beta, q, False, P.device), shortcut=shortcut,
                            chunk_elements=chunk_elements, rows=rows)
@@ -318,7 +326,7 @@ def _doubled(P: Problem, alpha, beta, rtol, shortcut, chunk_elements, rows):
         prev = cur
     if err > rtol * abs(float(cur)):
         warnings.warn(f"mixup_loss: error estimate {err / max(abs(float(cur)), 1e-300):.1e} (relative) above "
-                      f"rtol = {rtol:g} at the largest rule ({q} nodes)", AccuracyWarning, stacklevel=4)
+                      f"rtol = {rtol:g} at the largest rule ({q} nodes)", AccuracyWarning, stacklevel=5)
     return cur, torch.as_tensor(err, dtype=DTYPE)
 
 
