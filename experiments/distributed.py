@@ -3,17 +3,18 @@
 
 - :func:`sharded_mixup_loss`: ``L_mix`` of docs/theory.md §2 with the n ordered-pair rows split over the
   ranks of an initialised process group; each rank sums its rows' ``Σ_j E_λ l`` and one
-  ``all_reduce(SUM)`` adds the shares. Without a process group it is ``theory.mixup_loss``.
+  ``all_reduce(SUM)`` adds the shares. For a model affine end-to-end each rank reads only its own
+  rows of the data (the logits are all-gathered); otherwise every rank reads all of it. Without a
+  process group it is ``theory.mixup_loss``.
 - :func:`ddp_train`: the minibatch training of :mod:`experiments.training` wrapped in
-  ``DistributedDataParallel`` with a ``DistributedSampler``.
-- ``python -m experiments.distributed loss|train ...``: entry points for ``torchrun``.
-
-Every rank must hold the same model and data (same seed); nothing here reads a rank's data from
-another rank except through collectives.
+  ``DistributedDataParallel``.
+- ``python -m experiments.distributed loss|train ...``: entry points for ``torchrun``; ``loss --weights
+  FILE`` evaluates a saved ``state_dict``.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import sys
@@ -25,7 +26,7 @@ import torch
 import torch.distributed as dist
 
 from theory.validation import check_count, check_scalar
-from theory import CHUNK_ELEMENTS, mixup_loss
+from theory import CHUNK_ELEMENTS, is_affine, mixup_loss
 
 
 def is_distributed() -> bool:
@@ -44,13 +45,65 @@ def shard_rows(n: int, rank: int, world: int) -> tuple[int, int]:
     return r0, r0 + base + (rank < extra)
 
 
+def _collective_device(device: torch.device, group=None) -> torch.device:
+    """Where a collective's tensors must live: the CPU for gloo, the tensor's device otherwise (nccl)."""
+    return torch.device("cpu") if dist.get_backend(group) == "gloo" else device
+
+
 def _all_reduce_sum(value: torch.Tensor, group=None) -> torch.Tensor:
     """``all_reduce(SUM)`` of a scalar tensor; gloo gets a CPU copy, other backends the tensor's device."""
-    buf = value.detach().reshape(1).clone()
-    if dist.get_backend(group) == "gloo" and buf.device.type != "cpu":
-        buf = buf.cpu()
+    buf = value.detach().reshape(1).clone().to(_collective_device(value.device, group))
     dist.all_reduce(buf, op=dist.ReduceOp.SUM, group=group)
     return buf[0]
+
+
+def all_gather_rows(part: torch.Tensor, n: int, group=None) -> torch.Tensor:
+    """The ``(n, …)`` tensor whose rows ``shard_rows(n, r, world)`` are rank ``r``'s ``part``.
+
+    Shards differ in size by at most one row, so each is padded to ``⌈n/world⌉`` rows for
+    ``all_gather`` and trimmed after. Returned on ``part``'s device."""
+    rank, world = dist.get_rank(group), dist.get_world_size(group)
+    size = -(-n // world)
+    dev = _collective_device(part.device, group)
+    buf = torch.zeros((size, *part.shape[1:]), dtype=part.dtype, device=dev)
+    buf[:part.shape[0]] = part.to(dev)
+    pieces = [torch.empty_like(buf) for _ in range(world)]
+    dist.all_gather(pieces, buf, group=group)
+    rows = [shard_rows(n, r, world) for r in range(world)]
+    return torch.cat([p[:r1 - r0] for p, (r0, r1) in zip(pieces, rows)]).to(part.device)
+
+
+def margins_suffice(model, shortcut: bool = True) -> bool:
+    """Whether the sharded loss needs only the model's outputs at the data, not the data itself.
+
+    For a model affine end-to-end (``theory.is_affine``: logistic or softmax regression, or any
+    stack of Linear/Conv/Flatten layers) the mixed logit is the mix of the two logits, so the pair
+    sum depends on the data only through the ``n × K`` logits and the labels; each rank then reads
+    only its own rows. With ``shortcut=False`` the input is mixed as given and every row is read."""
+    return shortcut and is_affine(model)
+
+
+def _shard_logits(model, X, y, rows: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Float64 logits ``(r1 − r0, K)`` of rows ``[r0, r1)`` on the model's device, and those rows of ``y``
+    as a tensor. Only those rows of ``X`` and ``y`` are indexed (a ``numpy.memmap`` reads only them).
+    The model is evaluated as a float64 eval-mode copy (the caller's model is left as it was)."""
+    r0, r1 = rows
+    device = next((t.device for t in model.parameters()), torch.device("cpu"))
+    net = copy.deepcopy(model).to(torch.float64).eval()
+    xs = torch.as_tensor(np.asarray(X[r0:r1]) if not isinstance(X, torch.Tensor) else X[r0:r1])
+    with torch.no_grad():
+        F = net(xs.to(device=device, dtype=torch.float64))
+    ys = y[r0:r1]
+    ys = torch.as_tensor(np.asarray(ys) if not isinstance(ys, torch.Tensor) else ys)
+    return F.reshape(r1 - r0, -1), ys.to(torch.float64 if ys.is_floating_point() else torch.int64)
+
+
+def _logit_model(device: torch.device) -> torch.nn.Module:
+    """``f(F) = F``: the model of the gathered logits (affine, so ``mixup_loss`` takes the same paths),
+    with an empty buffer that places the computation on ``device``."""
+    model = torch.nn.Sequential(torch.nn.Identity())
+    model.register_buffer("device_anchor", torch.empty(0, dtype=torch.float64, device=device))
+    return model
 
 
 def sharded_mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: int | None = None,
@@ -59,21 +112,50 @@ def sharded_mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic",
     """Exact ``L_mix`` (docs/theory.md §2, as ``theory.mixup_loss``) with the pair rows sharded over ranks.
 
     Rank ``r`` of ``world`` sums the ordered pairs ``(i, j)`` with ``i`` in ``shard_rows(n, r, world)``
-    over every ``j`` and the whole λ-rule; ``all_reduce(SUM)`` adds the shares, so every rank returns
-    the same value, equal to the single-process one up to rounding (the order of the sum differs).
-    Work per rank: ``n²Q/world`` loss evaluations on the all-pairs path; with the linear-time method
-    (``method="auto"`` or ``"separated"``, logistic regression; docs/theory.md §2.6) every rank builds
-    the same plan from all margins (O(n)) and sums its rows' share. ``method``, ``rtol``, ``nodes``:
-    as in ``theory.mixup_loss``. Call it on every rank of ``group`` with the same model, ``X``, ``y``
-    and arguments. Outside an initialised process group it is ``mixup_loss``.
+    over every partner ``j`` and the whole λ-integral; ``all_reduce(SUM)`` adds the shares, so every
+    rank returns the same value, equal to the single-process ``theory.mixup_loss`` up to rounding
+    (the order of the sum differs; tested to 1e-12 relative).
+
+    What each rank reads of ``X`` and ``y`` (any object with ``len`` and row slicing: a tensor, an
+    array, a ``numpy.memmap`` that reads only the rows indexed):
+
+    - a model affine end-to-end (:func:`margins_suffice`): only its rows ``X[r0:r1]``, ``y[r0:r1]``.
+      It evaluates their logits, ``all_gather`` hands every rank all ``n × K`` logits and targets
+      (the partner index runs over all of them), and the pair sum runs on those; for logistic
+      regression (``method="auto"``/``"separated"``) in O(n) time per rank (docs/theory.md §2.6).
+    - any other model: its rows for the first index and every row for the partner index, i.e. all
+      of ``X`` and ``y``; the work, ``n²Q/world`` loss evaluations per rank, is what is divided.
+
+    Parameters
+    ----------
+    model, X, y, alpha, beta, loss, nodes, rtol, method, shortcut, chunk_elements
+        As in ``theory.mixup_loss``; the same on every rank of ``group``.
+    group : ProcessGroup, optional
+        The ranks that share the sum (default: the whole world).
+
+    Returns
+    -------
+    float
+        ``L_mix`` on every rank. Outside an initialised process group: ``theory.mixup_loss``.
+
+    Raises
+    ------
+    ValueError
+        Invalid arguments, as ``theory.mixup_loss`` (checked on the gathered logits and labels, so
+        every rank raises alike).
     """
     options = dict(loss=loss, nodes=nodes, rtol=rtol, method=method, shortcut=shortcut,
                    chunk_elements=chunk_elements)
     if not is_distributed():
         return mixup_loss(model, X, y, alpha, beta, **options)
-    n = len(X)
+    n = check_count(len(X), "n")
     rows = shard_rows(n, dist.get_rank(group), dist.get_world_size(group))
-    part = mixup_loss(model, X, y, alpha, beta, rows=rows, **options)
+    if margins_suffice(model, shortcut):
+        F, Y = _shard_logits(model, X, y, rows)
+        F, Y = all_gather_rows(F, n, group), all_gather_rows(Y, n, group)
+        part = mixup_loss(_logit_model(F.device), F, Y, alpha, beta, rows=rows, **options)
+    else:
+        part = mixup_loss(model, X, y, alpha, beta, rows=rows, **options)
     return float(_all_reduce_sum(torch.tensor(part, dtype=torch.float64), group))
 
 
@@ -212,20 +294,41 @@ def _init_from_env(device: str) -> bool:
     return True
 
 
+LOSSES = ("logistic", "softmax", "squared")
+MIXUP_METHODS = ("auto", "pairs", "kinks", "separated")
+
+
 def _parser() -> argparse.ArgumentParser:
     from ._usage import OneLineParser
 
     p = OneLineParser(prog="python -m experiments.distributed", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
-    lo = sub.add_parser("loss", help="exact Mixup loss of a freshly initialised model, pair rows sharded over ranks")
-    lo.add_argument("--dataset", default="mnist1d")
+    lo = sub.add_parser("loss", help="exact Mixup loss of given (or freshly initialised) weights, pair rows "
+                                     "sharded over ranks")
+    lo.add_argument("--weights", default=None, help="state_dict of the model (torch.save), e.g. a trained "
+                    "model's, or a train --checkpoint file; default: the model freshly initialised from --seed")
+    lo.add_argument("--dataset", default="mnist1d", help="built-in dataset (its training split)")
+    lo.add_argument("--data", default=None, help="your own inputs instead of --dataset: a .npy file (n, ...), "
+                    "used as stored (no standardisation), read memory-mapped")
+    lo.add_argument("--labels", default=None, help="with --data: a .npy file of n labels (integer classes; "
+                    "real numbers with --loss squared)")
+    lo.add_argument("--classes", type=int, default=None, help="with --data: number of classes "
+                    "(default: largest label + 1, at least 2)")
     lo.add_argument("--model", default="logistic", help="experiments.nets model name (logistic, mlp, tanh_mlp, cnn)")
     lo.add_argument("--hidden", type=int, nargs="+", default=[256])
-    lo.add_argument("--n-train", type=int, default=None, help="training points (all by default)")
+    lo.add_argument("--n-train", type=int, default=None, help="training points (all by default; with --data "
+                    "the first N rows)")
     lo.add_argument("--alpha", type=float, default=1.0)
-    lo.add_argument("--nodes", type=int, default=None)
+    lo.add_argument("--beta", type=float, default=None, help="Beta(alpha, beta); default beta = alpha")
+    lo.add_argument("--loss", default=None, choices=LOSSES, help="default: logistic for two classes, "
+                    "softmax otherwise")
+    lo.add_argument("--method", default="auto", choices=MIXUP_METHODS, help="as theory.mixup_loss")
+    lo.add_argument("--rtol", type=float, default=None, help="relative tolerance (default: mixup_loss's)")
+    lo.add_argument("--nodes", type=int, default=None, help="one fixed Gauss-Jacobi rule of this many "
+                    "nodes instead of a tolerance")
     lo.add_argument("--seed", type=int, default=0)
     lo.add_argument("--device", default="auto")
+    lo.add_argument("--out", default=None, help="JSON file for the result (written by rank 0)")
     tr = sub.add_parser("train", help="data-parallel standard/Mixup training (DistributedDataParallel)")
     tr.add_argument("--dataset", default="mnist1d")
     tr.add_argument("--model", default="mlp")
@@ -248,23 +351,186 @@ def _launched_by_torchrun() -> bool:
     return is_distributed() or ("RANK" in os.environ and "WORLD_SIZE" in os.environ)
 
 
-def _setup(args):
-    """``(data, model or TrainConfig)`` for the command; every bad argument raises before any work."""
-    from ._usage import UsageError, check_distributed
-    from .datasets import load_dataset
+def _env_rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def _check_common(args) -> None:
+    from ._usage import check_choice, check_device, check_int, check_number, check_output_file, check_seed
+    from .nets import MODELS
+
+    check_choice(args.model, "--model", MODELS)
+    check_number(args.alpha, "--alpha")
+    check_seed(args.seed)
+    check_device(args.device)
+    for width in args.hidden:
+        check_int(width, "--hidden")
+    check_int(args.n_train, "--n-train", optional=True)
+    if args.out is not None and _env_rank() == 0:  # rank 0 writes it
+        check_output_file(args.out, "--out")
+
+
+class _Rows:
+    """Labels or inputs of a ``--data`` run: the first ``n`` rows of a memory-mapped ``.npy`` array,
+    indexed by row slices (only the rows sliced are read from disk)."""
+
+    def __init__(self, array, n: int):
+        self.array, self.n = array, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, key: slice):
+        start, stop, _ = key.indices(self.n)
+        return np.array(self.array[start:stop])  # a copy: the rows read, as an ordinary array
+
+    def __array__(self, dtype=None, copy=None):  # every row: what the all-pairs sum needs
+        return np.array(self.array[:self.n], dtype=dtype)
+
+
+def _open_npy(path, flag: str):
+    from ._usage import UsageError
+
+    if path is None:
+        raise UsageError(f"{flag} is required with --data")
+    if not os.path.isfile(path):
+        raise UsageError(f"{flag} {path}: no such file")
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as exc:  # numpy raises ValueError, OSError, EOFError... for files it cannot read
+        raise UsageError(f"{flag} {path}: not a readable .npy file ({exc})") from None
+    if not isinstance(array, np.ndarray):
+        raise UsageError(f"{flag} {path}: an .npz archive; save one array with numpy.save (.npy)")
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise UsageError(f"{flag} {path}: dtype {array.dtype} is not numeric")
+    return array
+
+
+def _own_data(args):
+    """``(X, y, input_shape, n_classes)`` of ``--data``/``--labels``: memory-mapped, nothing read but
+    the labels (n values, checked here so that no rank fails after the others started)."""
+    from ._usage import UsageError, check_int
+
+    X = _open_npy(args.data, "--data")
+    y = _open_npy(args.labels, "--labels")
+    if X.ndim < 2 or y.ndim != 1 or len(y) != len(X):
+        raise UsageError(f"--data must hold an array (n, ...) and --labels one of n labels; got shapes "
+                         f"{X.shape} and {y.shape}")
+    n = len(X) if args.n_train is None else args.n_train
+    if n > len(X):
+        raise UsageError(f"--n-train {n} exceeds the {len(X)} rows of --data")
+    labels = np.asarray(y[:n])
+    if not np.all(np.isfinite(labels)):
+        raise UsageError(f"--labels {args.labels}: contains NaN or inf")
+    integral = bool(np.all(labels == np.round(labels)))
+    if args.loss == "squared" and not integral:
+        k = 2  # real targets: one output
+    elif not integral or labels.min() < 0:
+        raise UsageError(f"--labels {args.labels}: class labels must be integers >= 0 "
+                         f"(real targets need --loss squared)")
+    else:
+        k = max(2, int(labels.max()) + 1)
+    if args.classes is not None:
+        check_int(args.classes, "--classes", low=2)
+        if integral and args.loss != "squared" and labels.max() >= args.classes:
+            raise UsageError(f"--labels {args.labels}: label {int(labels.max())} needs --classes > {args.classes}")
+        k = args.classes
+    return _Rows(X, n), _Rows(y, n), tuple(X.shape[1:]), k
+
+
+def _load_weights(path, model) -> None:
+    """Load ``path`` (a ``state_dict``, or a ``train --checkpoint`` file) into ``model``; any mismatch
+    with the model is a ``UsageError`` naming the keys and shapes."""
+    from ._usage import UsageError
+
+    if not os.path.isfile(path):
+        raise UsageError(f"--weights {path}: no such file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch.load raises many types for foreign or damaged files
+        raise UsageError(f"--weights {path}: not readable by torch.load(weights_only=True) ({exc})") from None
+    if isinstance(state, dict) and isinstance(state.get("model"), dict) and "optimizer" in state:
+        state = state["model"]  # a checkpoint of `train --checkpoint`
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UsageError(f"--weights {path}: expected a state_dict (a dict of tensors, as saved by "
+                         f"torch.save(model.state_dict(), FILE)), got {type(state).__name__}")
+    if state and all(k.startswith("module.") for k in state):  # saved from a DistributedDataParallel wrapper
+        state = {k[len("module."):]: v for k, v in state.items()}
+    own = model.state_dict()
+    missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    shapes = [f"{k} has shape {tuple(state[k].shape)} in the file, {tuple(own[k].shape)} in the model"
+              for k in own if k in state and state[k].shape != own[k].shape]
+    problems = ([f"missing keys {missing[:4]}{' ...' if len(missing) > 4 else ''}"] if missing else []) + \
+               ([f"unexpected keys {extra[:4]}{' ...' if len(extra) > 4 else ''}"] if extra else []) + shapes[:3]
+    if problems:
+        raise UsageError(f"--weights {path} does not fit the model given by --model/--hidden and the data: "
+                         + "; ".join(problems))
+    if not all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
+        raise UsageError(f"--weights {path}: contains NaN or inf")
+    model.load_state_dict(state)
+
+
+def _setup_loss(args):
+    """``(model, X, y, loss)`` of ``loss``; every bad argument raises ``UsageError`` before any work.
+
+    The model, the options and the data's shape are tried on two rows (``theory.mixup_loss``
+    validates them: loss vs outputs, method vs model, labels) so that no rank fails after starting."""
+    from ._usage import UsageError, check_choice, check_int, check_number
+    from .datasets import dataset_names, load_dataset
     from .nets import build_model
 
-    check_distributed(args)
-    if args.command == "train" and not _launched_by_torchrun():
+    _check_common(args)
+    if args.beta is not None:
+        check_number(args.beta, "--beta")
+    if args.rtol is not None:
+        check_number(args.rtol, "--rtol")
+    check_int(args.nodes, "--nodes", optional=True)
+    if args.nodes is not None and args.rtol is not None:
+        raise UsageError("--nodes fixes the λ-rule (no tolerance): give --nodes or --rtol, not both")
+    if args.data is None:
+        if args.labels is not None or args.classes is not None:
+            raise UsageError("--labels and --classes go with --data")
+        check_choice(args.dataset, "--dataset", dataset_names())
+        try:
+            data = load_dataset(args.dataset, n=args.n_train, seed=args.seed)
+        except (ValueError, FileNotFoundError) as exc:
+            raise UsageError(f"--dataset {args.dataset}: {exc}") from None
+        X, y, shape, k = data.X_train, data.y_train, data.input_shape, data.n_classes
+    else:
+        X, y, shape, k = _own_data(args)
+    loss = args.loss or ("logistic" if k == 2 else "softmax")
+    try:
+        model = build_model(args.model, shape, k, hidden=tuple(args.hidden), seed=args.seed, dtype=torch.float64)
+    except ValueError as exc:
+        raise UsageError(f"--model {args.model}: {exc}") from None
+    if args.weights is not None:
+        _load_weights(args.weights, model)
+    model.eval()
+    try:
+        mixup_loss(model, X[:2], y[:2], args.alpha, args.beta, loss=loss, method=args.method, nodes=args.nodes,
+                   rtol=args.rtol)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return model, X, y, loss
+
+
+def _setup_train(args):
+    """``(dataset, TrainConfig)`` of ``train``; every bad argument raises before any work."""
+    from ._usage import UsageError, check_choice, check_int, check_number
+    from .datasets import dataset_names, load_dataset
+    from .nets import build_model
+    from .training import TrainConfig
+
+    _check_common(args)
+    check_choice(args.dataset, "--dataset", dataset_names())
+    check_int(args.epochs, "--epochs")
+    check_int(args.batch_size, "--batch-size")
+    check_number(args.lr, "--lr")
+    check_number(args.weight_decay, "--weight-decay", strict=False)
+    if not _launched_by_torchrun():
         raise UsageError("train: launch with torchrun (e.g. torchrun --nproc_per_node=2 -m "
                          "experiments.distributed train ...)")
     data = load_dataset(args.dataset, n=args.n_train, seed=args.seed)
-    if args.command == "loss":
-        model = build_model(args.model, data.input_shape, data.n_classes, hidden=tuple(args.hidden),
-                            seed=args.seed, dtype=torch.float64)
-        return data, model
-    from .training import TrainConfig
-
     config = TrainConfig(dataset=args.dataset, model=args.model, method=args.method, alpha=args.alpha,
                          epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          optimizer=args.optimizer, weight_decay=args.weight_decay,
@@ -274,35 +540,46 @@ def _setup(args):
     return data, config
 
 
+def _write_json(path, record) -> None:
+    with open(path, "w") as fh:
+        json.dump(record, fh, indent=1)
+
+
 def main(argv=None) -> int:
     """``loss`` / ``train`` entry point. Bad arguments: one stderr line, exit status 2, before any work."""
     from ._usage import UsageError, print_error
 
     args = _parser().parse_args(argv)
     try:
-        data, what = _setup(args)
+        setup = _setup_loss(args) if args.command == "loss" else _setup_train(args)
     except (UsageError, ValueError, FileNotFoundError) as exc:
         return print_error(f"python -m experiments.distributed {args.command}", exc)
     started = _init_from_env(args.device)
     rank = dist.get_rank() if is_distributed() else 0
+    world = dist.get_world_size() if is_distributed() else 1
     try:
         if args.command == "loss":
-            model = what.to(_rank_device(args.device)).eval()
-            loss = "logistic" if data.n_classes == 2 else "softmax"
+            model, X, y, loss = setup
+            model = model.to(_rank_device(args.device))
             t0 = time.perf_counter()
-            value = sharded_mixup_loss(model, data.X_train, data.y_train, args.alpha, loss=loss, nodes=args.nodes)
+            value = sharded_mixup_loss(model, X, y, args.alpha, args.beta, loss=loss, nodes=args.nodes,
+                                       rtol=args.rtol, method=args.method)
             if rank == 0:
-                world = dist.get_world_size() if is_distributed() else 1
-                print(json.dumps({"mixup_loss": value, "n": data.n_train, "world_size": world,
-                                  "seconds": time.perf_counter() - t0}))
-        else:
-            result = ddp_train(what, dataset=data, progress=True)
-            if rank == 0:
-                text = json.dumps({"config": {k: v for k, v in vars(args).items()}, "world_size": result["world_size"],
-                                   "seconds": result["seconds"], "history": result["history"]}, indent=1)
+                record = {"mixup_loss": value, "n": len(X), "world_size": world, "loss": loss,
+                          "alpha": args.alpha, "beta": args.alpha if args.beta is None else args.beta,
+                          "method": args.method, "weights": args.weights,
+                          "rows_read_per_rank": "own" if margins_suffice(model) else "all",
+                          "seconds": time.perf_counter() - t0}
                 if args.out:
-                    with open(args.out, "w") as fh:
-                        fh.write(text)
+                    _write_json(args.out, record)
+                print(json.dumps(record))
+        else:
+            data, config = setup
+            result = ddp_train(config, dataset=data, progress=True)
+            if rank == 0:
+                if args.out:
+                    _write_json(args.out, {"config": vars(args), "world_size": result["world_size"],
+                                           "seconds": result["seconds"], "history": result["history"]})
                 print(json.dumps(result["history"][-1]))
     finally:
         if started:

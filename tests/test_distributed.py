@@ -3,7 +3,9 @@
 The sharded loss is compared with the single-process ``theory.mixup_loss`` and with a brute-force
 sum over all pairs and nodes written here; the row shards of the internal pair sums (which the
 sharded loss all-reduces) are checked against the same brute force in one process, for symmetric
-(folded) and asymmetric λ-rules. DDP training is replayed step by step in one process: the
+(folded) and asymmetric λ-rules. Which rows of the data each rank reads is recorded by an array
+wrapper. ``python -m experiments.distributed loss --weights FILE`` runs inside the same two
+processes and is compared with ``theory.mixup_loss`` of the loaded weights. DDP training is replayed step by step in one process: the
 gradient of each step is the mean of the ranks' local-batch gradients.
 """
 import os
@@ -15,7 +17,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 import theory
-from experiments.distributed import ddp_train, shard_rows, sharded_mixup_loss
+from experiments.distributed import ddp_train, main, margins_suffice, shard_rows, sharded_mixup_loss
 from theory._problem import prepare
 from theory import MixupLambda
 
@@ -43,6 +45,9 @@ def _cases():
                            dict(alpha=0.5, loss="squared", nodes=6)),
         "linear_logistic_separated": (theory.linear_model(d, weight=torch.randn(d, generator=g), intercept=0.5), X,
                                       yb, dict(alpha=0.6, beta=1.7, loss="logistic", method="separated")),
+        "linear_softmax": (theory.linear_model(d, 3, weight=torch.randn(3, d, generator=g),
+                                               intercept=torch.randn(3, generator=g)), X, yc,
+                           dict(alpha=0.8, beta=1.3, loss="softmax")),
         "mlp_softmax": (theory.relu_mlp(d, [9], 3, generator=gm), X, yc, dict(alpha=0.7, loss="softmax", nodes=5)),
         "tanh_logistic_input_mixing": (theory.smooth_mlp(d, [6], generator=gm), X, yb,
                                        dict(alpha=2.0, beta=0.5, loss="logistic", nodes=4, shortcut=False)),
@@ -70,18 +75,86 @@ def _train_config(method):
                        hidden=(8,), n_train=40, seed=3, device="cpu", dtype="float64")
 
 
+class _RowLog:
+    """An array that records which rows are read: by slices (``[a:b]``) or whole (``numpy.asarray``)."""
+
+    def __init__(self, array):
+        self.array, self.reads = np.asarray(array), []
+
+    def __len__(self):
+        return len(self.array)
+
+    def __getitem__(self, key):
+        start, stop, _ = key.indices(len(self.array))
+        self.reads.append((start, stop))
+        return self.array[start:stop]
+
+    def __array__(self, dtype=None, copy=None):
+        self.reads.append((0, len(self.array)))
+        return np.asarray(self.array, dtype=dtype)
+
+
+# CLI runs: name -> (argv without the files, model builder, data builder)
+CLI_N = 41
+
+
+def _cli_data(tmp):
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((CLI_N, 5))
+    y2 = (X[:, 0] + 0.5 * rng.standard_normal(CLI_N) > 0).astype(np.int64)
+    y3 = rng.integers(0, 3, CLI_N)
+    for name, arr in (("X", X), ("y2", y2), ("y3", y3)):
+        np.save(os.path.join(tmp, f"{name}.npy"), arr)
+    return X, y2, y3
+
+
+def _cli_runs(tmp):
+    """name -> (argv, model, X, y, mixup_loss keywords): trained-looking weights saved to files."""
+    from experiments.nets import build_model
+
+    X, y2, y3 = _cli_data(tmp)
+    runs = {}
+    specs = {"logistic_own_rows": ("logistic", (), y2, "y2", ["--alpha", "0.5", "--beta", "2"],
+                                   dict(alpha=0.5, beta=2.0, loss="logistic")),
+             "softmax_own_rows": ("logistic", (), y3, "y3", ["--alpha", "1.5", "--rtol", "1e-12"],
+                                  dict(alpha=1.5, loss="softmax", rtol=1e-12)),
+             "mlp_all_rows": ("mlp", (6,), y2, "y2", ["--hidden", "6", "--alpha", "0.7", "--nodes", "12",
+                                                      "--loss", "squared"],
+                              dict(alpha=0.7, loss="squared", nodes=12))}
+    for name, (kind, hidden, y, yname, extra, kw) in specs.items():
+        k = 2 if yname == "y2" else 3
+        model = build_model(kind, (5,), k, hidden=hidden or (6,), seed=11, dtype=torch.float64)
+        with torch.no_grad():  # weights unlike any fresh initialisation
+            for p in model.parameters():
+                p.mul_(3.0).add_(0.1)
+        path = os.path.join(tmp, f"{name}.pt")
+        torch.save({k_: v.float() for k_, v in model.state_dict().items()}, path)  # float32, as usually saved
+        model.load_state_dict(torch.load(path))
+        argv = ["loss", "--model", kind, "--weights", path, "--data", os.path.join(tmp, "X.npy"),
+                "--labels", os.path.join(tmp, f"{yname}.npy"), "--device", "cpu",
+                "--out", os.path.join(tmp, f"{name}.json"), *extra]
+        runs[name] = (argv, model, X, y, kw)
+    return runs
+
+
 def _worker(rank, init_file, out_dir):
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD)
     try:
-        losses = {name: sharded_mixup_loss(m, X, y, **kw) for name, (m, X, y, kw) in _cases().items()}
+        losses, reads = {}, {}
+        for name, (m, X, y, kw) in _cases().items():
+            Xl, yl = _RowLog(X), _RowLog(y)
+            losses[name] = sharded_mixup_loss(m, Xl, yl, **kw)
+            reads[name] = (Xl.reads, yl.reads)
+        for argv, *_ in _cli_runs(out_dir).values():
+            assert main(argv) == 0
         runs = {}
         for method in ("standard", "mixup"):
             res = ddp_train(_train_config(method))
             runs[method] = {"params": [p.detach().clone() for p in res["model"].parameters()],
                             "history": res["history"]}
-        torch.save({"losses": losses, "runs": runs}, os.path.join(out_dir, f"rank{rank}.pt"))
+        torch.save({"losses": losses, "reads": reads, "runs": runs}, os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
 
@@ -90,18 +163,57 @@ def _worker(rank, init_file, out_dir):
 def gloo_results(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("gloo")
     mp.spawn(_worker, args=(str(tmp / "init"), str(tmp)), nprocs=WORLD, join=True)
-    return [torch.load(tmp / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
+    results = [torch.load(tmp / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
+    return results, tmp
+
+
+@pytest.fixture(scope="module")
+def gloo_ranks(gloo_results):
+    return gloo_results[0]
 
 
 @pytest.mark.parametrize("name", list(_cases()))
-def test_sharded_loss_equals_single_process(gloo_results, name):
+def test_sharded_loss_equals_single_process(gloo_ranks, name):
     model, X, y, kw = _cases()[name]
     single = theory.mixup_loss(model, X, y, **kw)
     brute = _brute_force(model, X, y, **kw)
-    values = [r["losses"][name] for r in gloo_results]
+    values = [r["losses"][name] for r in gloo_ranks]
     assert values[0] == values[1]  # all_reduce hands every rank the same sum
     assert abs(values[0] - single) <= RTOL * abs(single)
     assert abs(values[0] - brute) <= RTOL * abs(brute)
+
+
+@pytest.mark.parametrize("name", list(_cases()))
+def test_each_rank_reads_only_the_rows_it_needs(gloo_ranks, name):
+    """Affine models: rank r reads its shard of X and y only; others: its shard and every partner row."""
+    model, X, y, kw = _cases()[name]
+    n = len(X)
+    for rank, result in enumerate(gloo_ranks):
+        r0, r1 = shard_rows(n, rank, WORLD)
+        for reads in result["reads"][name]:
+            rows = {i for a, b in reads for i in range(a, b)}
+            if margins_suffice(model, kw.get("shortcut", True)):
+                assert rows == set(range(r0, r1))
+            else:
+                assert rows == set(range(n))
+
+
+@pytest.mark.parametrize("name", ["logistic_own_rows", "softmax_own_rows", "mlp_all_rows"])
+def test_loss_command_with_weights_equals_single_process(gloo_results, name):
+    import json
+
+    _, tmp = gloo_results
+    argv, model, X, y, kw = _cli_runs(str(tmp))[name]
+    with open(tmp / f"{name}.json") as fh:
+        record = json.load(fh)
+    single = theory.mixup_loss(model, X, y, **kw)
+    assert record["world_size"] == WORLD and record["n"] == CLI_N
+    assert record["rows_read_per_rank"] == ("all" if name == "mlp_all_rows" else "own")
+    assert abs(record["mixup_loss"] - single) <= RTOL * abs(single)
+    from experiments.nets import build_model
+
+    init = build_model(argv[2], (5,), 2 if "y2" in argv[8] else 3, hidden=(6,), seed=11, dtype=torch.float64)
+    assert abs(theory.mixup_loss(init, X, y, **kw) - single) > 1e-3 * abs(single)  # the weights matter
 
 
 @pytest.mark.parametrize("name", list(_cases()))
@@ -141,16 +253,16 @@ def test_ddp_train_needs_a_process_group():
         ddp_train(_train_config("standard"))
 
 
-def test_ddp_replicas_stay_in_sync(gloo_results):
+def test_ddp_replicas_stay_in_sync(gloo_ranks):
     for method in ("standard", "mixup"):
-        a, b = (r["runs"][method] for r in gloo_results)
+        a, b = (r["runs"][method] for r in gloo_ranks)
         assert all(torch.equal(p, q) for p, q in zip(a["params"], b["params"]))
         drop = [{k: v for k, v in row.items() if k != "seconds"} for row in a["history"]]
         assert drop == [{k: v for k, v in row.items() if k != "seconds"} for row in b["history"]]
         assert all(np.isfinite(row["train_loss"]) for row in a["history"])
 
 
-def test_ddp_standard_training_replayed_in_one_process(gloo_results):
+def test_ddp_standard_training_replayed_in_one_process(gloo_ranks):
     """Each DDP step = SGD on the mean over ranks of the local-batch mean losses' gradients."""
     from torch.utils.data import DistributedSampler
 
@@ -177,5 +289,97 @@ def test_ddp_standard_training_replayed_in_one_process(gloo_results):
                 idx = order[b0:b1]
                 (task_loss(model(X[idx]), T[idx], data.n_classes) / WORLD).backward()
             opt.step()
-    for p, q in zip(model.parameters(), gloo_results[0]["runs"]["standard"]["params"]):
+    for p, q in zip(model.parameters(), gloo_ranks[0]["runs"]["standard"]["params"]):
         assert torch.allclose(p.detach(), q, rtol=DDP_RTOL, atol=DDP_RTOL)
+
+
+# ------------------------------------------------------------------ loss command: errors before any work
+
+def _bad_loss_files(tmp):
+    """The files the bad command lines below refer to, by placeholder."""
+    from experiments.nets import build_model
+
+    _cli_data(tmp)
+    files = {}
+    for name, (kind, hidden) in {"log": ("logistic", (6,)), "mlp6": ("mlp", (6,)), "mlp9": ("mlp", (9,))}.items():
+        files[name] = os.path.join(tmp, f"{name}.pt")
+        torch.save(build_model(kind, (5,), 2, hidden=hidden).state_dict(), files[name])
+    nan = build_model("logistic", (5,), 2).state_dict()
+    nan["0.bias"][0] = float("nan")
+    files["nan"] = os.path.join(tmp, "nan.pt")
+    torch.save(nan, files["nan"])
+    files["junk"] = os.path.join(tmp, "junk.pt")
+    with open(files["junk"], "w") as fh:
+        fh.write("not a torch file")
+    files["list"] = os.path.join(tmp, "list.pt")
+    torch.save([torch.zeros(2)], files["list"])
+    files["npz"] = os.path.join(tmp, "X.npz")
+    np.savez(files["npz"], X=np.zeros((4, 5)))
+    np.save(os.path.join(tmp, "y_short.npy"), np.zeros(3, dtype=np.int64))
+    np.save(os.path.join(tmp, "y_neg.npy"), -np.ones(CLI_N, dtype=np.int64))
+    np.save(os.path.join(tmp, "y_real.npy"), np.linspace(0, 1, CLI_N))
+    np.save(os.path.join(tmp, "X_wide.npy"), np.zeros((CLI_N, 7)))
+    return files
+
+
+D, Y2, Y3 = ["--data", "{tmp}/X.npy"], ["--labels", "{tmp}/y2.npy"], ["--labels", "{tmp}/y3.npy"]
+BAD_LOSS = [
+    (["--weights", "{tmp}/missing.pt", *D, *Y2], "no such file"),
+    (["--weights", "{junk}", *D, *Y2], "not readable by torch.load"),
+    (["--weights", "{list}", *D, *Y2], "expected a state_dict"),
+    (["--weights", "{mlp6}", *D, *Y2], "unexpected keys"),  # an MLP's weights for --model logistic
+    (["--model", "mlp", "--hidden", "6", "--weights", "{log}", *D, *Y2], "missing keys"),
+    (["--model", "mlp", "--hidden", "9", "--weights", "{mlp6}", *D, *Y2], "has shape (6, 5) in the file, (9, 5)"),
+    (["--model", "mlp", "--hidden", "6", "--weights", "{mlp6}", *D, *Y3], "shape"),  # 3 classes: 3 outputs
+    (["--weights", "{nan}", *D, *Y2], "NaN"),
+    (["--weights", "{log}", "--data", "{tmp}/X_wide.npy", *Y2], "shape"),  # 7 features for a 5-input model
+    (["--weights", "{log}", *D, *Y2, "--nodes", "8", "--rtol", "1e-9"], "not both"),
+    (["--model", "mlp", "--hidden", "6", "--weights", "{mlp6}", *D, *Y2, "--method", "separated"], "separated"),
+    (["--model", "tanh_mlp", "--hidden", "6", *D, *Y2, "--method", "kinks"], "kinks"),
+    (["--weights", "{log}", *D, *Y2, "--loss", "softmax"], "softmax"),
+    (["--weights", "{log}", *D], "--labels is required"),
+    (["--weights", "{log}", *Y2], "go with --data"),
+    (["--weights", "{log}", *D, "--labels", "{tmp}/y_short.npy"], "shapes"),
+    (["--weights", "{log}", *D, "--labels", "{tmp}/y_neg.npy"], "integers >= 0"),
+    (["--weights", "{log}", *D, "--labels", "{tmp}/y_real.npy"], "--loss squared"),
+    (["--weights", "{log}", *D, *Y3, "--classes", "2"], "--classes > 2"),
+    (["--weights", "{log}", "--data", "{npz}", *Y2], ".npz"),
+    (["--weights", "{log}", *D, *Y2, "--n-train", "1000"], "exceeds"),
+    (["--weights", "{log}", *D, *Y2, "--beta", "-1"], "--beta"),
+    (["--weights", "{log}", *D, *Y2, "--rtol", "0"], "--rtol"),
+]
+
+
+@pytest.mark.parametrize("argv, says", BAD_LOSS, ids=lambda v: " ".join(v) if isinstance(v, list) else v)
+def test_bad_loss_command_line_is_one_line_before_any_work(argv, says, tmp_path, monkeypatch, capsys):
+    from experiments import distributed
+
+    def tripwire(*a, **k):
+        raise AssertionError("work started")
+
+    for name in ("sharded_mixup_loss", "_init_from_env"):
+        monkeypatch.setattr(distributed, name, tripwire)
+    files = _bad_loss_files(str(tmp_path))
+    full = ["loss", "--device", "cpu", *[a.format(tmp=tmp_path, **files) for a in argv]]
+    assert distributed.main(full) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("python -m experiments.distributed loss: error:")
+    assert says in err, err
+
+
+def test_loss_command_accepts_a_ddp_state_dict_and_a_checkpoint(tmp_path, capsys):
+    """``module.``-prefixed keys (saved from a DDP wrapper) and a ``train --checkpoint`` file load too."""
+    import json
+
+    from experiments.nets import build_model
+
+    X, y2, _ = _cli_data(str(tmp_path))
+    model = build_model("logistic", (5,), 2, seed=4, dtype=torch.float64)
+    expected = theory.mixup_loss(model, X, y2, 1.0)
+    state = {f"module.{k}": v for k, v in model.state_dict().items()}
+    torch.save(state, tmp_path / "ddp.pt")
+    torch.save({"model": model.state_dict(), "optimizer": {}, "epoch": 1}, tmp_path / "ckpt.pt")
+    for name in ("ddp.pt", "ckpt.pt"):
+        assert main(["loss", "--weights", str(tmp_path / name), "--data", str(tmp_path / "X.npy"),
+                     "--labels", str(tmp_path / "y2.npy"), "--device", "cpu"]) == 0
+        assert json.loads(capsys.readouterr().out)["mixup_loss"] == expected
