@@ -10,9 +10,9 @@
 
 Measured on the shared 2-core machine at load 13: the build 33 s, Chromium 3–8 s a page, 68 s in all.
 That is above the default suite's budget, so the build and browser tests are marked ``slow`` and CI
-runs them in a step of their own (``python -m pytest -q -m slow tests/test_docs_site.py`` in
-``.ci/run``); the two API-page tests need no build and stay in the default suite. Everything that
-needs the site is skipped when the ``docs`` extra is not installed.
+runs them in a step of their own, after installing the ``docs`` extra and Chromium (``.ci/run``);
+the two API-page tests need no build and stay in the default suite. Everything that needs the site
+is skipped when the ``docs`` extra is not installed.
 """
 from __future__ import annotations
 
