@@ -329,7 +329,7 @@ def wgamma_rademacher(X, gamma, radius, *, rho: float | None = None, draws: int 
     - ``upper`` ± ``upper_se``: exact-per-σ Rademacher complexity of the ellipsoid ``{θᵀΣ̂₀θ ≤ c(γ,ρ)}``
       containing ``W_γ ∩ Θ_B`` (valid if ρ is); ``derived_bound = √(c·r/n)``;
     - ``lower`` ± ``lower_se``: mean over ``lower_draws`` sign vectors of feasible values of
-      ``θᵀXᵀσ/n`` on ``W_γ ∩ Θ_B`` (ray searches) — a lower bound on the Rademacher complexity;
+      ``θᵀXᵀξ/n`` (ξ: the sign vector) on ``W_γ ∩ Θ_B`` (ray searches) — a lower bound on the Rademacher complexity;
     - ``bound``: ``max{(γ/ρ)^{1/4}, (γ/ρ)^{1/2}}·√(r/n)``; ``holds``: ``upper ≤ bound`` within 4 SE.
 
     Parameters
