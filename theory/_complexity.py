@@ -8,7 +8,7 @@ the sigmoid). For linear classes the supremum over θ has a closed form per sign
 - ridge ball ``{‖θ‖₂ ≤ √c}``: ``sup θᵀv = √c·‖Xᵀξ‖/n``; ``Rad ≤ √c·√(E‖Xᵀξ‖²)/n = √(c·tr Σ̂₀/n)``.
 
 Only the expectation over ξ is Monte Carlo. ``Σ̂₀ = XᵀX/n`` is the uncentered second moment
-(``Σ_X = E[xxᵀ]`` of the theorem, on the sample).
+(the sample version of the theorem's ``Σ₀ = E[xxᵀ]``, the paper's Σ_X).
 """
 from __future__ import annotations
 
