@@ -54,8 +54,8 @@ nb_merge_streams = True
 
 # --- autodoc / autosummary / numpydoc
 autosummary_generate = True
+templates_path = ["_templates"]   # autosummary/class.rst: a class page documents its public methods
 autosummary_imported_members = True
-autodoc_default_options = {"members": False}
 autodoc_typehints = "none"           # the numpydoc Parameters section states the types
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False

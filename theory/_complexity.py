@@ -1,14 +1,14 @@
 """C10: empirical Rademacher complexity of the ellipsoid and ridge classes (docs/theory.md §5).
 
-``Rad_n(F, S) = E_σ sup_{f∈F} (1/n) Σ_i σ_i f(x_i)`` over Rademacher signs σ. For linear classes the
-supremum over θ has a closed form per sign vector (``v = Xᵀσ/n``):
+``Rad_n(F, S) = E_ξ sup_{f∈F} (1/n) Σ_i ξ_i f(x_i)`` over Rademacher signs ξ (the paper's σ; here σ is
+the sigmoid). For linear classes the supremum over θ has a closed form per sign vector (``v = Xᵀξ/n``):
 
-- ellipsoid ``E_c = {θ : θᵀΣ̂₀θ ≤ c}``: ``sup θᵀv = √(c·vᵀΣ̂₀⁺v) = √(c/n)·‖Pσ‖``, P the orthogonal
-  projector onto the column space of X (rank r). Jensen: ``Rad = √(c/n) E‖Pσ‖ ≤ √(c r/n)``.
-- ridge ball ``{‖θ‖₂ ≤ √c}``: ``sup θᵀv = √c·‖Xᵀσ‖/n``; ``Rad ≤ √c·√(E‖Xᵀσ‖²)/n = √(c·tr Σ̂₀/n)``.
+- ellipsoid ``E_c = {θ : θᵀΣ̂₀θ ≤ c}``: ``sup θᵀv = √(c·vᵀΣ̂₀⁺v) = √(c/n)·‖Pξ‖``, P the orthogonal
+  projector onto the column space of X (rank r). Jensen: ``Rad = √(c/n) E‖Pξ‖ ≤ √(c r/n)``.
+- ridge ball ``{‖θ‖₂ ≤ √c}``: ``sup θᵀv = √c·‖Xᵀξ‖/n``; ``Rad ≤ √c·√(E‖Xᵀξ‖²)/n = √(c·tr Σ̂₀/n)``.
 
-Only the expectation over σ is Monte Carlo. ``Σ̂₀ = XᵀX/n`` is the uncentered second moment
-(``Σ_X = E[xxᵀ]`` of the theorem, on the sample).
+Only the expectation over ξ is Monte Carlo. ``Σ̂₀ = XᵀX/n`` is the uncentered second moment
+(the sample version of the theorem's ``Σ₀ = E[xxᵀ]``, the paper's Σ_X).
 """
 from __future__ import annotations
 
@@ -87,11 +87,11 @@ def column_basis(X) -> np.ndarray:
 
 
 def ellipsoid_sup(X, c, sigma) -> np.ndarray:
-    """Per sign vector: ``sup_{θᵀΣ̂₀θ ≤ c} (1/n) Σ_i σ_i θᵀx_i = √(c/n)·‖Pσ‖`` (C10).
+    """Per sign vector: ``sup_{θᵀΣ̂₀θ ≤ c} (1/n) Σ_i ξ_i θᵀx_i = √(c/n)·‖Pξ‖`` (C10), ξ = ``sigma``.
 
     C10; docs/theory.md §5.2.
 
-    ``sigma``: one sign vector ``(n,)`` or a stack ``(m, n)`` (any reals: the formula is linear in σ).
+    ``sigma``: one sign vector ``(n,)`` or a stack ``(m, n)`` (any reals: the formula is linear in ξ).
 
     Parameters
     ----------
@@ -116,7 +116,7 @@ def ellipsoid_sup(X, c, sigma) -> np.ndarray:
     --------
     >>> import numpy as np, theory
     >>> X = np.eye(2)
-    >>> round(float(theory.ellipsoid_sup(X, 1.0, np.array([1.0, -1.0]))), 12)  # √(c/n)·‖Pσ‖ = √(1/2)·√2
+    >>> round(float(theory.ellipsoid_sup(X, 1.0, np.array([1.0, -1.0]))), 12)  # √(c/n)·‖Pξ‖ = √(1/2)·√2
     1.0
     """
     c = check_positive(c, "c")
@@ -129,7 +129,7 @@ def ellipsoid_sup(X, c, sigma) -> np.ndarray:
 
 
 def ridge_sup(X, c, sigma) -> np.ndarray:
-    """Per sign vector: ``sup_{‖θ‖ ≤ √c} (1/n) Σ_i σ_i θᵀx_i = √c·‖Xᵀσ‖/n`` (C10).
+    """Per sign vector: ``sup_{‖θ‖ ≤ √c} (1/n) Σ_i ξ_i θᵀx_i = √c·‖Xᵀξ‖/n`` (C10), ξ = ``sigma``.
 
     C10; docs/theory.md §5.2.
 
@@ -155,7 +155,7 @@ def ridge_sup(X, c, sigma) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np, theory
-    >>> float(theory.ridge_sup(np.eye(2), 4.0, np.array([1.0, 1.0])))  # √c·‖Xᵀσ‖/n = 2·√2/2
+    >>> float(theory.ridge_sup(np.eye(2), 4.0, np.array([1.0, 1.0])))  # √c·‖Xᵀξ‖/n = 2·√2/2
     1.4142135623730951
     """
     c = check_positive(c, "c")

@@ -1,26 +1,26 @@
 """C10: the W_γ complexity theorem and the generalization-gap corollary (docs/theory.md §5).
 
-``W_γ = {x ↦ θᵀx : E_x[A''(θᵀx)]·θᵀΣ_Xθ ≤ γ}`` (here E_x and ``Σ_X = Σ̂₀ = XᵀX/n`` are taken on the
-sample). ρ-retentive: ``(E_x[A''(vᵀx)])² ≥ ρ·min{1, E_x[(vᵀx)²]}`` for all ``v ≠ 0``. Claim:
-``Rad_n(W_γ, S) ≤ max{(γ/ρ)^{1/4}, (γ/ρ)^{1/2}}·√(rank(Σ_X)/n)``.
+``W_γ = {x ↦ θᵀx : E_x[h''(θᵀx)]·θᵀΣ₀θ ≤ γ}`` (here E_x and ``Σ₀ = Σ̂₀ = XᵀX/n`` are taken on the
+sample). ρ-retentive: ``(E_x[h''(vᵀx)])² ≥ ρ·min{1, E_x[(vᵀx)²]}`` for all ``v ≠ 0``. Claim:
+``Rad_n(W_γ, S) ≤ max{(γ/ρ)^{1/4}, (γ/ρ)^{1/2}}·√(rank(Σ₀)/n)``.
 
 What we compute, and why it is what we compute:
 
-- For the logistic A, ``A''(z) = σ(z)σ(−z) → 0`` as ``|z| → ∞``, so no ρ > 0 works for *all* v: the
-  ratio ``(E A''(vᵀx))² / min{1, E(vᵀx)²}`` is non-increasing along every ray ``v = s·u`` (numerator
+- For the logistic h, ``h''(z) = σ(z)σ(−z) → 0`` as ``|z| → ∞``, so no ρ > 0 works for *all* v: the
+  ratio ``(E h''(vᵀx))² / min{1, E(vᵀx)²}`` is non-increasing along every ray ``v = s·u`` (numerator
   falls, denominator rises) and tends to 0. Retentiveness needs a bounded parameter set; we use the
   ball ``Θ_B = {‖θ‖₂ ≤ B}`` (the corollary assumes bounded Θ). By the ray monotonicity, the infimum
   over ``Θ_B`` is attained on the sphere ``‖v‖ = B``: ``retentive_constant`` minimises over directions
   there (random and principal directions, then BFGS from the best) — an estimate from above of
-  the true infimum, reported as such. On the sample, W_γ itself is unbounded (``E A''(s·uᵀx)`` decays
+  the true infimum, reported as such. On the sample, W_γ itself is unbounded (``E h''(s·uᵀx)`` decays
   exponentially in s when no ``uᵀx_i = 0``), so the theorem is about ``W_γ ∩ Θ_B``.
 - Containment (derived here): for θ ∈ W_γ ∩ Θ_B with ``q = θᵀΣ̂₀θ`` and ``u = γ/√ρ``: if ``q ≥ 1``,
-  ``E A'' ≥ √ρ`` so ``q ≤ u``; if ``q < 1``, ``E A'' ≥ √(ρq)`` so ``√ρ q^{3/2} ≤ γ``, ``q ≤ u^{2/3}``.
+  ``E h'' ≥ √ρ`` so ``q ≤ u``; if ``q < 1``, ``E h'' ≥ √(ρq)`` so ``√ρ q^{3/2} ≤ γ``, ``q ≤ u^{2/3}``.
   Hence ``W_γ ∩ Θ_B ⊂ E_c = {θᵀΣ̂₀θ ≤ c}``, ``c(γ, ρ) = max{u^{2/3}, u}``, whose Rademacher complexity
   is exact per sign vector (``theory.rademacher``) and ``≤ √(c·r/n) = max{u^{1/3}, u^{1/2}}·√(r/n)``.
   For ρ ≤ 1 this is below the paper's bound (``u ≤ γ/ρ``; for u < 1, ``u^{1/3} ≤ u^{1/4} ≤ (γ/ρ)^{1/4}``),
   so the claim holds under the squared definition above, with room to spare. (With the unsquared
-  definition ``E A'' ≥ ρ·min{1, q}`` the same argument gives ``c = max{(γ/ρ)^{1/2}, γ/ρ}``, exactly the
+  definition ``E h'' ≥ ρ·min{1, q}`` the same argument gives ``c = max{(γ/ρ)^{1/2}, γ/ρ}``, exactly the
   paper's bound.)
 - A lower bound on ``sup_{W_γ ∩ Θ_B} θᵀv`` per sign vector: feasible points found by a ray search along
   the maximisers ``(Σ̂₀ + μI)⁺v`` of the ellipsoid/ball problems — shows how tight the upper bound is.
@@ -46,13 +46,13 @@ def _np(X) -> np.ndarray:
 
 
 def _log_logistic_curvature(Z: np.ndarray) -> np.ndarray:
-    """``log A''(z) = log σ(z)σ(−z) = −|z| − 2·log(1 + e^{−|z|})``, stable for any z."""
+    """``log h''(z) = log σ(z)σ(−z) = −|z| − 2·log(1 + e^{−|z|})``, stable for any z."""
     a = np.abs(Z)
     return -a - 2.0 * np.log1p(np.exp(-a))
 
 
 def retentiveness_ratio(X, V) -> np.ndarray:
-    """``(E_x[A''(vᵀx)])² / min{1, E_x[(vᵀx)²]}`` for each row v of V, logistic A, on the sample (C10).
+    """``(E_x[h''(vᵀx)])² / min{1, E_x[(vᵀx)²]}`` for each row v of V, logistic h, on the sample (C10).
 
     C10 — Zhang et al. 2021, Theorem 4.2; docs/theory.md §5.2.
 
@@ -78,7 +78,7 @@ def retentiveness_ratio(X, V) -> np.ndarray:
     --------
     >>> import numpy as np, theory
     >>> X = np.array([[1.0], [-1.0]])
-    >>> round(float(theory.retentiveness_ratio(X, np.array([[1.0]]))[0]), 6)  # A''(1)² / min(1, 1)
+    >>> round(float(theory.retentiveness_ratio(X, np.array([[1.0]]))[0]), 6)  # h''(1)² / min(1, 1)
     0.038656
     """
     Xn = _np(X)
@@ -111,7 +111,7 @@ def _log_ratio_and_grad(w, Xn, radius):
 
 def retentive_constant(X, radius, *, directions: int = 256, refine: int = 4,
                        generator: np.random.Generator | None = None) -> dict:
-    """Estimate of the retentive constant ρ of the logistic A on ``Θ_B = {‖θ‖ ≤ radius}`` (C10).
+    """Estimate of the retentive constant ρ of the logistic h on ``Θ_B = {‖θ‖ ≤ radius}`` (C10).
 
     C10 — Zhang et al. 2021, Theorem 4.2; docs/theory.md §5.2.
 
@@ -227,7 +227,7 @@ def wgamma_bound(gamma, rho, rank, n) -> float:
     rho : float
         Retentive constant, ``0 < ρ ≤ 1/2``.
     rank : int
-        ``rank(Σ_X)``.
+        ``rank(Σ₀)``.
     n : int
         Number of samples.
 
@@ -259,7 +259,7 @@ def wgamma_bound(gamma, rho, rank, n) -> float:
 
 
 def wgamma_value(X, theta) -> np.ndarray:
-    """``E_x[A''(θᵀx)]·θᵀΣ̂₀θ`` (logistic A) for each row θ: the quantity W_γ bounds by γ.
+    """``E_x[h''(θᵀx)]·θᵀΣ̂₀θ`` (logistic h) for each row θ: the quantity W_γ bounds by γ.
 
     C10 — Zhang et al. 2021, Theorem 4.2; docs/theory.md §5.2.
 
@@ -273,7 +273,7 @@ def wgamma_value(X, theta) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        ``E_x[A''(θᵀx)]·θᵀΣ̂₀θ`` per row.
+        ``E_x[h''(θᵀx)]·θᵀΣ̂₀θ`` per row.
 
     See Also
     --------
@@ -329,7 +329,7 @@ def wgamma_rademacher(X, gamma, radius, *, rho: float | None = None, draws: int 
     - ``upper`` ± ``upper_se``: exact-per-σ Rademacher complexity of the ellipsoid ``{θᵀΣ̂₀θ ≤ c(γ,ρ)}``
       containing ``W_γ ∩ Θ_B`` (valid if ρ is); ``derived_bound = √(c·r/n)``;
     - ``lower`` ± ``lower_se``: mean over ``lower_draws`` sign vectors of feasible values of
-      ``θᵀXᵀσ/n`` on ``W_γ ∩ Θ_B`` (ray searches) — a lower bound on the Rademacher complexity;
+      ``θᵀXᵀξ/n`` (ξ: the sign vector) on ``W_γ ∩ Θ_B`` (ray searches) — a lower bound on the Rademacher complexity;
     - ``bound``: ``max{(γ/ρ)^{1/4}, (γ/ρ)^{1/2}}·√(r/n)``; ``holds``: ``upper ≤ bound`` within 4 SE.
 
     Parameters
@@ -412,7 +412,7 @@ def lowrank_gaussian(n, d, r, generator: np.random.Generator) -> np.ndarray:
 
     C10 data of chosen intrinsic dimension; docs/theory.md §5.2.
 
-    ``Σ_X = (d/r)·QQᵀ`` has rank r and trace d (unit variance per coordinate on average).
+    ``Σ₀ = (d/r)·QQᵀ`` has rank r and trace d (unit variance per coordinate on average).
 
     Parameters
     ----------
@@ -525,7 +525,7 @@ def generalization_gap_bound(X_train, y_train, X_test, y_test, *, C: float = 1.0
     """C10 corollary for a trained logistic model: bound vs measured test − train gap (docs/theory.md §5.2).
 
     Both sets are centered with the training mean; ``LogisticRegression(C, fit_intercept=False)`` is
-    fitted on the training set. With ``B = ‖θ̂‖`` (Θ = Θ_B), ``γ̂ = E A''(θ̂ᵀx)·θ̂ᵀΣ̂₀θ̂`` (the smallest γ
+    fitted on the training set. With ``B = ‖θ̂‖`` (Θ = Θ_B), ``γ̂ = E h''(θ̂ᵀx)·θ̂ᵀΣ̂₀θ̂`` (the smallest γ
     with θ̂ ∈ W_γ; choosing γ after seeing the data ignores a union bound over γ), ``ρ̂`` from
     ``retentive_constant`` on Θ_B, L = 1 (logistic loss is 1-Lipschitz in the logit) and the loss
     range ``B_loss = softplus(B·max_i‖x_i‖)`` (max over train and test):

@@ -54,7 +54,7 @@ class GLMLoss:
         """Per-sample loss for logits ``F`` and (possibly mixed) labels ``Y``, both ``(..., K)``.
 
         Computed as a sum of non-negative terms, never as the difference ``h(f) − yᵀf`` (which
-        loses every digit once the loss is below ~1e-16·|f|):
+        loses every digit once the loss is below ~1e-16·abs(f)):
 
         - logistic: ``y·softplus(−f) + (1−y)·softplus(f)``, computed as ``(1−y)f`` (f > 0) or ``−yf``
           (f ≤ 0), plus ``log1p(exp(−|f|))`` (labels in [0, 1], mixed labels included);

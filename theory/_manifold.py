@@ -7,11 +7,11 @@ features, so every C9/C10 formula applies with ``x ↦ φ(x)``:
 
 - exact loss: ``theory.mixup_loss`` of the head on ``Φ = φ(X)`` (all pairs × quadrature);
 - regularizer: the GLM forms in θ₁ on centered features ``φ − φ̄`` (centering is exact: the shift
-  ``θ₁ᵀφ̄`` moves into the intercept and commutes with mixing). Squared loss (A'' = 1):
+  ``θ₁ᵀφ̄`` moves into the intercept and commutes with mixing). Squared loss (h'' = 1):
   paper ``½ρ₂ θ₁ᵀΣ̂_φθ₁``, shrinkage ``½m₂ θ₁ᵀΣ̂_φθ₁`` — and for the squared loss the shrinkage form is
   *exact*: ``RHS(I) − E_{D̃}L_std(λθ₁) = ½m₂ θ₁ᵀΣ̂_φθ₁`` (the loss is quadratic in the perturbation);
 - complexity: ``W^NN_γ = {θ₁ᵀΣ_φθ₁ ≤ γ}`` is an ellipsoid in feature space, ``Rad ≤ √(γ·rank(Σ_φ)/n)``
-  (``Σ_φ = Φᵀ Φ/n``, uncentered, like Σ_X in C10).
+  (``Σ_φ = Φᵀ Φ/n``, uncentered, like Σ₀ in C10).
 
 Any ``nn.Sequential`` ending in ``nn.Linear`` is accepted: φ is everything before the last layer
 (for deeper nets this is Manifold Mixup at the last hidden layer).

@@ -8,11 +8,11 @@ squared ``A = z²/2``) and centered data (``x̄ = 0``, so ``Σ̂ = Σ̂₀``). I
 Shrinkage form (exact split, then second order in the centred perturbation ``(1−λ)θᵀr``)::
 
     L_mix = S(θ) + [L_mix − S(θ)],   S(θ) = E_{D̃}[(1/n) Σ_i l(f(λx_i), y_i)]  (= E_{D̃} L_std(λθ) for b = 0)
-    L_mix − S(θ) ≈ (1/2n) E_{D̃}[(1−λ)² Σ_i A''(f(λx_i))] · θᵀΣ̂θ                       (shrinkage form)
+    L_mix − S(θ) ≈ (1/2n) E_{D̃}[(1−λ)² Σ_i h''(f(λx_i))] · θᵀΣ̂θ                       (shrinkage form)
 
 Paper form: ``λx_i + (1−λ)r = λ(x_i + t·r)``, ``t = (1−λ)/λ``; freezing the scale (treating ``λθ`` as
 the parameter θ) the perturbation ``t·r`` has mean 0 and covariance ``t²Σ̂``, and the second-order term
-is ``(1/2n)[Σ_i A''(f(x_i))] · ρ₂ · θᵀΣ̂θ``, ``ρ₂ = E_{D̃}[t²]``, infinite unless α > 1 and β > 1
+is ``(1/2n)[Σ_i h''(f(x_i))] · ρ₂ · θᵀΣ̂θ``, ``ρ₂ = E_{D̃}[t²]``, infinite unless α > 1 and β > 1
 (``D̃`` has density ∝ λ^α near 0 from its Beta(α+1, β) part and ∝ λ^β from its Beta(β+1, α) part, so
 ``E[λ^−2]`` needs α > 1 and β > 1).
 
@@ -21,8 +21,8 @@ Which exact quantity each form is compared with (``regularizer_comparison``):
 - shrinkage form ↔ ``L_mix − S(θ)``: its exact counterpart (the first term S is kept exactly);
 - paper form ↔ ``L_mix − S(θ)`` as well (primary): the paper form comes from the same rescaling
   ``λ(x_i + t r)``, so its "standard part" is the loss at the rescaled parameter λθ averaged over D̃,
-  i.e. S(θ). It differs from the shrinkage form only in replacing ``E[(1−λ)² A''(λz)]`` by
-  ``E[t²] A''(z)``. Two secondary targets are reported: ``L_mix − L_std`` (reading the paper as
+  i.e. S(θ). It differs from the shrinkage form only in replacing ``E[(1−λ)² h''(λz)]`` by
+  ``E[t²] h''(z)``. Two secondary targets are reported: ``L_mix − L_std`` (reading the paper as
   ``L_mix ≈ L_std + Reg``) and the *frozen-scale excess* ``F(θ) − L_std(θ)``,
   ``F(θ) = (1/n) Σ_i E_{D̃} E_r l(θ, (x_i + t r, y_i))``, the quantity whose exact second-order term
   the paper form is. For the logistic loss F is finite for all α, β > 0 (softplus grows linearly and
@@ -54,7 +54,7 @@ CHUNK_ELEMENTS = 1 << 22
 
 
 def curvature(loss: str, F: torch.Tensor) -> torch.Tensor:
-    """``A''`` at logits ``F``: ``σ(F)(1−σ(F))`` (logistic) or 1 (squared)."""
+    """``h''`` at logits ``F``: ``σ(F)(1−σ(F))`` (logistic) or 1 (squared)."""
     if loss == "logistic":
         return torch.sigmoid(F) * torch.sigmoid(-F)
     return torch.ones_like(F)
@@ -88,15 +88,15 @@ def glm_regularizer(model, X, alpha, beta=None, *, loss: str = "logistic", form:
                     nodes: int | None = None) -> float:
     """C9 (Zhang et al. 2021, Lemma 4.1; docs/theory.md §5.1): the second-order Mixup regularizer of a GLM, data centered by the caller.
 
-    - ``form="paper"``: ``(1/2n) [Σ_i A''(f(x_i))] · ρ₂ · θᵀΣ̂θ``, ``ρ₂ = E_{D̃}[((1−λ)/λ)²]``;
+    - ``form="paper"``: ``(1/2n) [Σ_i h''(f(x_i))] · ρ₂ · θᵀΣ̂θ``, ``ρ₂ = E_{D̃}[((1−λ)/λ)²]``;
       ``math.inf`` exactly when α ≤ 1 or β ≤ 1 (ρ₂ = ∞; not computed as a product with 0·∞).
-    - ``form="shrinkage"``: ``(1/2n) E_{λ~D̃}[(1−λ)² Σ_i A''(f(λx_i))] · θᵀΣ̂θ`` by Gauss–Jacobi
+    - ``form="shrinkage"``: ``(1/2n) E_{λ~D̃}[(1−λ)² Σ_i h''(f(λx_i))] · θᵀΣ̂θ`` by Gauss–Jacobi
       quadrature over D̃ (``nodes`` per component, default ``DEFAULT_NODES``).
 
     ``θᵀΣ̂θ`` is the variance of the margins ``f(x_i)`` (Σ̂ is centered, 1/n). With an intercept b
     the curvature is taken at the model's logits: ``f(x_i)`` (paper) and ``f(λx_i) = λθᵀx_i + b``
     (shrinkage), the expansion points of the derivation. Linear single-output models only; ``loss``
-    is ``"logistic"`` or ``"squared"`` (A'' = 1).
+    is ``"logistic"`` or ``"squared"`` (h'' = 1).
 
     Parameters
     ----------
@@ -109,7 +109,7 @@ def glm_regularizer(model, X, alpha, beta=None, *, loss: str = "logistic", form:
     beta : float, optional
         Second parameter; ``None`` (default) means ``beta = alpha``.
     loss : {"logistic", "squared"}, default "logistic"
-        The GLM (``A'' = σ(1−σ)`` or 1).
+        The GLM (``h'' = σ(1−σ)`` or 1).
     form : {"paper", "shrinkage"}, default "paper"
         Which regularizer (see above).
     nodes : int, optional

@@ -6,7 +6,7 @@ The chain ``L̃_mix ≥ (1/n) Σ_i L̃_adv,i(ε_i) ≥ L̃_adv(ε_mix)`` with
 
 - ``L̃_mix = L_std + R1 + R2 + R3`` (``theory.mixup_expansion``),
 - ``L̃_adv,i(ε) = l_i + ε|σ_i − y_i| ‖∇f_i‖_q + (ε²/2) σ_i(1−σ_i) ‖∇f_i‖_q²`` (``q`` dual to ``p``),
-- ℓ2: ``ε_i = m_1 R_i c_x √d``, ``R_i = |cos(∇f_i, x_i)|``, ``ε_mix = min_i ε_i = m_1 R c_x √d``
+- ℓ2: ``ε_i = m_1 ω_i c_x √d``, ``ω_i = |cos(∇f_i, x_i)|`` (the paper's R_i), ``ε_mix = min_i ε_i = m_1 ω c_x √d``
   (default ``c_x √d = min_i ‖x_i‖``, the largest value (A3) allows),
 - ℓ∞ (C13): ``ε_i = m_1 |∇f_iᵀx_i| / ‖∇f_i‖₁``, ``ε_mix = min_i ε_i``.
 

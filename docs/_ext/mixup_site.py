@@ -92,7 +92,7 @@ def claim_statuses() -> dict[str, str]:
     for line in (ROOT / "paper_checks.md").read_text(encoding="utf-8").splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) > STATUS_COLUMN and re.fullmatch(r"C\d+(/\S+)?", cells[0]):
-            statuses[cells[0]] = cells[STATUS_COLUMN]
+            statuses[cells[0]] = re.sub(r"^\W+", "", cells[STATUS_COLUMN])  # "✅ holds" → "holds"
     return statuses
 
 
@@ -130,7 +130,7 @@ def gallery_page() -> str:
             out.append(f"- **Verdict of the figure:** {verdict}{tally}")
         for claim in claims:
             if claim in statuses:
-                out.append(f"- **Status of {claim}** (`mixup-theory check`): {statuses[claim]}")
+                out.append(f"- **Status of {claim}** (`mixup-theory check`): `{statuses[claim]}`")
         seeds = summary.get("seeds", data.get("seed"))
         out.append(f"- **Provenance:** scale `{data.get('scale', '?')}`, seeds {seeds}, device "
                    f"{', '.join(map(str, data.get('device', []))) if isinstance(data.get('device'), list) else data.get('device')}, "

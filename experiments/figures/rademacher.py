@@ -3,7 +3,7 @@
 Data ``x = A z`` with ``rank(Σ_X) = r`` in ambient dimension ``d = 100`` (``theory.generalization.
 lowrank_gaussian``, unit variance per coordinate on average, so ``tr Σ ≈ d`` whatever r). One task per r:
 ``theory.generalization.intrinsic_dimension_sweep`` (issue 4) computes the Monte-Carlo Rademacher
-complexity of ``E_c = {θᵀΣ̂₀θ ≤ c}`` (exact per sign vector: ``√(c/n)‖Pσ‖``) and of the ridge ball
+complexity of ``E_c = {θᵀΣ̂₀θ ≤ c}`` (exact per sign vector: ``√(c/n)‖Pξ‖``) and of the ridge ball
 ``{‖θ‖² ≤ c}``, with the bounds ``√(c r/n)`` and ``√(c tr Σ̂₀/n)``. The ellipsoid class grows like √r;
 the ridge class stays at the ambient √d.
 """
