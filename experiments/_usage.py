@@ -4,12 +4,13 @@ Every bad input is answered with one line on stderr and exit status 2, before an
 never with a traceback: :class:`OneLineParser` turns argparse's usage errors into one line, and the
 ``check_*`` functions below validate values and output paths (by a real probe write, so ``/proc``,
 read-only mounts and missing folders are caught even when running as root) and raise
-:class:`UsageError`, which the entry points print the same way.
+:class:`UsageError`, which the entry points print the same way. Each subcommand's own validator
+(``validate(args)``, registered with its parser) sits next to that parser and uses these helpers;
+``mixup-theory`` calls it once, before the command runs, and the command trusts its arguments.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import tempfile
@@ -75,12 +76,13 @@ def check_choice(value, flag: str, choices) -> str:
     return value
 
 
-def check_device(name: str, flag: str = "--device") -> None:
-    """``auto``, ``cpu``, ``cuda`` or ``cuda:N``; CUDA only where torch sees it."""
+def check_device(name: str, flag: str = "--device"):
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (CUDA only where torch sees it), resolved once to the
+    ``torch.device`` the command then uses."""
     from .devices import resolve_device
 
     try:
-        resolve_device(name)
+        return resolve_device(name)
     except ValueError as exc:
         raise UsageError(f"{flag}: {exc}") from None
 
@@ -94,9 +96,34 @@ def _nearest_existing(p: Path) -> Path:
     return p
 
 
+def _check_path_text(path, flag: str) -> Path:
+    """A non-empty path whose length and every component's length the file system accepts."""
+    text = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
+    if not text or not text.strip():
+        raise UsageError(f"{flag} must be a non-empty path, got {path!r}")
+    if "\0" in text:
+        raise UsageError(f"{flag} must not contain a NUL character, got {path!r}")
+    p = Path(text)
+    try:
+        base = _nearest_existing(p)
+        name_max = os.pathconf(base if base.is_dir() else base.parent, "PC_NAME_MAX")
+        path_max = os.pathconf(base if base.is_dir() else base.parent, "PC_PATH_MAX")
+    except OSError as exc:
+        raise UsageError(f"{flag} {text[:80]}{'…' if len(text) > 80 else ''}: {exc.strerror or exc}") from None
+    long = next((part for part in p.parts if len(os.fsencode(part)) > name_max), None)
+    if long is not None:
+        raise UsageError(f"{flag}: the name {long[:40]}… is {len(os.fsencode(long))} bytes long; "
+                         f"this file system allows at most {name_max}")
+    if len(os.fsencode(str(p.absolute()))) >= path_max:
+        raise UsageError(f"{flag}: the path is {len(os.fsencode(str(p.absolute())))} bytes long; "
+                         f"this file system allows at most {path_max - 1}")
+    return p
+
+
 def check_output_dir(path, flag: str) -> Path:
-    """A folder that exists and is writable, or can be created under a writable existing folder."""
-    p = Path(path)
+    """A folder that exists and is writable, or can be created under a writable existing folder
+    (a non-empty path that the file system accepts)."""
+    p = _check_path_text(path, flag)
     if p.exists() and not p.is_dir():
         raise UsageError(f"{flag} {path}: exists and is not a folder")
     base = _nearest_existing(p)
@@ -113,7 +140,7 @@ def check_output_dir(path, flag: str) -> Path:
 
 def check_output_file(path, flag: str, *, must_exist: bool = False) -> Path:
     """A file that can be written (created in an existing folder, or an existing writable file)."""
-    p = Path(path)
+    p = _check_path_text(path, flag)
     if p.is_dir():
         raise UsageError(f"{flag} {path}: is a folder, expected a file")
     if p.exists():
@@ -139,128 +166,11 @@ def check_output_file(path, flag: str, *, must_exist: bool = False) -> Path:
 
 
 def check_input_dir(path, flag: str) -> Path:
-    p = Path(path)
+    """An existing folder."""
+    p = _check_path_text(path, flag)
     if not p.is_dir():
         raise UsageError(f"{flag} {path}: no such folder")
     return p
-
-
-# ----------------------------------------------------------------------------- mixup-theory subcommands
-
-def check_figures(args) -> None:
-    from . import registry
-    from .figures.runner import SCALES, Context, data_paths, figure_module
-
-    unknown = [n for n in args.names if n not in registry.all_figure_names()]
-    if unknown:
-        raise UsageError(f"unknown figure {unknown[0]!r}; figures are {', '.join(registry.all_figure_names())}")
-    check_choice(args.scale, "--scale", SCALES)
-    check_int(args.threads, "--threads", optional=True)
-    if getattr(args, "jobs", None) is not None:
-        check_int(args.jobs, "--jobs")
-    out = check_output_dir(args.out, "--out")
-    if args.cache_dir is not None:
-        check_output_dir(args.cache_dir, "--cache-dir")
-    if args.data_root is not None:
-        check_input_dir(args.data_root, "--data-root")
-    names = args.names or registry.figure_names(args.scale)
-    if args.replot:
-        for name in names:
-            check_saved_figure(data_paths(out, name)["json"], name)
-        return
-    check_device(args.device)
-    from .devices import resolve_device
-
-    device = resolve_device(args.device).type
-    if args.scale == "paper" and device != "cuda":
-        raise UsageError("--scale paper trains WRN-16-8 on image data and needs a GPU (--device cuda); "
-                         "use --scale default on a CPU")
-    ctx = Context(scale=args.scale, device=device, data_root=args.data_root)
-    for name in names:
-        why = getattr(figure_module(name), "unavailable", lambda s, c: None)(args.scale, ctx)
-        if why:
-            raise UsageError(f"{name} cannot run at --scale {args.scale}: {why}")
-
-
-def check_saved_figure(path: Path, name: str) -> None:
-    """``data/NAME.json`` exists and holds the rows and summary a replot needs."""
-    if not path.is_file():
-        raise UsageError(f"--replot: no saved data for {name!r} at {path}; run without --replot first")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise UsageError(f"--replot: {path} is not readable JSON ({exc}); rerun without --replot") from None
-    if not (isinstance(data, dict) and isinstance(data.get("rows"), list) and isinstance(data.get("summary"), dict)):
-        raise UsageError(f"--replot: {path} lacks the 'rows' list and 'summary' object of a saved figure; "
-                         "rerun without --replot")
-
-
-def claim_ids(values) -> list[str]:
-    """Claim ids from ``--only`` values, each possibly comma-separated (``C1,C4 C7``)."""
-    from .claims import CLAIM_IDS
-
-    if isinstance(values, str):
-        values = [values]
-    ids = [s.strip().upper() for v in values for s in str(v).split(",") if s.strip()]
-    if not ids:
-        raise UsageError(f"--only needs at least one claim id among {CLAIM_IDS[0]}..{CLAIM_IDS[-1]}")
-    bad = [i for i in ids if i not in CLAIM_IDS]
-    if bad:
-        raise UsageError(f"--only: unknown claim id {bad[0]!r}; claim ids are {CLAIM_IDS[0]}..{CLAIM_IDS[-1]}")
-    return list(dict.fromkeys(ids))
-
-
-def check_check(args) -> None:
-    if args.only is not None:
-        args.only = claim_ids(args.only)
-    if args.write:
-        from .check import update_markdown
-
-        path = check_output_file(args.file, "--file", must_exist=True)
-        try:
-            update_markdown(path.read_text(encoding="utf-8"), [])
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"--file {args.file}: cannot read it ({exc})") from None
-        except ValueError as exc:
-            raise UsageError(f"--file {args.file}: {exc}") from None
-
-
-EXPLAIN_MIN_N = 10
-"""Fewest training points ``explain`` accepts (both classes, a test split, a rank estimate)."""
-
-
-def check_explain(args) -> None:
-    from .explain import N_MAX
-
-    check_number(args.alpha, "--alpha")
-    check_int(args.n, "--n", low=EXPLAIN_MIN_N, high=N_MAX)
-    if args.data != "two_moons":  # a fixed-size dataset: n must fit in its training split (a cheap load)
-        from .explain import load_small
-
-        try:
-            load_small(args.data, args.n)
-        except ValueError as exc:
-            raise UsageError(f"--n {args.n} with --data {args.data}: {exc}") from None
-
-
-def check_decompose(args) -> None:
-    check_number(args.alpha, "--alpha")
-    check_int(args.n, "--n", low=2)
-    check_seed(args.seed)
-
-
-def check_property(args) -> None:
-    """``property CLAIM [--examples N] [--drop NAME ...] [--seed S] [--save FILE]``: counts, seed, output file."""
-    if getattr(args, "examples", None) is not None:
-        check_int(args.examples, "--examples")
-    if getattr(args, "seed", None) is not None:
-        check_seed(args.seed)
-    if getattr(args, "save", None) is not None:
-        check_output_file(args.save, "--save")
-
-
-VALIDATORS = {"figures": check_figures, "check": check_check, "explain": check_explain,
-              "decompose": check_decompose, "property": check_property}
 
 
 # ----------------------------------------------------------------------------- experiments.distributed

@@ -7,6 +7,18 @@ import sys
 CLAIMS = [f"C{k}" for k in range(1, 14)]
 
 
+def _validate_decompose(args) -> None:
+    from ._usage import check_int, check_number, check_seed
+
+    check_number(args.alpha, "--alpha")
+    check_int(args.n, "--n", low=2, high=DECOMPOSE_N_MAX)
+    check_seed(args.seed)
+
+
+DECOMPOSE_N_MAX = 2000
+"""Largest ``decompose --n``: the exact loss sums all n² pairs (n = 2000: a few seconds)."""
+
+
 def _cmd_list(args) -> int:
     from . import registry
 
@@ -39,7 +51,8 @@ def _cmd_decompose(args) -> int:
 
 
 # Each module registers its subcommand with ``register(subparsers)``: figures (experiments.figures),
-# check (experiments.check), explain (experiments.explain), property (experiments.properties).
+# check (experiments.check), explain (experiments.explain), property (experiments.properties); its
+# parser carries ``func`` (the work) and ``validate`` (the one check of its arguments).
 SUBCOMMAND_MODULES = ("experiments.figures", "experiments.check", "experiments.explain", "experiments.properties")
 
 
@@ -48,37 +61,51 @@ def build_parser() -> argparse.ArgumentParser:
 
     from ._usage import OneLineParser
 
-    p = OneLineParser(prog="mixup-theory", description=__doc__)
+    p = OneLineParser(prog="mixup-theory", description="Exact computations and checks of the Mixup robustness and "
+                      "generalization analysis (Zhang et al., ICLR 2021): figures, claim checks, property "
+                      "tests and a step-by-step walk-through. See README.md and docs/theory.md.")
     sub = p.add_subparsers(dest="command", required=True)
     for name in SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(sub)
-    sub.add_parser("list", help="list figure names, datasets and claim ids").set_defaults(func=_cmd_list)
-    d = sub.add_parser("decompose", help="decompose the exact Mixup loss on two-moons (C1, C2)")
-    d.add_argument("--alpha", type=float, default=1.0)
-    d.add_argument("--n", type=int, default=200)
-    d.add_argument("--seed", type=int, default=0)
-    d.set_defaults(func=_cmd_decompose)
+        importlib.import_module(name).register(sub)
+    sub.add_parser("list", help="list figure names, datasets and claim ids",
+                   description="Lists the figure names (for `figures`), the datasets and the claim ids "
+                               "(for `check --only`).").set_defaults(func=_cmd_list)
+    d = sub.add_parser("decompose", help="decompose the exact Mixup loss on two-moons (C1, C2)",
+                       description="Fits logistic regression to centered two-moons data and prints the exact "
+                                   "Mixup loss beside its second-order expansion L_std + R1 + R2 + R3 (C1, C2).")
+    d.add_argument("--alpha", type=float, default=1.0, help="Mixup's Beta(alpha, alpha) parameter, > 0 (default %(default)s)")
+    d.add_argument("--n", type=int, default=200, help=f"training points, 2 to {DECOMPOSE_N_MAX} (default %(default)s)")
+    d.add_argument("--seed", type=int, default=0, help="seed of the two-moons sample (default %(default)s)")
+    d.set_defaults(func=_cmd_decompose, validate=_validate_decompose)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs a subcommand. Bad arguments: one line on stderr and exit status 2, before any work."""
-    from ._usage import VALIDATORS, UsageError, print_error
-
-    args = build_parser().parse_args(argv)
+    """Runs a subcommand. Bad arguments: one line on stderr and exit status 2, before any work.
+    Ctrl-C: one line, exit status 130. A file that cannot be written (a full disk, a read-only file
+    system): one line naming it, exit status 1; the writes are atomic, so no partial file is left."""
+    prog = "mixup-theory"
     try:
-        for validate in (VALIDATORS.get(args.command), getattr(args, "validate", None)):
-            if validate is not None:
-                validate(args)
-    except UsageError as exc:
-        return print_error(f"mixup-theory {args.command}", exc)
-    return _run(args)
+        from ._usage import UsageError, print_error
+
+        args = build_parser().parse_args(argv)
+        prog = f"mixup-theory {args.command}"
+        try:
+            if getattr(args, "validate", None) is not None:  # each subcommand's validator, next to its parser
+                args.validate(args)
+        except UsageError as exc:
+            return print_error(prog, exc)
+        return _run(args)
+    except KeyboardInterrupt as exc:
+        cached = getattr(exc, "cached", None)
+        print(f"{prog}: interrupted" + (f": {cached} results cached; rerun to resume" if cached is not None else ""),
+              file=sys.stderr)
+        return 130
+    except OSError as exc:
+        if exc.filename is None:  # not a file the command wrote: a bug, shown in full
+            raise
+        print(f"{prog}: error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 SINGLE_THREAD_COMMANDS = ("check", "explain", "property", "decompose", "list")
@@ -88,12 +115,19 @@ operation when another process holds a core (measured, `explain` beside one CPU-
 
 
 def _run(args) -> int:
-    """The subcommand's work, once its arguments are known to be good."""
+    """The subcommand's work, once its arguments are known to be good. Warnings that reach this level
+    (the commands count or summarise their own) are summarised in one line on stderr, never printed raw."""
+    from ._warnings import captured, summary
+
     if args.command in SINGLE_THREAD_COMMANDS:
         import torch
 
         torch.set_num_threads(1)
-    return args.func(args)
+    code, records = captured(lambda: args.func(args), always=False)
+    note = summary(records, f"during mixup-theory {args.command}")
+    if note:
+        print(note, file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from typing import Callable
 
 import numpy as np
 
+import theory
+
 DATASETS = ("two_moons", "breast_cancer", "digits01")
 MODELS = ("logistic", "relu", "tanh")
 N_SAMPLES = 60
@@ -29,6 +31,11 @@ MIXUP_TRAIN_NODES = 6
 N_MAX = 400
 """Largest ``n`` accepted: the exact Mixup loss, the expansion and the bounds cost O(n²) pairs each
 (n = 400 takes about a minute on one core; n = 100000 would take hours)."""
+N_MIN = 10
+"""Fewest training points accepted (both classes, a test split, a rank estimate)."""
+ALPHA_RANGE = (1e-3, 1e3)
+"""The α = β that ``explain`` accepts: Mixup's α in practice is 0.1–4; across this range the exact
+Mixup objective trains and every quantity shown is computed to its documented accuracy."""
 LARGE_RELATIVE_ERROR = 0.10
 """A relative error of L̃_mix above this (the threshold of C3) gets a line of interpretation."""
 RADEMACHER_DRAWS = 2000
@@ -185,12 +192,28 @@ def explain(data: str = "two_moons", model: str = "logistic", alpha: float = 1.0
     """
     from .claims._common import single_thread
 
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 2 <= n <= N_MAX:
-        raise ValueError(f"n must be an integer in 2..{N_MAX} (the exact Mixup loss sums all n^2 pairs), got {n!r}")
-    if train not in TRAININGS:
-        raise ValueError(f"train must be one of {TRAININGS}, got {train!r}")
+    check_arguments(data, model, alpha, n, train)
     with single_thread():
         return _explain(data, model, alpha, int(n), train, out, progress or (lambda text: None))
+
+
+def check_arguments(data: str, model: str, alpha: float, n: int, train: str) -> None:
+    """``ValueError`` naming the argument, its value and what is allowed, before any work (used by
+    :func:`explain` and by the command line)."""
+    if data not in DATASETS:
+        raise ValueError(f"data must be one of {DATASETS}, got {data!r}")
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    lo, hi = ALPHA_RANGE
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)) or not lo <= alpha <= hi:
+        raise ValueError(f"alpha must be a number in [{lo:g}, {hi:g}], got {alpha!r}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not N_MIN <= n <= N_MAX:
+        raise ValueError(f"n must be an integer in {N_MIN}..{N_MAX} (the exact Mixup loss sums all n^2 pairs), "
+                         f"got {n!r}")
+    if train not in TRAININGS:
+        raise ValueError(f"train must be one of {TRAININGS}, got {train!r}")
+    if data != "two_moons":  # a fixed-size dataset: n must fit in its training split (a cheap load)
+        load_small(data, int(n))
 
 
 TRAINED_BY = {
@@ -206,9 +229,7 @@ def _explain(data, model, alpha, n, train, out, progress) -> dict:
 
     import torch
 
-    from .claims._common import Missing, api
-
-    theory_mix = __import__("theory").MixupLambda(alpha)  # validates alpha (ValueError names it)
+    theory_mix = theory.MixupLambda(alpha)
     t0 = time.perf_counter()
     steps = iter(["training the model", "the exact Mixup loss (all n^2 pairs)", "the second-order expansion",
                   "the robustness chain and adversarial losses", "the regularizer forms",
@@ -266,7 +287,7 @@ def _explain(data, model, alpha, n, train, out, progress) -> dict:
     # §2 pair sum and identity (I) -------------------------------------------------------------------
     from theory import DEFAULT_NODES, mixup_loss_error, mixup_loss_sampled, mixup_loss_unmixed
 
-    mixup_loss, mixup_expansion = api("mixup_loss"), api("mixup_expansion")
+    mixup_loss, mixup_expansion = theory.mixup_loss, theory.mixup_expansion
     p.section("4. The Mixup loss as a pair sum, and identity (I) (docs/theory.md §2, §3; C1)")
     step()
     L_mix = mixup_loss(net, X, y, alpha)
@@ -311,55 +332,46 @@ def _explain(data, model, alpha, n, train, out, progress) -> dict:
     p.section("6. Robustness: Mixup loss vs adversarial loss (docs/theory.md §4; C4, C5, C7, C13)")
     step()
     with warnings.catch_warnings():  # "chain holds outside the assumptions" is explained line by line below
-        warnings.filterwarnings("ignore", message="the chain holds numerically", category=UserWarning)
+        warnings.simplefilter("ignore", theory.AssumptionWarning)
+        robustness_bound, adversarial_loss = theory.robustness_bound, theory.adversarial_loss
+        b = robustness_bound(net, X, y, alpha)
+        eps = np.asarray(b.eps_i)
+        p.line("eps_i min / median / max", f"{eps.min():.4g} / {np.median(eps):.4g} / {eps.max():.4g}",
+               "per-point radius m_1 omega_i c_x sqrt(d), omega_i = abs(cos(grad f_i, x_i))", "§4.3")
+        p.line("eps_mix = min_i eps_i", b.eps_mix, "the radius the theorem certifies", "§4.3")
+        p.line("eps*", b.eps_star, "largest eps with L~_mix >= L~_adv(eps): how loose eps_mix is", "§4.3")
+        p.line("L~_mix", b.mixup_approx, "left end of the chain", "§4.3")
+        p.line("mean_i L~_adv,i(eps_i)", b.adv_at_eps_i, "middle of the chain (second-order adversarial loss)", "§4.3")
+        p.line("L~_adv(eps_mix)", b.adv_at_eps_mix, "right end of the chain", "§4.3")
+        p.line("chain holds", bool(b.holds), "L~_mix >= mean L~_adv,i(eps_i) >= L~_adv(eps_mix)", "§4.3, C4/C5")
+        for key, what in [("centered", "(A1) centered data"), ("in_theta", "(A2) every point on its side"),
+                          ("homogeneous", "f = grad f . x and zero input Hessian (C5)")]:
+            p.line(f"assumption {key}", bool(b.assumptions.get(key, False)), what, "§4.2")
+        broken = [k for k, v in b.assumptions.items() if not v]
+        if broken and b.holds:
+            p.interpret(f"assumption {', '.join(broken)} fails, yet the chain holds: the assumptions are sufficient, "
+                        "not necessary; the theorem just does not promise it here (C6 shows cases where it breaks)")
+        elif broken:
+            p.interpret(f"assumption {', '.join(broken)} fails and so does the chain: outside the theorem (C6)")
+        if math.isfinite(b.eps_star) and b.eps_star > 0 and b.eps_mix < 0.1 * b.eps_star:
+            p.interpret(f"eps_mix is {b.eps_mix / b.eps_star:.2g} of eps*: the certified radius is far below what the "
+                        "approximate losses allow (it is set by the worst-aligned point)")
+        if b.eps_mix > 0:
+            _exact_adversarial(p, net, X, y, b.eps_mix, L_mix, model, adversarial_loss)
         try:
-            robustness_bound, adversarial_loss = api("robustness_bound"), api("adversarial_loss")
-            b = robustness_bound(net, X, y, alpha)
-            eps = np.asarray(b.eps_i)
-            p.line("eps_i min / median / max", f"{eps.min():.4g} / {np.median(eps):.4g} / {eps.max():.4g}",
-                   "per-point radius m_1 omega_i c_x sqrt(d), omega_i = abs(cos(grad f_i, x_i))", "§4.3")
-            p.line("eps_mix = min_i eps_i", b.eps_mix, "the radius the theorem certifies", "§4.3")
-            p.line("eps*", b.eps_star, "largest eps with L~_mix >= L~_adv(eps): how loose eps_mix is", "§4.3")
-            p.line("L~_mix", b.mixup_approx, "left end of the chain", "§4.3")
-            p.line("mean_i L~_adv,i(eps_i)", b.adv_at_eps_i, "middle of the chain (second-order adversarial loss)", "§4.3")
-            p.line("L~_adv(eps_mix)", b.adv_at_eps_mix, "right end of the chain", "§4.3")
-            p.line("chain holds", bool(b.holds), "L~_mix >= mean L~_adv,i(eps_i) >= L~_adv(eps_mix)", "§4.3, C4/C5")
-            for key, what in [("centered", "(A1) centered data"), ("in_theta", "(A2) every point on its side"),
-                              ("homogeneous", "f = grad f . x and zero input Hessian (C5)")]:
-                p.line(f"assumption {key}", bool(b.assumptions.get(key, False)), what, "§4.2")
-            broken = [k for k, v in b.assumptions.items() if not v]
-            if broken and b.holds:
-                p.interpret(f"assumption {', '.join(broken)} fails, yet the chain holds: the assumptions are sufficient, "
-                            "not necessary; the theorem just does not promise it here (C6 shows cases where it breaks)")
-            elif broken:
-                p.interpret(f"assumption {', '.join(broken)} fails and so does the chain: outside the theorem (C6)")
-            if math.isfinite(b.eps_star) and b.eps_star > 0 and b.eps_mix < 0.1 * b.eps_star:
-                p.interpret(f"eps_mix is {b.eps_mix / b.eps_star:.2g} of eps*: the certified radius is far below what the "
-                            "approximate losses allow (it is set by the worst-aligned point)")
-            if b.eps_mix > 0:
-                _exact_adversarial(p, net, X, y, b.eps_mix, L_mix, model, adversarial_loss)
-            try:
-                binf = robustness_bound(net, X, y, alpha, norm=math.inf)
-                p.line("l_inf eps_mix", binf.eps_mix, "min_i m_1 abs(grad f_i . x_i) / norm_1(grad f_i) (C13)", "§4.5")
-                p.line("l_inf chain holds", bool(binf.holds), "the same chain in l_inf (our extension)", "§4.5, C13")
-            except ValueError as exc:
-                p.note(f"l_inf chain: n/a ({exc})")
-        except Missing as exc:
-            p.note(f"robustness: n/a ({exc})")
+            binf = robustness_bound(net, X, y, alpha, norm=math.inf)
+            p.line("l_inf eps_mix", binf.eps_mix, "min_i m_1 abs(grad f_i . x_i) / norm_1(grad f_i) (C13)", "§4.5")
+            p.line("l_inf chain holds", bool(binf.holds), "the same chain in l_inf (our extension)", "§4.5, C13")
+        except ValueError as exc:
+            p.note(f"l_inf chain: n/a ({exc})")
 
     # §5 regularizer and complexity --------------------------------------------------------------------
     p.section("7. Generalization: the regularizer forms (docs/theory.md §5; C9, C11)")
     step()
-    try:
-        _regularizers(p, net, X, y, alpha, model, L_mix)
-    except Missing as exc:
-        p.note(f"regularizer: n/a ({exc})")
+    _regularizers(p, net, X, y, alpha, model, L_mix)
     p.section("8. Rademacher complexity (docs/theory.md §5; C10, C11)")
     step()
-    try:
-        _complexity(p, net, X, model)
-    except Missing as exc:
-        p.note(f"Rademacher complexity: n/a ({exc})")
+    _complexity(p, net, X, model)
     return p.values
 
 
@@ -411,42 +423,35 @@ def _exact_adversarial(p: Printer, net, X, y, eps, L_mix, model, adversarial_los
 
 
 def _regularizers(p: Printer, net, X, y, alpha, model, L_mix) -> None:
-    from .claims._common import api, need
-
     if model == "logistic":
-        glm_regularizer = api("glm_regularizer")
-        reg = need("theory.regularizer", "shrunk_standard_loss", "frozen_scale_excess")
-        S = reg.shrunk_standard_loss(net, X, y, alpha)
+        glm_regularizer = theory.glm_regularizer
+        S = theory.shrunk_standard_loss(net, X, y, alpha)
         p.line("S = E_D~[L_std(lambda theta)]", S, "standard loss at the shrunk parameter", "§5.1, C9")
         p.line("exact L_mix - S", L_mix - S, "the exact regularization the forms approximate", "§5.1, C9")
         p.line("Reg shrinkage form", glm_regularizer(net, X, alpha, form="shrinkage"),
                "(1/2n) E_D~[(1-l)^2 sum h''(l x_i theta)] theta' Sigma theta: finite for all alpha", "§5.1, C9")
         p.line("Reg paper form", glm_regularizer(net, X, alpha, form="paper"),
                "(1/2n)[sum h''(x_i theta)] rho_2 theta' Sigma theta: inf when alpha <= 1", "§5.1, C9")
-        p.line("frozen-scale excess F - L_std", reg.frozen_scale_excess(net, X, y, alpha),
+        p.line("frozen-scale excess F - L_std", theory.frozen_scale_excess(net, X, y, alpha),
                "exact quantity whose 2nd-order term is the paper form", "§5.1, C9")
         return
-    man = need("theory.manifold", "manifold_regularizer", "manifold_mixup_loss")
     p.note("for a net: Mixup of the last hidden features phi(x) (manifold Mixup, C11), logistic head")
-    p.line("L_mix at hidden layer", man.manifold_mixup_loss(net, X, y, alpha, loss="logistic"),
+    p.line("L_mix at hidden layer", theory.manifold_mixup_loss(net, X, y, alpha, loss="logistic"),
            "exact Mixup loss of the head on phi(X)", "§5.3, C11")
-    p.line("Reg shrinkage form (phi)", man.manifold_regularizer(net, X, alpha, loss="logistic", form="shrinkage"),
+    p.line("Reg shrinkage form (phi)", theory.manifold_regularizer(net, X, alpha, loss="logistic", form="shrinkage"),
            "shrinkage form in theta_1 on centered features", "§5.3, C11")
-    p.line("Reg paper form (phi)", man.manifold_regularizer(net, X, alpha, loss="logistic", form="paper"),
+    p.line("Reg paper form (phi)", theory.manifold_regularizer(net, X, alpha, loss="logistic", form="paper"),
            "paper form in theta_1: inf when alpha <= 1", "§5.3, C11")
 
 
 def _complexity(p: Printer, net, X, model) -> None:
-    from .claims._common import api, need
-
-    rademacher = api("rademacher")
+    rademacher = theory.rademacher
     if model == "logistic":
         feats = X
         theta = net[0].weight.detach().numpy().reshape(-1)
         label = "x"
     else:
-        man = need("theory.manifold", "hidden_features")
-        feats = man.hidden_features(net, X).numpy()
+        feats = theory.hidden_features(net, X).numpy()
         theta = net[-1].weight.detach().numpy().reshape(-1)
         label = "phi(x)"
     n = feats.shape[0]
@@ -478,15 +483,34 @@ def _complexity(p: Printer, net, X, model) -> None:
 # ----------------------------------------------------------------------------- CLI
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("explain", help="print every quantity of the analysis on one small problem")
-    p.add_argument("--data", default="two_moons", choices=DATASETS)
-    p.add_argument("--model", default="logistic", choices=MODELS)
-    p.add_argument("--alpha", type=float, default=1.0, help="Mixup's Beta(alpha, alpha) parameter (> 0)")
+    p = subparsers.add_parser(
+        "explain", help="print every quantity of the analysis on one small problem",
+        description="Fits a small model to a few points and prints, step by step, every quantity of the "
+                    "analysis (exact Mixup loss, its expansion, the robustness chain, the regularizer, the "
+                    "Rademacher complexity), each line citing its section of docs/theory.md. Teaching; "
+                    "about half a minute on one core.")
+    p.add_argument("--data", default="two_moons", choices=DATASETS, help="the dataset (default %(default)s)")
+    p.add_argument("--model", default="logistic", choices=MODELS,
+                   help="logistic regression, a bias-free ReLU MLP or a tanh MLP (default %(default)s)")
+    p.add_argument("--alpha", type=float, default=1.0,
+                   help="Mixup's Beta(alpha, alpha) parameter, in [%g, %g] (default %%(default)s)" % ALPHA_RANGE)
     p.add_argument("--n", type=int, default=N_SAMPLES,
-                   help=f"training points, at most {N_MAX} (all n^2 pairs are summed; default %(default)s)")
+                   help=f"training points, {N_MIN} to {N_MAX} (all n^2 pairs are summed; default %(default)s)")
     p.add_argument("--train", default="standard", choices=TRAININGS,
                    help="how the model is trained: plain loss (standard) or exact Mixup objective (mixup)")
-    p.set_defaults(func=_cmd_explain)
+    p.set_defaults(func=_cmd_explain, validate=validate)
+
+
+def validate(args) -> None:
+    """The one check of ``explain``'s arguments (``UsageError`` before any work, training included)."""
+    from ._usage import UsageError
+
+    try:
+        check_arguments(args.data, args.model, args.alpha, args.n, args.train)
+    except ValueError as exc:
+        flag = "--" + str(exc).split(" ", 1)[0]
+        raise UsageError(f"{flag}: {exc}" if flag in ("--data", "--model", "--alpha", "--n", "--train")
+                         else f"--n {args.n} with --data {args.data}: {exc}") from None
 
 
 def _cmd_explain(args) -> int:

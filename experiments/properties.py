@@ -13,11 +13,9 @@ Instances come from ``theory.strategies.instances`` (every assumption holds exce
 from __future__ import annotations
 
 import math
-import os
-import sys
-import warnings
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
+
+from ._usage import UsageError, check_int, check_output_file, check_seed
 
 CLAIM_TEXT = {
     "C4": "the chain L~mix >= mean L~adv,i(eps_i) >= L~adv(eps_mix), logistic regression, l2",
@@ -27,10 +25,6 @@ CLAIM_TEXT = {
 }
 ASSUMPTION_NAMES = ("centered", "in_theta", "homogeneous", "norm_bound")
 MAX_EXAMPLES = 1_000_000
-
-
-class UsageError(ValueError):
-    """A bad argument of ``property`` (reported as one line, exit status 2)."""
 
 
 class Falsified(Exception):
@@ -44,6 +38,9 @@ class PropertyResult:
     held: int
     counterexample: object | None = None
     detail: str = ""
+    warnings: list = field(default_factory=list)
+    """Warnings the checks raised (``experiments._warnings`` records); ``theory.AssumptionWarning`` is
+    expected exactly when assumptions are dropped (the instances are built to violate them)."""
 
     @property
     def exit_code(self) -> int:
@@ -87,8 +84,10 @@ def run_property(claim: str, examples: int = 200, drop=(), seed: int = 0) -> Pro
     from hypothesis import HealthCheck, Verbosity, given, settings
     from hypothesis import seed as hseed
 
+    from ._warnings import captured
+
     strat = strategy(claim, tuple(drop))
-    state = {"held": 0, "tried": 0, "failed": None}
+    state = {"held": 0, "tried": 0, "failed": None, "warnings": []}
 
     @hseed(seed)
     @settings(max_examples=examples, database=None, derandomize=False, deadline=None, print_blob=False,
@@ -96,9 +95,8 @@ def run_property(claim: str, examples: int = 200, drop=(), seed: int = 0) -> Pro
     @given(strat)
     def prop(inst):
         try:
-            with warnings.catch_warnings():  # instances built to violate assumptions warn by design
-                warnings.simplefilter("ignore", UserWarning)
-                ok, detail = check(claim, inst)
+            (ok, detail), caught = captured(lambda: check(claim, inst))  # recorded, summarised once
+            state["warnings"].extend(caught)
         except Exception as exc:  # an error on a valid instance is a finding too
             ok, detail = False, f"raised {type(exc).__name__}: {exc}"
         if state["failed"] is None:
@@ -114,44 +112,12 @@ def run_property(claim: str, examples: int = 200, drop=(), seed: int = 0) -> Pro
     except Falsified:
         pass
     inst, detail = state["failed"] or (None, "")
-    return PropertyResult(claim, state["tried"], state["held"], inst, detail)
+    return PropertyResult(claim, state["tried"], state["held"], inst, detail, state["warnings"])
 
 
-def _parse_examples(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise UsageError(f"--examples must be an integer in [1, {MAX_EXAMPLES}], got {text!r}") from None
-    if not 1 <= value <= MAX_EXAMPLES:
-        raise UsageError(f"--examples must be an integer in [1, {MAX_EXAMPLES}], got {value}")
-    return value
-
-
-def _parse_seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise UsageError(f"--seed must be a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise UsageError(f"--seed must be a non-negative integer, got {value}")
-    return value
-
-
-def _check_save(path: str | None) -> Path | None:
-    if path is None:
-        return None
-    p = Path(path)
-    parent = p.parent if str(p.parent) else Path(".")
-    if p.is_dir():
-        raise UsageError(f"--save {path!r} is a directory; give a file name")
-    if not parent.is_dir():
-        raise UsageError(f"--save {path!r}: directory {str(parent)!r} does not exist")
-    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise UsageError(f"--save {path!r} is not writable")
-    return p
-
-
-def validate(args) -> tuple[str, int, tuple, int, Path | None]:
+def validate(args) -> None:
+    """The one check of ``property``'s arguments (``UsageError`` before any work); normalises ``args``:
+    ``claim`` upper-case, ``drop`` without repeats, ``save`` a ``Path`` or ``None``."""
     claim = args.claim.upper()
     if claim not in CLAIM_TEXT:
         raise UsageError(f"unknown claim {args.claim!r}; choose one of {', '.join(CLAIM_TEXT)}")
@@ -159,21 +125,20 @@ def validate(args) -> tuple[str, int, tuple, int, Path | None]:
     for name in drop:
         if name not in ASSUMPTION_NAMES:
             raise UsageError(f"--drop {name!r} is not an assumption; choose among {', '.join(ASSUMPTION_NAMES)}")
-    examples, seed, save = _parse_examples(args.examples), _parse_seed(args.seed), _check_save(args.save)
+    check_int(args.examples, "--examples", high=MAX_EXAMPLES)
+    check_seed(args.seed)
+    args.save = None if args.save is None else check_output_file(args.save, "--save")
     strategy(claim, drop)  # a bad claim/drop combination is a usage error too
-    return claim, examples, drop, seed, save
+    args.claim, args.drop = claim, drop
 
 
 def _cmd_property(args) -> int:
-    try:
-        claim, examples, drop, seed, save = validate(args)
-    except UsageError as exc:
-        print(f"mixup-theory property: error: {exc}", file=sys.stderr)
-        return 2
+    claim, examples, drop, seed, save = args.claim, args.examples, args.drop, args.seed, args.save
     dropped = ", ".join(drop) if drop else "none"
     print(f"{claim}: {CLAIM_TEXT[claim]}")
     print(f"hypothesis: up to {examples} examples, seed {seed}, assumptions dropped: {dropped}")
     res = run_property(claim, examples, drop, seed)
+    _print_warnings(res, drop)
     if res.counterexample is None:
         print(f"no counterexample: the inequality held on all {res.held} examples")
         return 0
@@ -186,15 +151,36 @@ def _cmd_property(args) -> int:
     return 1
 
 
+def _print_warnings(res: PropertyResult, drop) -> None:
+    """One line for the expected warnings (assumptions dropped on purpose), one for any other."""
+    from theory import AssumptionWarning
+
+    from ._warnings import split, summary
+
+    counts, others = split(res.warnings, (AssumptionWarning,) if drop else ())
+    if counts:
+        print(f"expected warnings: {counts['AssumptionWarning']} AssumptionWarning (instances built to violate "
+              f"{', '.join(drop)})")
+    note = summary(others, "not expected")
+    if note:
+        print(note)
+
+
 def register(subparsers) -> None:
-    p = subparsers.add_parser("property", help="property-test an inequality (C4, C5, C13, C7) with hypothesis")
+    p = subparsers.add_parser(
+        "property", help="property-test an inequality (C4, C5, C13, C7) with hypothesis",
+        description="Property-tests the inequality of CLAIM with hypothesis on instances that satisfy every "
+                    "assumption except those named with --drop (violated by construction). Exit status 0 if no "
+                    "counterexample is found, 1 if one is (printed shrunk; saved as JSON with --save), 2 for "
+                    "usage errors.")
     p.add_argument("claim", metavar="CLAIM", help="one of " + ", ".join(CLAIM_TEXT))
-    p.add_argument("--examples", type=int, default=200, metavar="N", help="hypothesis examples (default %(default)s)")
+    p.add_argument("--examples", type=int, default=200, metavar="N",
+                   help=f"hypothesis examples, 1 to {MAX_EXAMPLES} (default %(default)s)")
     p.add_argument("--drop", action="extend", nargs="+", metavar="NAME", default=[],
                    help="assumptions to violate: " + ", ".join(ASSUMPTION_NAMES))
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="hypothesis seed (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="hypothesis seed, 0 to 2^32-1 (default %(default)s)")
     p.add_argument("--save", metavar="FILE", help="write the shrunk counterexample as JSON")
-    p.set_defaults(func=_cmd_property)
+    p.set_defaults(func=_cmd_property, validate=validate)
 
 
-__all__ = ["CLAIM_TEXT", "PropertyResult", "UsageError", "check", "register", "run_property", "strategy"]
+__all__ = ["CLAIM_TEXT", "PropertyResult", "check", "register", "run_property", "strategy", "validate"]

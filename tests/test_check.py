@@ -161,21 +161,19 @@ def test_verdict(ok, expected, status):
     assert _common.verdict(ok, expected) == status
 
 
-def test_missing_code_is_skipped_and_errors_fail(monkeypatch):
+def test_missing_data_is_skipped_and_errors_fail(monkeypatch):
     from experiments import claims
 
     def missing():
-        _common.need("theory", "no_such_name")
+        raise _common.Skip("no cached figures/data/demo.csv")
 
     def broken():
         raise RuntimeError("boom")
 
     monkeypatch.setattr(claims, "_registry", lambda: {"C1": missing, "C2": broken})
     skipped, failed = run_check("C1"), run_check("C2")
-    assert skipped.status == "skipped" and "theory.no_such_name" in skipped.measured
+    assert skipped.status == "skipped" and "demo.csv" in skipped.measured
     assert failed.status == "fails" and "boom" in failed.measured and failed.unexpected_failure
-    with pytest.raises(_common.Missing):
-        _common.api("no_such_function")
 
 
 SEEDS = range(5)
@@ -236,7 +234,7 @@ def test_missing_columns_skip_instead_of_crashing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(_common, "FIGURE_DATA", tmp_path)
     (tmp_path / "robust_accuracy.csv").write_text("dataset,method,attack,eps,accuracy\nd,mixup,fgsm,0.1,0.5\n")
-    with pytest.raises(_common.Missing, match="seed"):
+    with pytest.raises(_common.Skip, match="seed"):
         robustness.check_c8()
 
 

@@ -2,8 +2,6 @@
 resume after an interruption, corruption recovery, --force and --replot (on a counting fake figure)."""
 import json
 import math
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -11,6 +9,8 @@ import pytest
 from experiments import registry
 from experiments.cli import main
 from experiments.figures import runner, style
+
+from conftest import N_TASKS
 from theory import MixupLambda
 
 PROVENANCE_KEYS = {"figure", "claims", "scale", "seed", "configs", "versions", "device", "seconds", "summary", "rows"}
@@ -114,7 +114,7 @@ def test_smoke_run_prints_no_user_warning_and_records_the_expected_ones(smoke):
     assert sum(v["holds_outside_assumptions"] for v in d["summary"].values()) == outside
     # (the fixture's "always" filter lets library DeprecationWarnings through; those are recorded too)
     theory_warnings = [w for d_ in smoke[2].values() for w in d_["warnings"]["unexpected"]
-                       if w["category"] in ("builtins.UserWarning", "builtins.RuntimeWarning")]
+                       if w["category"].startswith("theory.") or w["category"] in ("builtins.UserWarning", "builtins.RuntimeWarning")]
     assert not theory_warnings
 
 
@@ -262,36 +262,6 @@ def test_replot_rebuilds_from_data_alone(smoke, tmp_path):
 
 
 # ----------------------------------------------------------------------------- runner on a fake figure
-
-N_TASKS = 5
-
-
-@pytest.fixture
-def fake(monkeypatch):
-    """A registered figure whose ``compute`` records each call."""
-    calls = []
-    m = types.ModuleType("experiments.figures.fake_demo")
-    m.NAME, m.CLAIMS, m.TITLE, m.VERSION = "fake_demo", "C0", "demo", 1
-    m.tasks = lambda scale: [{"x": k, "seed": 0} for k in range(N_TASKS)]
-
-    def compute(task, ctx):
-        calls.append(task["x"])
-        return {"y": task["x"] ** 2}
-
-    def plot(rows, summary):
-        fig, axes = style.subplots()
-        axes[0].plot([r["x"] for r in rows], [r["y"] for r in rows], "o-", label="y = x²")
-        axes[0].legend()
-        style.suptitle(fig, "C0", "demo")
-        return fig
-
-    m.compute, m.plot = compute, plot
-    m.rows = lambda task, result: [{"x": task["x"], "y": result["y"]}]
-    m.summarize = lambda rows: {"total": sum(r["y"] for r in rows)}
-    monkeypatch.setattr(registry, "FIGURES", registry.FIGURES + ["fake_demo"])
-    monkeypatch.setitem(sys.modules, "experiments.figures.fake_demo", m)
-    return calls
-
 
 class Interrupt(Exception):
     pass

@@ -35,7 +35,8 @@ class Result:
     rows that document a known failure (C9 paper form for α ≤ 1, C6 counterexamples). A row that
     was expected to fail and does gets ``status = "expected-fail"``; one that unexpectedly holds gets
     ``"holds"`` and a note. ``reason`` is one line saying why a row is not ``holds`` (the closing
-    summary of ``check`` prints it).
+    summary of ``check`` prints it). ``warnings``: warnings the check raised that it does not expect
+    (``{"category", "message"}``), summarised once by ``check``.
     """
 
     id: str
@@ -46,6 +47,7 @@ class Result:
     title: str = ""
     subchecks: list["Result"] = field(default_factory=list)
     reason: str = ""
+    warnings: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         out = {"id": self.id, "status": self.status, "measured": self.measured, "command": self.command,
@@ -54,6 +56,8 @@ class Result:
             out["reason"] = self.reason
         if self.subchecks:
             out["subchecks"] = [s.as_dict() for s in self.subchecks]
+        if self.warnings:
+            out["warnings"] = self.warnings
         return out
 
     @property
@@ -93,27 +97,9 @@ def empirical_verdict(decision: str) -> str:
     return "holds" if decision == "supported" else "not-reproduced"
 
 
-class Missing(Exception):
-    """Code a check needs has not landed yet: the check is ``skipped`` with this reason."""
-
-
-def need(module: str, *names: str):
-    """The public ``theory`` namespace, checked to have ``names`` (else :class:`Missing`).
-
-    ``module`` names the area of the analysis for the message only; every public name is
-    re-exported by ``theory``.
-    """
-    import theory
-
-    for name in names:
-        if not hasattr(theory, name):
-            raise Missing(f"theory.{name} not available ({module})")
-    return theory
-
-
-def api(name: str):
-    """The public ``theory`` function ``name``, else :class:`Missing`."""
-    return getattr(need("theory", name), name)
+class Skip(Exception):
+    """A check cannot run here (the cached figure data it reads is absent): its row is ``skipped``
+    with this reason."""
 
 
 def fmt(x, digits: int = 4):
@@ -184,11 +170,17 @@ def figure_data(name: str) -> tuple[dict | None, list[dict] | None]:
 
 
 def data_source(name: str, meta) -> str:
-    """``'cached figures/data/NAME.csv (scale S)'``: where a check's numbers came from."""
+    """``'cached figures/data/NAME.csv (scale default, seeds 0-4)'``: where a check's numbers came from,
+    at which scale and over which seeds."""
     scale = meta.get("scale") if isinstance(meta, dict) else None
-    if scale is None and isinstance(meta, dict):
-        scale = (meta.get("config") or {}).get("scale")
-    return f"cached figures/data/{name}.csv (scale {scale or 'unknown'})"
+    seeds = meta.get("seed") if isinstance(meta, dict) else None
+    if isinstance(seeds, list) and seeds and all(isinstance(s, int) for s in seeds):
+        seeds = sorted(set(seeds))
+        contiguous = seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2
+        seed_text = f"seeds {seeds[0]}-{seeds[-1]}" if contiguous else "seed" + ("s " if len(seeds) > 1 else " ") + ", ".join(map(str, seeds))
+    else:
+        seed_text = "seeds unknown"
+    return f"cached figures/data/{name}.csv (scale {scale or 'unknown'}, {seed_text})"
 
 
 def as_float(value) -> float:
@@ -244,11 +236,11 @@ def empirical_result(claim: str, intervals: dict, decision: str, tally: str, *, 
 
 
 def figure_intervals(name: str, rows, needed: set, figure):
-    """``(intervals, decision, tally)`` of an empirical figure's saved rows (C8, C12), else :class:`Missing`."""
+    """``(intervals, decision, tally)`` of an empirical figure's saved rows (C8, C12), else :class:`Skip`."""
     if not rows or not needed <= rows[0].keys():
-        raise Missing(f"figures/data/{name}.csv lacks columns {sorted(needed - set(rows[0] if rows else ()))}; "
+        raise Skip(f"figures/data/{name}.csv lacks columns {sorted(needed - set(rows[0] if rows else ()))}; "
                       f"run: mixup-theory figures {name}")
     intervals = figure.claim_intervals(rows)
     if not intervals:
-        raise Missing(f"figures/data/{name}.csv has no setting with both methods")
+        raise Skip(f"figures/data/{name}.csv has no setting with both methods")
     return (intervals, *figure.claim_verdict(intervals))

@@ -5,8 +5,10 @@ import math
 
 import numpy as np
 
+import theory
+
 from . import COMMANDS
-from ._common import (figure_intervals, Missing, empirical_result, interval_text, typed_rows, Result, api, as_float, data_source, figure_data, fmt, logistic_fit, need, tiny,
+from ._common import (figure_intervals, Skip, empirical_result, interval_text, typed_rows, Result, as_float, data_source, figure_data, fmt, logistic_fit, tiny,
                       two_moons, verdict)
 
 C9_ALPHA = 4.0
@@ -26,14 +28,13 @@ def check_c9() -> Result:
     """
     import theory
 
-    mixup_loss, glm_regularizer = api("mixup_loss"), api("glm_regularizer")
-    reg = need("theory.regularizer", "glm_regularizer", "frozen_scale_excess", "shrunk_standard_loss")
+    mixup_loss, glm_regularizer = theory.mixup_loss, theory.glm_regularizer
     X, y = two_moons(100, seed=0)
     w, _ = logistic_fit(X, y)
     ratios = []
     for s in C9_SCALES:
         model = theory.linear_model(2, bias=False, weight=s * w)
-        excess = reg.frozen_scale_excess(model, X, y, C9_ALPHA)
+        excess = theory.frozen_scale_excess(model, X, y, C9_ALPHA)
         paper = glm_regularizer(model, X, C9_ALPHA, form="paper")
         ratios.append(abs(excess - paper) / paper)
     slope = float(np.polyfit(np.log(C9_SCALES), np.log(ratios), 1)[0])
@@ -44,14 +45,14 @@ def check_c9() -> Result:
             "problem": "two-moons n=100 centered, logistic regression without intercept (sklearn C=1)"}
 
     model = theory.linear_model(2, bias=False, weight=w)
-    exact_excess = {a: mixup_loss(model, X, y, a) - reg.shrunk_standard_loss(model, X, y, a)
+    exact_excess = {a: mixup_loss(model, X, y, a) - theory.shrunk_standard_loss(model, X, y, a)
                     for a in (1.0, C9_ALPHA)}
     shrink = {a: glm_regularizer(model, X, a, form="shrinkage") for a in exact_excess}
     shrink_err = {a: abs(shrink[a] - e) / e for a, e in exact_excess.items()}
     paper = glm_regularizer(model, X, C9_ALPHA, form="paper")
     paper_err = abs(paper - exact_excess[C9_ALPHA]) / exact_excess[C9_ALPHA]
     paper_one = glm_regularizer(model, X, 1.0, form="paper")
-    frozen_one = reg.frozen_scale_excess(model, X, y, 1.0)
+    frozen_one = theory.frozen_scale_excess(model, X, y, 1.0)
     rows = [
         Result("C9/shrinkage", verdict(max(shrink_err.values()) <= C9_RTOL),
                {"abs(Reg_shrink - (L_mix - S))/(L_mix - S)": {f"alpha={a:g}": fmt(e, 3) for a, e in shrink_err.items()},
@@ -78,7 +79,7 @@ def check_c10() -> Result:
     """C10: Rad of the ellipsoid class scales with rank(Σ_X), the ridge class with tr Σ̂₀; the W_γ bound holds."""
     import theory
 
-    rademacher = api("rademacher")
+    rademacher = theory.rademacher
     rng = np.random.default_rng(10)
     n, d, r, c = 200, 50, 3, 1.0
     Q, _ = np.linalg.qr(rng.standard_normal((d, r)))
@@ -90,16 +91,12 @@ def check_c10() -> Result:
     measured = {"ellipsoid Rad": f"{fmt(ell.value, 4)} +- {fmt(ell.stderr, 2)} <= sqrt(c r/n) = {fmt(ell.bound, 4)}",
                 "ridge Rad": f"{fmt(rid.value, 4)} +- {fmt(rid.stderr, 2)} <= sqrt(c tr/n) = {fmt(rid.bound, 4)}",
                 "ridge/ellipsoid": fmt(rid.value / ell.value, 3), "sqrt(d/r)": fmt(math.sqrt(d / r), 3)}
-    try:
-        gen = need("theory.generalization", "wgamma_rademacher")
-        wg = gen.wgamma_rademacher(X / math.sqrt(d), 1.0, 2.0, draws=300, lower_draws=10,
-                                   generator=np.random.default_rng(3))
-        measured["W_gamma (gamma=1, norm theta<=2, data/sqrt(d))"] = {
-            "rho (estimate)": fmt(wg["rho"], 3), "Rad upper": fmt(wg["upper"], 4), "Rad lower": fmt(wg["lower"], 4),
-            "paper bound": fmt(wg["bound"], 4)}
-        ok &= bool(wg["holds"])
-    except Missing as exc:
-        measured["W_gamma"] = f"skipped: {exc}"
+    wg = theory.wgamma_rademacher(X / math.sqrt(d), 1.0, 2.0, draws=300, lower_draws=10,
+                                  generator=np.random.default_rng(3))
+    measured["W_gamma (gamma=1, norm theta<=2, data/sqrt(d))"] = {
+        "rho (estimate)": fmt(wg["rho"], 3), "Rad upper": fmt(wg["upper"], 4), "Rad lower": fmt(wg["lower"], 4),
+        "paper bound": fmt(wg["bound"], 4)}
+    ok &= bool(wg["holds"])
     measured["problem"] = f"low-rank Gaussian n={n}, d={d}, rank={r}, c={c}, {C10_DRAWS} sign draws"
     return Result("C10", verdict(ok), measured, "mixup-theory figures rademacher")
 
@@ -110,14 +107,13 @@ def check_c11() -> Result:
 
     import theory
 
-    man = need("theory.manifold", "manifold_comparison", "manifold_rademacher", "manifold_regularizer")
     X, y = two_moons(60, seed=11)
     net = theory.relu_mlp(2, [16], generator=torch.Generator().manual_seed(11))
-    rows = man.manifold_comparison(net, X, y, alphas=(1.0, 4.0))
+    rows = theory.manifold_comparison(net, X, y, alphas=(1.0, 4.0))
     shrink = max(abs(r["shrinkage_err_rel"]) for r in rows)
-    paper_one = man.manifold_regularizer(net, X, 1.0, form="paper")
+    paper_one = theory.manifold_regularizer(net, X, 1.0, form="paper")
     gamma = 1.0
-    rad = man.manifold_rademacher(net, X, gamma, draws=C10_DRAWS, generator=np.random.default_rng(11))
+    rad = theory.manifold_rademacher(net, X, gamma, draws=C10_DRAWS, generator=np.random.default_rng(11))
     ok = shrink <= 1e-8 and rad.value <= rad.bound + 4 * rad.stderr and math.isinf(paper_one)
     measured = {"max rel err shrinkage form vs exact (squared loss: exact)": tiny(shrink, 1e-9),
                 "paper form alpha=4 vs exact, rel err": fmt(abs(rows[-1]["paper_err_rel"]), 3),
@@ -139,7 +135,7 @@ def check_c12() -> Result:
 
     meta, rows = figure_data("generalization_gap")
     if not rows:
-        raise Missing("no cached figures/data/generalization_gap.csv; run: mixup-theory figures generalization_gap")
+        raise Skip("no cached figures/data/generalization_gap.csv; run: mixup-theory figures generalization_gap")
     rows = typed_rows(rows)
     intervals, decision, tally = figure_intervals("generalization_gap", rows,
                                                   {"dataset", "method", "n", "loss_gap", "seed"}, figure)

@@ -5,8 +5,10 @@ import math
 
 import numpy as np
 
+import theory
+
 from . import COMMANDS
-from ._common import (Result, api, data_source, empirical_result, figure_data, fmt, interval_text, logistic_fit, tiny,
+from ._common import (Result, data_source, empirical_result, figure_data, fmt, interval_text, logistic_fit, tiny,
                       two_moons, typed_rows, verdict)
 
 C1_RTOL = 1e-9
@@ -26,7 +28,7 @@ def check_c1() -> Result:
     import theory
     from theory import mixup_loss_unmixed, squared_label_constant
 
-    mixup_loss = api("mixup_loss")
+    mixup_loss = theory.mixup_loss
 
     X, y = two_moons(60, seed=1)
     w, b = logistic_fit(X, y, intercept=True)
@@ -64,10 +66,10 @@ def check_c2() -> Result:
     res = []
     for s in C2_SCALES:
         exact = mixup_loss_unmixed(net, X, y, 1.0, scale=s)
-        approx = api("mixup_expansion")(net, X, y, 1.0, scale=s).approx
+        approx = theory.mixup_expansion(net, X, y, 1.0, scale=s).approx
         res.append(abs(exact - approx))
     slope = float(np.polyfit(np.log(C2_SCALES), np.log(res), 1)[0])
-    std = api("mixup_expansion")(net, X, y, 1.0).standard
+    std = theory.mixup_expansion(net, X, y, 1.0).standard
     at_zero = abs(mixup_loss_unmixed(net, X, y, 1.0, scale=0.0) - std)
     ok = abs(slope - 3.0) <= C2_SLOPE_TOL and at_zero <= 1e-12
     measured = {"log-log slope": fmt(slope, 3), "expected": "3 +- 0.2",
@@ -124,7 +126,7 @@ def check_c3() -> Result:
     from experiments import stats
     from experiments.figures import approximation as figure
 
-    mixup_loss, mixup_expansion = api("mixup_loss"), api("mixup_expansion")
+    mixup_loss, mixup_expansion = theory.mixup_loss, theory.mixup_expansion
 
     def rel_error(wt, bt, X, y):
         model = theory.linear_model(2, weight=wt, intercept=bt)

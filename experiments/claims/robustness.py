@@ -5,10 +5,12 @@ import json
 import math
 
 import numpy as np
+
+import theory
 import torch
 
 from . import COMMANDS
-from ._common import (figure_intervals, Missing, Result, api, as_float, centered_in_theta, counterexample_files, data_source,
+from ._common import (figure_intervals, Skip, Result, as_float, centered_in_theta, counterexample_files, data_source,
                       empirical_result, figure_data, fmt, typed_rows,
                       tiny, verdict)
 
@@ -49,7 +51,7 @@ def check_c4() -> Result:
     """C4: under (A1) centered data, (A2) θ ∈ Θ, (A3) c_x = min‖x_i‖/√d, the ℓ2 chain holds for logistic regression."""
     import theory
 
-    robustness_bound = api("robustness_bound")
+    robustness_bound = theory.robustness_bound
     bounds, assumptions_ok = [], True
     for n, d, alpha, rng in _settings(4):
         X, y, theta = centered_in_theta(n, d, rng)
@@ -80,7 +82,7 @@ def check_c5() -> Result:
     """C5: bias-free ReLU nets (f = ∇fᵀx, ∇²f = 0 a.e.), centered data, labels on the net's side: the chain holds."""
     import theory
 
-    robustness_bound = api("robustness_bound")
+    robustness_bound = theory.robustness_bound
     bounds, homogeneous = [], True
     for n, d, alpha, rng in _settings(5):
         net, X, y = _relu_instance(theory, n, d, rng)
@@ -176,7 +178,7 @@ def check_c6() -> Result:
     """C6: dropping an assumption (A1, A2, no intercept, no biases) lets the chain fail on small instances."""
     import theory
 
-    robustness_bound = api("robustness_bound")
+    robustness_bound = theory.robustness_bound
     rng = np.random.default_rng(6)
     shares = {}
     for setting in C6_SETTINGS:
@@ -216,8 +218,8 @@ def check_c7() -> Result:
     """C7: exact L_mix against exact L_adv(ε_mix) (logistic) and a PGD/certified bracket (bias-free ReLU nets)."""
     import theory
 
-    robustness_bound, adversarial_loss = api("robustness_bound"), api("adversarial_loss")
-    mixup_loss = api("mixup_loss")
+    robustness_bound, adversarial_loss = theory.robustness_bound, theory.adversarial_loss
+    mixup_loss = theory.mixup_loss
     slacks = []
     for n, d, alpha, rng in _settings(7):
         X, y, theta = centered_in_theta(n, d, rng)
@@ -240,7 +242,7 @@ def check_c7() -> Result:
                    {"exact L_mix vs bracket [PGD, certified] of L_adv(eps_mix)": verdicts,
                     "problem": f"{INSTANCES} random bias-free ReLU nets d-8-8-1, centered inputs, labels = sign of the net"},
                    "mixup-theory figures robustness_chain", expected="fails")]
-    exact_comparison = api("exact_comparison")
+    exact_comparison = theory.exact_comparison
     for rid, (X, weights, what) in RELU_EXACT_FAILURES.items():
         net = _bias_free_relu(weights)
         X = np.asarray(X, dtype=float)
@@ -265,7 +267,7 @@ def check_c13() -> Result:
     """C13: the ℓ∞ chain for logistic regression with ε_i = m_1 |θᵀx_i| / ‖θ‖₁ (our extension)."""
     import theory
 
-    robustness_bound = api("robustness_bound")
+    robustness_bound = theory.robustness_bound
     bounds, eps_err = [], 0.0
     for n, d, alpha, rng in _settings(13):
         X, y, theta = centered_in_theta(n, d, rng)
@@ -283,7 +285,7 @@ def check_c8() -> Result:
     """C8: Mixup-trained models keep higher accuracy than standard ones under FGSM and ℓ2-PGD (cached figure data)."""
     meta, rows = figure_data("robust_accuracy")
     if not rows:
-        raise Missing("no cached figures/data/robust_accuracy.csv; run: mixup-theory figures robust_accuracy")
+        raise Skip("no cached figures/data/robust_accuracy.csv; run: mixup-theory figures robust_accuracy")
     return _robust_accuracy_verdict(meta, rows)
 
 

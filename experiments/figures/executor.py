@@ -10,9 +10,9 @@ The runner hands over the tasks that are not cached yet; this module
    process when ``jobs == 1`` or the device is CUDA (one process drives the GPU);
 3. yields each task's result as its unit finishes, so the runner caches results per configuration
    and an interrupted run resumes where it stopped;
-4. records the warnings each task raised (:func:`captured`) instead of letting every worker print
-   them: the runner counts the ones a figure expects (``EXPECTED_WARNINGS``) into the figure's data
-   and re-emits the others once.
+4. records the warnings each task raised (``experiments._warnings.captured``) instead of letting
+   every worker print them: the runner counts the ones a figure expects (``EXPECTED_WARNINGS``, by
+   class) into the figure's data and summarises the others once, in words.
 
 Thread policy (:func:`policy`): small problems (``smoke``/``default`` scales on the CPU) run
 single-threaded with configurations spread over ``jobs = cores`` processes — on a shared machine
@@ -21,13 +21,10 @@ in one process with intra-op threads.
 """
 from __future__ import annotations
 
-import builtins
-import importlib
 import math
 import multiprocessing
 import os
 import time
-import warnings
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -50,26 +47,25 @@ def cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def parse_jobs(value) -> int | None:
-    """``--jobs``: a positive integer (or ``None`` for the policy's default); ``ValueError`` otherwise."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"--jobs must be a positive integer, got {value!r}")
-    try:
-        jobs = int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"--jobs must be a positive integer, got {value!r}") from None
-    if jobs < 1 or (isinstance(value, float) and value != jobs):
-        raise ValueError(f"--jobs must be a positive integer, got {value!r}")
-    return jobs
+PER_CPU = 4
+"""Caps of ``--jobs`` and ``--threads``: at most this many per CPU (more only oversubscribes the cores)."""
 
 
-def policy(scale: str, device: str, jobs: int | None, threads: int | None) -> tuple[int, int | None]:
-    """``(jobs, threads)`` for a run: explicit values win; else small CPU scales get ``cores()``
-    single-threaded processes and everything else one process with torch's default threads
-    (``None``). CUDA runs use one process."""
-    if device == "cuda":
+def max_jobs() -> int:
+    """The largest ``--jobs``: ``PER_CPU`` × the cores this process may use."""
+    return PER_CPU * cores()
+
+
+def max_threads() -> int:
+    """The largest ``--threads``: ``PER_CPU`` × the machine's CPUs."""
+    return PER_CPU * max(1, os.cpu_count() or 1)
+
+
+def policy(scale: str, device, jobs: int | None, threads: int | None) -> tuple[int, int | None]:
+    """``(jobs, threads)`` for a run on ``device`` (a ``torch.device``): explicit values win; else small
+    CPU scales get ``cores()`` single-threaded processes and everything else one process with torch's
+    default threads (``None``). CUDA runs use one process."""
+    if device.type == "cuda":
         return 1, threads
     if scale in SMALL_SCALES:
         return (jobs or cores()), (threads or 1)
@@ -121,41 +117,11 @@ def plan_units(pending: list[tuple[str, int, dict]], modules: dict, ctx, jobs: i
     return sorted(alone + units, key=lambda u: -u.cost)
 
 
-RECORDED_CATEGORIES = (UserWarning, RuntimeWarning)
-"""Categories recorded for every task, even where a filter would show them once per location (the
-theory's warnings); other categories are recorded when the active filters let them through."""
-
-
-def captured(fn):
-    """``(fn(), warnings)``: the warnings raised while ``fn`` runs, recorded instead of printed, as
-    ``[{"category": "module.Name", "message": ...}]`` without repeats (JSON, picklable)."""
-    with warnings.catch_warnings(record=True) as caught:
-        for category in RECORDED_CATEGORIES:
-            warnings.filterwarnings("always", category=category)
-        value = fn()
-    seen, out = set(), []
-    for w in caught:
-        key = (f"{w.category.__module__}.{w.category.__qualname__}", str(w.message))
-        if key not in seen:
-            seen.add(key)
-            out.append({"category": key[0], "message": key[1]})
-    return value, out
-
-
-def category(path: str) -> type[Warning]:
-    """The warning class named ``module.Name`` (``UserWarning`` when it cannot be imported)."""
-    module, _, name = path.rpartition(".")
-    try:
-        cls = getattr(builtins if module == "builtins" else importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError):
-        return UserWarning
-    return cls if isinstance(cls, type) and issubclass(cls, Warning) else UserWarning
-
-
 def execute(unit: Unit, ctx) -> list[tuple]:
     """``[(figure, index, task, result, seconds, ensemble, warnings)]`` for one unit, in this process
-    (``warnings``: what :func:`captured` recorded for the task, training included)."""
+    (``warnings``: what ``experiments._warnings.captured`` recorded for the task, training included)."""
     from experiments import batched
+    from experiments._warnings import captured
     from experiments.training import config_from_json, pretrained
 
     from .runner import figure_module
@@ -178,9 +144,43 @@ def execute(unit: Unit, ctx) -> list[tuple]:
     return out
 
 
-def _init_worker(threads: int | None) -> None:
+def _end_with_parent(parent: int) -> None:
+    """This worker ends when its parent process dies, however it dies (SIGKILL included): Linux's
+    ``prctl(PR_SET_PDEATHSIG, SIGTERM)``; elsewhere a daemon thread that polls the parent's pid."""
+    import ctypes
+    import signal
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0:
+                if os.getppid() != parent:  # the parent died before prctl took effect
+                    os._exit(1)
+                return
+        except (OSError, AttributeError):
+            pass
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(WATCHDOG_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watchdog").start()
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+WATCHDOG_SECONDS = 0.5
+
+
+def _init_worker(threads: int | None, parent: int) -> None:
+    import signal
+
     import torch
 
+    _end_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the workers
     if threads is not None:
         torch.set_num_threads(threads)
         torch.set_num_interop_threads(1) if threads == 1 else None
@@ -190,14 +190,14 @@ def run_units(units: list[Unit], ctx, jobs: int, threads: int | None) -> Iterato
     """Executes ``units`` and yields each unit's results as it finishes (in this process when
     ``jobs == 1``, one unit at a time, or CUDA; else in ``jobs`` forked workers). Leaving the
     generator early (an exception in the caller) stops the workers."""
-    if jobs == 1 or len(units) <= 1 or ctx.device != "cpu":
+    if jobs == 1 or len(units) <= 1 or ctx.device.type != "cpu":
         for unit in units:
             yield execute(unit, ctx)
         return
     # fork: workers inherit the loaded modules (figures registered at run time included); they
     # set their own thread count before any parallel region runs
     pool = ProcessPoolExecutor(max_workers=min(jobs, len(units)), mp_context=multiprocessing.get_context("fork"),
-                               initializer=_init_worker, initargs=(threads,))
+                               initializer=_init_worker, initargs=(threads, os.getpid()))
     finished = False
     try:
         running = {pool.submit(execute, u, ctx) for u in units}

@@ -9,17 +9,17 @@ A figure module (``experiments/figures/<name>.py``) defines::
     summarize(rows) -> dict               # headline numbers, stored in data/NAME.json
     plot(rows, summary) -> Figure         # reads only rows + summary
     unavailable(scale, ctx) -> str|None   # optional: why this figure cannot run (e.g. missing data)
-    EXPECTED_WARNINGS = {label: regex}    # optional: warnings that are findings, counted, not printed
+    EXPECTED_WARNINGS = {label: class}    # optional: warnings that are findings, counted, not printed
 
 Each task is cached under ``{"figure": NAME, "version": VERSION, **task}``; the plot is drawn from
 ``data/NAME.json`` after it is written, so a figure can always be rebuilt without recomputing
 (``--replot``).
 
 Warnings raised while computing a task are recorded with its cache entry (``meta["warnings"]``).
-Those matching a figure's ``EXPECTED_WARNINGS`` (e.g. "an assumption of the theorem fails here" —
-itself a finding) are counted per label into ``data/NAME.json`` (``"warnings"``: configurations per
-label) and reported once on the figure's line; any other warning is recorded too and re-emitted
-once per distinct message, prefixed with the figure's name.
+Those of a class a figure lists in ``EXPECTED_WARNINGS`` (e.g. ``theory.AssumptionWarning``: "an
+assumption of the theorem fails here" — itself a finding) are counted per label into
+``data/NAME.json`` (``"warnings"``: configurations per label) and reported once on the figure's line;
+any other warning is recorded too and summarised once, in words, on the same line (never printed raw).
 """
 from __future__ import annotations
 
@@ -28,23 +28,39 @@ import importlib
 import io
 import json
 import platform
-import re
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from .. import registry
+from .._warnings import category, summary
 from ..cache import Cache, atomic_write_text, to_jsonable
 from . import style
 
 SCALES = ("smoke", "default", "gpu", "paper")
+FIGURES_DIR = Path("figures")
+"""The committed figures (relative to the working directory): only the default scale writes here."""
+
+
+def default_out(scale: str) -> Path:
+    """Where ``scale`` writes when no ``--out`` is given: ``figures/`` for the default scale, a folder
+    of its own (``figures/smoke/``, ``figures/gpu/``, ``figures/paper/``, ignored by git) for every
+    other scale, so a quick smoke run never overwrites the committed default-scale figures."""
+    return FIGURES_DIR if scale == "default" else FIGURES_DIR / scale
 DEVICES = ("auto", "cpu", "cuda")
 
 
 class FigureError(RuntimeError):
-    """A figure cannot be produced as asked (missing data, no GPU, unknown name): a clean refusal."""
+    """Saved figure data that ``--replot`` cannot draw: a clean refusal (one line, exit status 2)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; ``cached``: results of the run's tasks now in the cache (a rerun resumes)."""
+
+    def __init__(self, cached: int):
+        super().__init__(cached)
+        self.cached = cached
 
 
 @dataclass
@@ -52,7 +68,7 @@ class Context:
     """What a task's ``compute`` may depend on besides its config (none of it enters the cache key)."""
 
     scale: str
-    device: str
+    device: "torch.device"
     data_root: str | None = None
 
 
@@ -69,21 +85,8 @@ class FigureReport:
 
 
 def figure_module(name: str):
-    if name not in registry.all_figure_names():
-        raise FigureError(f"unknown figure {name!r}; known figures: {', '.join(registry.all_figure_names())}")
+    """The module of a registered figure (``name`` from ``experiments.registry``)."""
     return importlib.import_module(f"experiments.figures.{name}")
-
-
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device not in DEVICES:
-        raise FigureError(f"--device must be one of {DEVICES}, got {device!r}")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise FigureError("--device cuda was asked for, but torch sees no CUDA device")
-    return device
 
 
 def library_versions() -> dict:
@@ -126,11 +129,12 @@ def plot_from_data(module, paths: dict) -> None:
     style.save(fig, paths["png"], paths["pdf"])
 
 
-def run(names=None, *, scale: str = "default", device: str = "auto", out: str | Path = "figures",
+def run(names=None, *, scale: str = "default", device="auto", out: str | Path | None = None,
         force: bool = False, cache_dir: str | Path | None = None, data_root: str | None = None,
         progress: bool = True, replot: bool = False, threads: int | None = None, jobs: int | None = None,
         on_task: Callable[[str, dict, bool], None] | None = None) -> dict[str, FigureReport]:
-    """Regenerates the named figures (default: all) into ``out``; returns a report per figure.
+    """Regenerates the named figures (default: all) into ``out`` (default: :func:`default_out`);
+    returns a report per figure.
 
     ``on_task(name, task, computed)`` is called after every task (tests use it to interrupt a run).
     ``jobs`` worker processes compute the tasks and ``threads`` sets ``torch.set_num_threads`` in
@@ -138,20 +142,17 @@ def run(names=None, *, scale: str = "default", device: str = "auto", out: str | 
     ``jobs = cores`` single-threaded processes and large ones one process with torch's threads
     (``executor.policy``). Training runs that differ only in seed, α or method are trained as one
     ensemble (``experiments.batched``); results are still cached per configuration.
+
+    The arguments are trusted (``mixup-theory figures`` validates them once, at the command line);
+    ``device`` is a ``torch.device`` or a name for ``experiments.devices.resolve_device``.
     """
     import torch
 
+    from ..devices import resolve_device
     from . import executor
 
-    try:
-        jobs = executor.parse_jobs(jobs)
-    except ValueError as exc:
-        raise FigureError(str(exc)) from None
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise FigureError(f"--threads must be a positive integer, got {threads!r}")
-    if scale not in SCALES:
-        raise FigureError(f"--scale must be one of {SCALES}, got {scale!r}")
-    jobs, threads = executor.policy(scale, resolve_device(device) if not replot else "cpu", jobs, threads)
+    device = resolve_device(device)
+    jobs, threads = executor.policy(scale, device if not replot else torch.device("cpu"), jobs, threads)
     previous = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
@@ -170,19 +171,13 @@ def _scale_tasks(module, scale: str) -> list[dict]:
 
 
 def _run(names, scale, device, out, force, cache_dir, data_root, progress, replot, on_task, jobs, threads):
-    from tqdm.auto import tqdm
-
-    from . import executor
-
     names = list(names) if names else registry.figure_names(scale)
     modules = {name: figure_module(name) for name in names}
-    out = Path(out)
+    out = Path(out) if out is not None else default_out(scale)
     if replot:
         reports = {}
         for name, module in modules.items():
             paths = data_paths(out, name)
-            if not paths["json"].exists():
-                raise FigureError(f"--replot: no saved data for {name!r} at {paths['json']}")
             try:  # saved data edited or from another version: a clean refusal, not a traceback
                 plot_from_data(module, paths)
             except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
@@ -191,14 +186,7 @@ def _run(names, scale, device, out, force, cache_dir, data_root, progress, replo
             reports[name] = FigureReport(name, paths, load_data(paths["json"])["summary"])
         return reports
 
-    ctx = Context(scale=scale, device=resolve_device(device), data_root=data_root)
-    if scale == "paper" and ctx.device != "cuda":
-        raise FigureError("--scale paper trains WRN-16-8 on image data and needs a GPU (--device cuda); "
-                          "use --scale default on a CPU")
-    refusals = [f"{name}: {why}" for name, m in modules.items()
-                if (why := getattr(m, "unavailable", lambda s, c: None)(scale, ctx))]
-    if refusals:
-        raise FigureError("cannot run at --scale " + scale + ":\n  " + "\n  ".join(refusals))
+    ctx = Context(scale=scale, device=device, data_root=data_root)
     cache = Cache(Path(cache_dir) if cache_dir is not None else out / ".cache")
     plan = {name: _scale_tasks(m, scale) for name, m in modules.items()}
     entries: dict[str, list] = {name: [None] * len(tasks) for name, tasks in plan.items()}
@@ -213,8 +201,21 @@ def _run(names, scale, device, out, force, cache_dir, data_root, progress, replo
             else:
                 cache.stats["hits"] += 1
                 entries[name][i] = entry
-    total = sum(len(t) for t in plan.values())
     start = time.perf_counter()
+    try:
+        _compute(plan, entries, fresh, spent, pending, modules, ctx, cache, jobs, threads, progress, on_task)
+    except KeyboardInterrupt:
+        raise Interrupted(sum(e is not None for es in entries.values() for e in es)) from None
+    return _write(plan, entries, fresh, spent, modules, out, scale, jobs, threads, start)
+
+
+def _compute(plan, entries, fresh, spent, pending, modules, ctx, cache, jobs, threads, progress, on_task) -> None:
+    """Computes the pending tasks (in worker processes), caching each result as it arrives."""
+    from tqdm.auto import tqdm
+
+    from . import executor
+
+    total = sum(len(t) for t in plan.values())
     with tqdm(total=total, initial=total - len(pending), disable=not progress, unit="config",
               dynamic_ncols=True) as bar:
         for name, tasks in plan.items():
@@ -224,7 +225,7 @@ def _run(names, scale, device, out, force, cache_dir, data_root, progress, replo
         units = executor.plan_units(pending, modules, ctx, jobs)
         for done in executor.run_units(units, ctx, jobs, threads):
             for name, i, task, result, seconds, ensemble, caught in done:
-                meta = {"device": ctx.device, "seconds": seconds, "ensemble": ensemble, "warnings": caught}
+                meta = {"device": str(ctx.device), "seconds": seconds, "ensemble": ensemble, "warnings": caught}
                 config = _cache_config(name, modules[name], task)
                 cache.store(config, result, meta)
                 cache.stats["computed"] += 1
@@ -235,6 +236,10 @@ def _run(names, scale, device, out, force, cache_dir, data_root, progress, replo
                 bar.update(1)
                 if on_task is not None:
                     on_task(name, task, True)
+
+
+def _write(plan, entries, fresh, spent, modules, out, scale, jobs, threads, start) -> dict:
+    """Writes each figure's data (CSV, JSON with provenance) and draws it from that data."""
     reports = {}
     for name, module in modules.items():
         t0 = time.perf_counter()
@@ -245,7 +250,6 @@ def _run(names, scale, device, out, force, cache_dir, data_root, progress, replo
             rows.extend(module.rows(task, entry["result"]))
         computed = sum(fresh[name])
         warned = warning_counts(module, entries[name])
-        _reemit_unexpected(name, module, [e for e, new in zip(entries[name], fresh[name]) if new])
         summary = to_jsonable(module.summarize(rows))
         paths = data_paths(out, name)
         seeds = sorted({t["seed"] for t in plan[name] if "seed" in t})
@@ -266,9 +270,10 @@ def _run(names, scale, device, out, force, cache_dir, data_root, progress, replo
     return reports
 
 
-def _expected_label(module, message: str) -> str | None:
-    for label, pattern in getattr(module, "EXPECTED_WARNINGS", {}).items():
-        if re.search(pattern, message):
+def _expected_label(module, record: dict) -> str | None:
+    cls = category(record["category"])
+    for label, expected in getattr(module, "EXPECTED_WARNINGS", {}).items():
+        if issubclass(cls, expected):
             return label
     return None
 
@@ -281,7 +286,7 @@ def warning_counts(module, entries: list) -> dict:
     for entry in entries:
         labels = set()
         for w in entry.get("meta", {}).get("warnings", []):
-            label = _expected_label(module, w["message"])
+            label = _expected_label(module, w)
             if label is not None:
                 labels.add(label)
             else:
@@ -293,26 +298,18 @@ def warning_counts(module, entries: list) -> dict:
             "unexpected": [{"category": c, "message": m, "configurations": k} for (c, m), k in unexpected.items()]}
 
 
-def _reemit_unexpected(name: str, module, entries: list) -> None:
-    """Warnings a figure does not expect, from freshly computed tasks: shown once per distinct message."""
-    from .executor import category
-
-    seen = set()
-    for entry in entries:
-        for w in entry.get("meta", {}).get("warnings", []):
-            key = (w["category"], w["message"])
-            if key not in seen and _expected_label(module, w["message"]) is None:
-                seen.add(key)
-                warnings.warn(f"{name}: {w['message']}", category(w["category"]), stacklevel=3)
-
-
 def warnings_note(report: FigureReport) -> str:
-    """One line about the expected warnings a figure recorded ("" when none)."""
+    """One line about the warnings a figure recorded: expected ones counted per label, any other
+    summarised in words (``""`` when none)."""
     counts = {k: v for k, v in report.warnings.get("expected", {}).items() if v}
-    if not counts:
-        return ""
-    return ("expected warnings recorded in " + report.paths["json"].name + ": "
-            + ", ".join(f"{label} ({k} configs)" for label, k in counts.items()))
+    parts = []
+    if counts:
+        parts.append("expected warnings recorded in " + report.paths["json"].name + ": "
+                     + ", ".join(f"{label} ({k} configs)" for label, k in counts.items()))
+    other = summary(report.warnings.get("unexpected", []), "not expected by this figure")
+    if other:
+        parts.append(other)
+    return "; ".join(parts)
 
 
 def _cache_config(name: str, module, task: dict) -> dict:
