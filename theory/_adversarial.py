@@ -31,6 +31,8 @@ from ._trust_region import trust_region_max
 from ._warnings import UndeterminedWarning
 
 METHODS = ("exact", "second_order", "fgsm", "pgd", "certified")
+BOUNDS = ("ibp", "crown", "alpha-crown")
+"""Values of ``bound=`` (certified upper bounds) accepted by ``adversarial_loss`` and ``exact_comparison``."""
 NORMS = (2, math.inf)
 _OPTIONS = {
     "exact": (),
@@ -105,6 +107,8 @@ def adversarial_losses(model, X, y, eps, *, loss: str = "logistic", norm=2, meth
     unknown = set(options) - set(_OPTIONS[method])
     if unknown:
         raise ValueError(f"unexpected option(s) {sorted(unknown)} for method={method!r}; accepted: {_OPTIONS[method]}")
+    if method == "certified":
+        check_choice(options.get("bound", "crown"), "bound", BOUNDS)
     P = prepare(model, X, y, loss)
     if method == "exact":
         out = exact_losses(P, eps, norm)
