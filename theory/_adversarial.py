@@ -31,6 +31,7 @@ from ._trust_region import trust_region_max
 from ._warnings import UndeterminedWarning
 
 METHODS = ("exact", "second_order", "fgsm", "pgd", "certified")
+"""Values of ``bound=`` (certified upper bounds) accepted by ``adversarial_loss`` and ``exact_comparison``."""
 NORMS = (2, math.inf)
 _OPTIONS = {
     "exact": (),

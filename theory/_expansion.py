@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from ._problem import Problem, prepare
-from ._validate import DTYPE, check_alpha_beta, check_choice, check_count, check_nonnegative, check_torch_generator
+from ._validate import (DTYPE, MAX_DRAWS, check_alpha_beta, check_choice, check_count, check_nonnegative, check_scalar,
+                        check_torch_generator)
 from ._summary import summary_repr
 from ._mixing import MixupLambda
 from ._models import is_affine, is_piecewise_linear, linear_parameters, split_affine_prefix
@@ -274,7 +275,9 @@ def mixup_expansion(model, X, y, alpha, beta=None, *, loss: str = "logistic", sc
     s = check_nonnegative(scale, "scale")
     check_choice(r3, "r3", R3_METHODS)
     check_choice(form, "form", FORMS)
-    probes = check_count(probes, "probes")
+    probes = check_scalar(probes, "probes", int, min_val=1, max_val=MAX_DRAWS)
+    if generator is not None:
+        check_torch_generator(generator)
     P = prepare(model, X, y, loss)
     if form == "carratino":
         return _carratino(P, alpha, beta, s, r3, probes, generator)

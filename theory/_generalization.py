@@ -31,6 +31,7 @@ import math
 
 import numpy as np
 from scipy import optimize, special
+import torch
 
 from ._validate import as_labels, as_matrix, check_count, check_positive, check_rng
 from ._complexity import ellipsoid_sup, rademacher
@@ -287,7 +288,11 @@ def wgamma_value(X, theta) -> np.ndarray:
     [0.0, 0.419974]
     """
     Xn = _np(X)
-    T = np.atleast_2d(np.asarray(theta, dtype=float))
+    T = as_matrix(np.atleast_2d(np.asarray(theta)) if not isinstance(theta, torch.Tensor) else torch.atleast_2d(theta),
+                  "theta").cpu().numpy()
+    if T.shape[1] != Xn.shape[1]:
+        raise ValueError(f"theta must have d = {Xn.shape[1]} entries per row (X has d = {Xn.shape[1]} features), "
+                         f"got shape {np.shape(theta)}")
     Z = Xn @ T.T
     g = np.exp(special.logsumexp(_log_logistic_curvature(Z), axis=0) - math.log(Xn.shape[0]))
     out = g * (Z * Z).mean(0)

@@ -21,7 +21,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._validate import DTYPE, as_matrix, model_device
+from ._problem import evaluate
+from ._validate import DTYPE, check_alpha_beta, check_nodes
 from ._models import as_function, linear_model
 
 
@@ -66,9 +67,9 @@ def hidden_features(model, X) -> torch.Tensor:
     (3, 5)
     """
     body, _ = _split(model)
-    Xt = as_matrix(X, "X", model_device(model))
+    _, Xt, shape, _ = evaluate(model, X)  # checks the model, X and X's fit before any work
     with torch.no_grad():
-        Phi = as_function(body)(Xt)
+        Phi = as_function(body)(Xt.reshape(Xt.shape[0], *shape))
     return Phi.reshape(Xt.shape[0], -1).detach()
 
 
@@ -176,6 +177,7 @@ def manifold_mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "squared",
     """
     from ._mixup_loss import mixup_loss
 
+    check_alpha_beta(alpha, beta)
     _, head = _split(model)
     return mixup_loss(nn.Sequential(head), hidden_features(model, X), y, alpha, beta, loss=loss, nodes=nodes)
 
@@ -230,6 +232,9 @@ def manifold_regularizer(model, X, alpha, beta=None, *, loss: str = "squared", f
     """
     from ._regularizer import glm_regularizer
 
+    check_alpha_beta(alpha, beta)
+    if nodes is not None:
+        check_nodes(nodes)
     head, Phi_c = centered_head(model, X)
     return glm_regularizer(head, Phi_c, alpha, beta, loss=loss, form=form, nodes=nodes)
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ._problem import Problem, prepare
-from ._validate import (DTYPE, MAX_NODES, as_labels, check_alpha_beta, check_choice, check_count,
+from ._validate import (DTYPE, MAX_CHUNK_ELEMENTS, MAX_DRAWS, MAX_NODES, as_labels, check_alpha_beta, check_choice, check_count,
                         check_nodes, check_nonnegative, check_rng, check_rows, check_rtol, check_scalar)
 from ._summary import summary_repr
 from ._kinks import kink_pair_sum, kink_plan
@@ -30,8 +30,6 @@ scales): measured relative errors at 32 / 64 nodes: logistic regression on stand
 1.6e-9 / 4.9e-13; a Mixup-trained tanh MLP on two-moons (|f| ≤ 5) 3.4e-7 / 5.9e-11. ``mixup_loss``
 itself integrates to a tolerance (``rtol``) instead: kink-aware for piecewise-linear nets, node
 doubling otherwise (docs/theory.md §2.3)."""
-MAX_CHUNK_ELEMENTS = 1 << 28
-"""Largest ``chunk_elements`` accepted (2 GiB per float64 tensor)."""
 CHUNK_ELEMENTS = 1 << 20
 """Float64 values per intermediate tensor on CPU (8 MiB). Blocks this size measured fastest on CPU
 (``python -m benchmarks``): large enough to amortise per-block dispatch, small enough for the
@@ -69,8 +67,8 @@ def _fold_symmetric(lam: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, t
 
     The summand at (i, j, λ) equals the one at (j, i, 1−λ) (same mixed point, same mixed label), so
     ``Σ_ij Σ_q w_q g(i, j, λ_q) = Σ_ij Σ_{λ_q > 1/2} 2w_q g(i, j, λ_q) [+ w_mid Σ_ij g(i, j, ½)]``.
-    Only the sum over all ordered pairs is preserved; a row shard's partial sum is its share of the
-    folded sum. Rules that are not symmetric (α ≠ β) are returned unchanged.
+    Only the sum over all ordered pairs is preserved, so row shards (``rows``) use the unfolded rule and
+    return exactly ``Σ_{r0≤i<r1} Σ_j``. Rules that are not symmetric (α ≠ β) are returned unchanged.
     """
     q = lam.shape[0]
     order = torch.argsort(lam)
@@ -127,7 +125,7 @@ def _linear_pair_sum(P: Problem, z: torch.Tensor, lam, w, chunk_elements: int, r
         # (one moment of residuals: expanding into ½z̃² − ỹz̃ + ½ỹ² cancels catastrophically for offset labels)
         resid = z - P.Y
         return 0.5 * _pair_moment(resid, resid, lam, w, r0, r1)
-    lam_f, w_f = _fold_symmetric(lam, w)
+    lam_f, w_f = _fold_symmetric(lam, w) if (r0, r1) == (0, n) else (lam, w)  # a shard: its own rows' share
     q = lam_f.shape[0]
     zf, yf = z.reshape(-1), P.Y.reshape(-1)
     left, right = zf[:, None] * lam_f, (1 - lam_f)[:, None] * zf  # (n, q): λ z_i; (q, n): (1 − λ) z_j
@@ -188,7 +186,7 @@ def _generic_pair_sum(P: Problem, U: torch.Tensor, rest, lam, w, chunk_elements:
     n = U.shape[0]
     shape = tuple(U.shape[1:])
     width = int(np.prod(shape))
-    lam_f, w_f = _fold_symmetric(lam, w)
+    lam_f, w_f = _fold_symmetric(lam, w) if _row_range(n, rows) == (0, n) else (lam, w)  # a shard: its rows' share
     q = lam_f.shape[0]
     per_pair = q * max(_row_width(U, rest), P.K)
     lam_u = lam_f.reshape(1, 1, q, *([1] * len(shape)))
@@ -520,8 +518,14 @@ def squared_label_constant(y, alpha, beta=None) -> float:
     Y = t.to(DTYPE).reshape(t.shape[0], -1)
     n = Y.shape[0]
     C = Y - Y.mean(0)
-    pair_sq = 2 * n * (C * C).sum()  # Σ_ij ‖y_i − y_j‖² = 2n Σ_i ‖y_i − ȳ‖² (no cancellation)
-    return MixupLambda(a, b).mean_lambda_one_minus_lambda() * 0.5 * float(pair_sq) / n ** 2
+    big = float(C.abs().max())
+    if big == 0.0:
+        return 0.0
+    spread = float(((C / big) ** 2).sum()) * 2 * n  # Σ_ij ‖y_i − y_j‖² / big² (= 2n Σ_i ‖y_i − ȳ‖², no cancellation)
+    value = MixupLambda(a, b).mean_lambda_one_minus_lambda() * 0.5 * spread / n ** 2 * big * big
+    if not math.isfinite(value):
+        raise ValueError(f"y (spread up to {big:.3g} from its mean) is too large: the constant overflows float64")
+    return value
 
 
 def _label_count(y) -> int:
@@ -593,7 +597,9 @@ def mixup_loss_unmixed(model, X, y, alpha, beta=None, *, loss: str = "logistic",
     """
     alpha, beta = check_alpha_beta(alpha, beta)
     s = check_nonnegative(scale, "scale")
-    check_count(chunk_elements, "chunk_elements")
+    check_scalar(chunk_elements, "chunk_elements", int, min_val=1, max_val=MAX_CHUNK_ELEMENTS)
+    if nodes is not None:
+        check_nodes(nodes)
     P = prepare(model, X, y, loss)
     lam, w = _rule(alpha, beta, nodes, True, P.device)
     own = 1 - s * (1 - lam)  # weight on x_i after the homotopy
@@ -812,7 +818,7 @@ def mixup_loss_sampled(model, X, y, alpha, beta=None, *, loss: str = "logistic",
     """
     alpha, beta = check_alpha_beta(alpha, beta)
     check_choice(scheme, "scheme", SCHEMES)
-    draws = check_count(draws, "draws", 2)
+    draws = check_scalar(draws, "draws", int, min_val=2, max_val=MAX_DRAWS)
     P = prepare(model, X, y, loss)
     rng = check_rng(generator)
     dist = MixupLambda(alpha, beta)

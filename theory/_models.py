@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validate import DTYPE, check_count, check_torch_generator, model_device
+from ._validate import DTYPE, ArgumentTypeError, check_count, check_torch_generator, model_device
 
 AFFINE_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Flatten, nn.Unflatten, nn.Identity)
 # Layers that keep a network piecewise linear in its input (zero input Hessian a.e.; R3 = 0, C2/C5).
@@ -29,6 +29,17 @@ PIECEWISE_LINEAR_LAYERS = AFFINE_LAYERS + (nn.ReLU, nn.LeakyReLU, nn.MaxPool1d, 
                                            nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool2d)
 # Piecewise-linear layers that are also positively homogeneous when the affine layers are bias-free (C5).
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "softplus": nn.Softplus}
+
+
+MAX_PARAMETERS = 10 ** 9
+"""Largest parameter count the model builders allocate (8 GB of float64)."""
+
+
+def check_parameter_count(count: int, widths) -> None:
+    """``ValueError`` naming the widths when a model would hold more than ``MAX_PARAMETERS`` parameters."""
+    if count > MAX_PARAMETERS:
+        raise ValueError(f"d, hidden and out = {tuple(widths)} give {count:.3g} parameters; at most "
+                         f"{MAX_PARAMETERS:.0e} (MAX_PARAMETERS) are allocated")
 
 
 def linear_model(d: int, out: int = 1, *, bias: bool = True, weight=None, intercept=None) -> nn.Sequential:
@@ -73,7 +84,9 @@ def linear_model(d: int, out: int = 1, *, bias: bool = True, weight=None, interc
     >>> theory.is_affine(model), theory.has_bias(model)
     (True, True)
     """
-    layer = nn.Linear(check_count(d, "d"), check_count(out, "out"), bias=bias, dtype=DTYPE)
+    d, out = check_count(d, "d"), check_count(out, "out")
+    check_parameter_count(d * out + out, (d, out))
+    layer = nn.Linear(d, out, bias=bias, dtype=DTYPE)
     with torch.no_grad():
         if weight is not None:
             layer.weight.copy_(torch.as_tensor(weight, dtype=DTYPE).reshape(out, d))
@@ -133,7 +146,10 @@ def mlp(d: int, hidden: Sequence[int], out: int = 1, *, activation: str = "relu"
     if activation not in _ACTIVATIONS:
         raise ValueError(f"activation must be one of {tuple(_ACTIVATIONS)}, got {activation!r}")
     gen = check_torch_generator(generator)
+    if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__"):
+        raise ArgumentTypeError(f"hidden must be a sequence of layer widths, got {type(hidden).__name__} {hidden!r}")
     widths = [check_count(d, "d"), *(check_count(h, "hidden") for h in hidden), check_count(out, "out")]
+    check_parameter_count(sum(a * b + b for a, b in zip(widths[:-1], widths[1:])), widths)
     layers: list[nn.Module] = []
     for k, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
         lin = nn.Linear(a, b, bias=bias, dtype=DTYPE)

@@ -71,8 +71,21 @@ def prepare(model, X, y, loss: str = "logistic") -> Problem:
     is a ``ValueError`` naming X and the shape the model's first layer expects.
     """
     lossobj = get_loss(loss)
+    fn, Xt, shape, F = evaluate(model, X)
+    lossobj.check_outputs(F.shape[1])
+    Y = lossobj.labels(y, Xt.shape[0], F.shape[1], Xt.device)
+    return Problem(model, lambda Z: logits(fn, Z), Xt, Y, lossobj, F, input_eps(X), shape)
+
+
+def evaluate(model, X, layer: Callable | None = None):
+    """``(fn, X, shape, F)``: the checked model as a float64 function of flattened rows, ``X`` as float64
+    ``(n, d)`` rows on the model's device, its per-sample shape and the finite logits ``F`` (n, K) at X.
+
+    Every check of a model and its inputs happens here, before any work: the model (type, parameters
+    finite, real, off the meta device), X (``as_inputs``), X's shape against the model's first layer, and
+    finite outputs. ``layer``: evaluate that function of the model instead (e.g. its hidden features)."""
     check_model(model)
-    base = as_function(model)
+    base = as_function(model) if layer is None else layer
     Xt, shape = as_inputs(X, "X", model_device(model))
 
     def fn(Z):
@@ -81,14 +94,13 @@ def prepare(model, X, y, loss: str = "logistic") -> Problem:
     with torch.no_grad():
         try:
             F = logits(fn, Xt)
-        except RuntimeError as exc:
+        except (RuntimeError, TypeError, IndexError) as exc:
             raise ValueError(f"X of shape {(Xt.shape[0], *shape)} does not fit the model: "
-                             f"{expected_input(model)} ({str(exc).splitlines()[0]})") from None
-    lossobj.check_outputs(F.shape[1])
-    Y = lossobj.labels(y, Xt.shape[0], F.shape[1], Xt.device)
+                             f"{expected_input(model)} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+                             ) from None
     if not torch.isfinite(F).all():
-        raise ValueError("model output contains NaN or inf at X")
-    return Problem(model, lambda Z: logits(fn, Z), Xt, Y, lossobj, F, input_eps(X), shape)
+        raise ValueError("model output contains NaN or inf at X (model or X too large for float64)")
+    return fn, Xt, shape, F
 
 
 def expected_input(model) -> str:

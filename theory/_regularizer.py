@@ -39,7 +39,9 @@ import math
 import numpy as np
 import torch
 
-from ._validate import DTYPE, as_labels, as_matrix, check_alpha_beta, check_choice, check_count, model_device
+from ._problem import evaluate
+from ._validate import (DTYPE, MAX_CHUNK_ELEMENTS, as_labels, as_matrix, check_alpha_beta, check_choice, check_count, check_model,
+                        check_nodes, check_scalar, model_device)
 from ._losses import get_loss
 from ._mixing import MixupLambda
 from ._models import as_function, is_affine
@@ -63,23 +65,20 @@ def curvature(loss: str, F: torch.Tensor) -> torch.Tensor:
 def _linear_margins(model, X, loss: str):
     """``(f_i, b, X)``: logits of an affine single-output model at X, its intercept ``f(0)``, X as a tensor."""
     check_choice(loss, "loss", GLM_LOSSES)
+    check_model(model)
     if not is_affine(model):
         raise ValueError("model must be linear (a Sequential of nn.Linear/Flatten/Identity layers) for the "
                          "GLM regularizer (C9); for a network use theory.manifold_regularizer")
-    fn = as_function(model)
-    Xt = as_matrix(X, "X", model_device(model))
-    with torch.no_grad():
-        F = fn(Xt)
-        b = fn(torch.zeros(1, Xt.shape[1], dtype=DTYPE, device=Xt.device))
-    if F.ndim == 2 and F.shape[1] == 1:
-        F = F[:, 0]
-    if F.ndim != 1 or F.shape[0] != Xt.shape[0]:
+    fn, Xt, _, F = evaluate(model, X)
+    if F.shape[1] != 1:
         raise ValueError(f"model must have one output (logits of shape (n,) or (n, 1)), got {tuple(F.shape)}")
-    return F.detach(), float(b.reshape(-1)[0]), Xt
+    with torch.no_grad():
+        b = fn(torch.zeros(1, Xt.shape[1], dtype=DTYPE, device=Xt.device))
+    return F[:, 0].detach(), float(b.reshape(-1)[0]), Xt
 
 
 def _tilde_rule(alpha, beta, nodes, device):
-    q = DEFAULT_NODES if nodes is None else check_count(nodes, "nodes")
+    q = DEFAULT_NODES if nodes is None else nodes
     lam, w = MixupLambda(alpha, beta).nodes(q, tilde=True)
     return torch.as_tensor(lam, dtype=DTYPE, device=device), torch.as_tensor(w, dtype=DTYPE, device=device)
 
@@ -147,6 +146,7 @@ def glm_regularizer(model, X, alpha, beta=None, *, loss: str = "logistic", form:
     """
     alpha, beta = check_alpha_beta(alpha, beta)
     check_choice(form, "form", FORMS)
+    nodes = None if nodes is None else check_nodes(nodes)
     F, b, _ = _linear_margins(model, X, loss)
     if form == "paper":
         rho2 = MixupLambda(alpha, beta).rho2()
@@ -224,6 +224,7 @@ def shrunk_standard_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic
     True
     """
     alpha, beta = check_alpha_beta(alpha, beta)
+    nodes = None if nodes is None else check_nodes(nodes)
     F, b, Xt = _linear_margins(model, X, loss)
     lossobj = get_loss(loss)
     Y = lossobj.labels(y, Xt.shape[0], 1, Xt.device)[:, 0]
@@ -291,7 +292,8 @@ def frozen_scale_excess(model, X, y, alpha, beta=None, *, loss: str = "logistic"
     True
     """
     alpha, beta = check_alpha_beta(alpha, beta)
-    check_count(chunk_elements, "chunk_elements")
+    check_scalar(chunk_elements, "chunk_elements", int, min_val=1, max_val=MAX_CHUNK_ELEMENTS)
+    nodes = None if nodes is None else check_nodes(nodes)
     F, b, Xt = _linear_margins(model, X, loss)
     n = F.shape[0]
     Y = get_loss(loss).labels(y, n, 1, Xt.device)[:, 0]
@@ -302,7 +304,7 @@ def frozen_scale_excess(model, X, y, alpha, beta=None, *, loss: str = "logistic"
         if second == 0.0:
             return first
         return math.inf if math.isinf(rho2) else first + 0.5 * rho2 * second
-    q = DEFAULT_NODES if nodes is None else check_count(nodes, "nodes")
+    q = DEFAULT_NODES if nodes is None else nodes
     lam_np, w_np = MixupLambda(alpha, beta).nodes(q)
     lam = torch.as_tensor(lam_np, dtype=DTYPE, device=F.device)
     w = torch.as_tensor(w_np, dtype=DTYPE, device=F.device)

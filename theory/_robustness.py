@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ._problem import Problem, prepare
-from ._validate import DTYPE, check_alpha_beta, check_choice, check_nonnegative
+from ._validate import ArgumentTypeError, DTYPE, check_alpha_beta, check_choice, check_nodes, check_nonnegative
 from ._summary import summary_repr
 from ._adversarial import adversarial_loss, check_norm
 from ._expansion import input_jacobians, mixup_expansion
@@ -442,6 +442,13 @@ def exact_comparison(model, X, y, alpha, beta=None, *, norm=2, c_x=None, eps=Non
     ('holds', 0.512132, 0.4557, 0.4557)
     """
     check_choice(bound, "bound", CERTIFY_METHODS)
+    check_alpha_beta(alpha, beta)
+    if eps is not None:
+        check_nonnegative(eps, "eps")
+    if nodes is not None:
+        check_nodes(nodes)
+    if pgd is not None and not isinstance(pgd, dict):
+        raise ArgumentTypeError(f"pgd must be a dict of options for method='pgd' or None, got {type(pgd).__name__}")
     rb = robustness_bound(model, X, y, alpha, beta, norm=norm, c_x=c_x)
     e = rb.eps_mix if eps is None else check_nonnegative(eps, "eps")
     mix = mixup_loss(model, X, y, alpha, beta, loss="logistic", nodes=nodes)

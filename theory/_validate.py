@@ -128,6 +128,10 @@ the Gauss–Jacobi rules are verified accurate (docs/theory.md §0). ``MixupLamb
 (closed-form moments)."""
 MAX_NODES = 1024
 """Largest Gauss–Jacobi rule any function builds (``nodes=``): the eigenvector step holds a q × q matrix."""
+MAX_CHUNK_ELEMENTS = 1 << 28
+"""Largest ``chunk_elements`` accepted (2 GiB per float64 block)."""
+MAX_DRAWS = 10 ** 7
+"""Largest number of Monte-Carlo draws (``draws=``) accepted."""
 RTOL_RANGE = (1e-15, 1.0)
 """Relative tolerances accepted (``rtol=``): from a few ulps (below, rounding alone exceeds it) to 1 (excluded)."""
 

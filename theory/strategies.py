@@ -30,6 +30,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from torch import nn
 
+from ._validate import ArgumentTypeError, check_alpha_beta, check_positive
+
 __all__ = ["ASSUMPTIONS", "MODELS", "Instance", "instances", "instance_from_dict", "load_instance"]
 
 ASSUMPTIONS = ("centered", "in_theta", "homogeneous", "norm_bound")
@@ -169,28 +171,92 @@ class Instance:
 
 
 def instance_from_dict(data: dict) -> Instance:
-    """The ``Instance`` described by ``data`` (the format of ``Instance.to_dict`` / ``save``)."""
+    """The ``Instance`` described by ``data`` (the format of ``Instance.to_dict`` / ``save``).
+
+    Every field is checked (a ``ValueError`` naming it, ``TypeError`` for a wrong type): ``format`` (when
+    present) is ``FORMAT``, labels are exactly 0 or 1 (soft labels are refused, never rounded), numbers are
+    finite and the layers' shapes chain from X's d features to one logit.
+    """
+    if not isinstance(data, dict):
+        raise ArgumentTypeError(f"instance data must be a JSON object (dict), got {type(data).__name__}")
+    if "format" in data and data["format"] != FORMAT:
+        raise ValueError(f"format must be {FORMAT!r}, got {data['format']!r}")
     try:
         kind = data["model"]
         if kind not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {kind!r}")
+        X = _finite_array(data["X"], "X", 2)
+        y = _finite_array(data["y"], "y", 1)
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(f"y has {y.shape[0]} labels but X has n = {X.shape[0]} rows")
+        if not np.isin(y, (0.0, 1.0)).all():
+            raise ValueError(f"y must hold labels 0 or 1 (soft labels are not part of the format), got {sorted(set(y.tolist()))[:4]}")
         layers = data["layers"]
-        X = np.asarray(data["X"], dtype=float)
-        if X.ndim != 2:
-            raise ValueError(f"X must be a list of rows, got shape {X.shape}")
-        beta = data.get("beta")
+        if not isinstance(layers, list) or not layers or not all(isinstance(layer, dict) for layer in layers):
+            raise ValueError("layers must be a non-empty list of {'weight': ..., 'bias': ...} objects")
+        width = X.shape[1]
+        for k, layer in enumerate(layers):
+            W = _finite_array(layer.get("weight"), f"layers[{k}].weight", 2)
+            if W.shape[1] != width:
+                raise ValueError(f"layers[{k}].weight has shape {W.shape} but takes {width} inputs")
+            if layer.get("bias") is not None and _finite_array(layer["bias"], f"layers[{k}].bias", 1).shape != (W.shape[0],):
+                raise ValueError(f"layers[{k}].bias must have {W.shape[0]} entries")
+            width = W.shape[0]
+        if width != 1:
+            raise ValueError(f"the last layer must have one output (a logit), got {width}")
+        alpha, beta = check_alpha_beta(data["alpha"], data.get("beta"))
         c_x = data.get("c_x")
-        return Instance(model=_build_model(layers, relu=kind == "relu"), X=X, y=np.asarray(data["y"], dtype=np.int64),
-                        alpha=float(data["alpha"]), beta=None if beta is None else float(beta),
-                        norm=_check_norm(data.get("norm", 2)), c_x=None if c_x is None else float(c_x), kind=kind,
-                        dropped=tuple(data.get("dropped", ())))
+        dropped = data.get("dropped", ())
+        if not isinstance(dropped, (list, tuple)) or not all(d in ASSUMPTIONS for d in dropped):
+            raise ValueError(f"dropped must be a list of names from {ASSUMPTIONS}, got {dropped!r}")
+        return Instance(model=_build_model(layers, relu=kind == "relu"), X=X, y=y.astype(np.int64),
+                        alpha=alpha, beta=None if data.get("beta") is None else beta,
+                        norm=_check_norm(data.get("norm", 2)), c_x=None if c_x is None else check_positive(c_x, "c_x"),
+                        kind=kind, dropped=tuple(dropped))
     except KeyError as exc:
         raise ValueError(f"instance data lacks the field {exc.args[0]!r}") from None
 
 
+def _finite_array(value, name: str, ndim: int) -> np.ndarray:
+    """``value`` as a float array of ``ndim`` dimensions with finite entries, else ``ValueError`` naming it."""
+    try:
+        a = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a {'list of rows' if ndim == 2 else 'list'} of numbers") from None
+    if a.ndim != ndim or 0 in a.shape:
+        raise ValueError(f"{name} must be a non-empty {'list of rows' if ndim == 2 else 'list'} of numbers, "
+                         f"got shape {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return a
+
+
+MAX_INSTANCE_BYTES = 64 << 20
+"""Largest instance file ``load_instance`` reads (64 MiB)."""
+
+
 def load_instance(path) -> Instance:
-    """Read an instance written by ``Instance.save`` (weights included)."""
-    return instance_from_dict(json.loads(Path(path).read_text()))
+    """Read an instance written by ``Instance.save`` (weights included).
+
+    A file that is not a valid instance (not UTF-8, not JSON, nested too deeply, larger than
+    ``MAX_INSTANCE_BYTES``, or a field out of range) raises ``ValueError`` naming the path; a missing file
+    raises ``FileNotFoundError``.
+    """
+    path = Path(path)
+    if path.is_file() and path.stat().st_size > MAX_INSTANCE_BYTES:
+        raise ValueError(f"{path}: {path.stat().st_size} bytes, larger than an instance file can be "
+                         f"({MAX_INSTANCE_BYTES} bytes, MAX_INSTANCE_BYTES)")
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+        return instance_from_dict(data)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: JSON nested too deeply to be an instance") from None
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{path}: {exc}") from None
 
 
 def _grid_values(draw, shape, limit: float, step: float | None) -> np.ndarray:
