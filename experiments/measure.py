@@ -4,7 +4,9 @@
 
 - ``"mixup"``: L_mix (docs/theory.md §2) — exact (``theory.mixup_loss``) when the all-pairs work is small,
   else ``theory.mixup_loss_sampled``'s mean and standard error; ``mixup_loss_kind`` says which;
-- ``"expansion"``: ``theory.mixup_expansion`` (C2): ``exp_standard, exp_r1, exp_r2, exp_r3, exp_approx``;
+- ``"expansion"``: ``theory.mixup_expansion`` (C2): ``exp_standard, exp_r1, exp_r2, exp_r3, exp_approx``, and
+  the re-centred form's (``form="carratino"``, docs/theory.md §3.4) ``exp_c_standard, exp_c_r2, exp_c_r3,
+  exp_c_approx``;
 - ``"robustness"``: ``theory.robustness_bound`` (C4–C7; binary logistic only): the chain
   ``rob_mixup_approx ≥ rob_adv_at_eps_i ≥ rob_adv_at_eps_mix``, ``rob_eps_mix``, ``rob_eps_star``,
   ``rob_holds`` and the assumption flags; NaN with ``robustness_skipped`` naming the reason otherwise.
@@ -82,7 +84,9 @@ def _expansion(model, X, y, alpha, beta, loss):
     from theory import mixup_expansion
 
     e = mixup_expansion(model, X, y, alpha, beta, loss=loss)
-    return {"exp_standard": e.standard, "exp_r1": e.r1, "exp_r2": e.r2, "exp_r3": e.r3, "exp_approx": e.approx}
+    c = mixup_expansion(model, X, y, alpha, beta, loss=loss, form="carratino")
+    return {"exp_standard": e.standard, "exp_r1": e.r1, "exp_r2": e.r2, "exp_r3": e.r3, "exp_approx": e.approx,
+            "exp_c_standard": c.standard, "exp_c_r2": c.r2, "exp_c_r3": c.r3, "exp_c_approx": c.approx}
 
 
 def _robustness(model, X, y, alpha, beta, n_classes):

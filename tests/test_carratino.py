@@ -65,6 +65,17 @@ def test_recentred_rewrite_equals_the_exact_mixup_loss(kind, seed, a, b):
     assert theory.mixup_loss_recentred(model, X, y, a, b, loss=loss, nodes=48) == pytest.approx(exact, rel=1e-9)
 
 
+def test_recentred_rewrite_with_a_convolutional_prefix():
+    """The first-layer shortcut (mixing the convolution's outputs) keeps the rewrite exact."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Unflatten(1, (1, 8)), torch.nn.Conv1d(1, 2, 3), torch.nn.Tanh(),
+                              torch.nn.Flatten(), torch.nn.Linear(12, 1)).double()
+    X = np.random.default_rng(0).normal(size=(6, 8))
+    y = np.array([0, 1, 0, 1, 1, 0])
+    assert theory.mixup_loss_recentred(net, X, y, 0.7, nodes=32) == pytest.approx(
+        theory.mixup_loss(net, X, y, 0.7), rel=1e-10)
+
+
 def _brute_recentred_linear(w, c, X, y, a, b, s):
     """L_C(s) for f = wᵀx + c, logistic, by adaptive quadrature over λ (no folding code: the anchor is
     the partner with weight ≥ ½, found per λ)."""

@@ -113,22 +113,29 @@ def recentred_homotopy_losses(P: Problem, alpha: float, beta: float, scale: floa
     At ``s = 1`` the mean over i is ``L_mix`` exactly (up to quadrature); at ``s = 0`` it is ERM on the
     shrunk, label-smoothed data. Mixed points ``(1 − s)x̃_i + s(θx_i + (1 − θ)x_j)``.
     """
+    from ._mixup_loss import _features  # the first-layer shortcut of docs/theory.md §2
+
     tbar = folded_moments(alpha, beta)[0]
     theta, weights = folded_nodes(alpha, beta, q)
     th = torch.as_tensor(theta, dtype=DTYPE, device=P.device)
     wt = torch.as_tensor(weights, dtype=DTYPE, device=P.device)
-    xbar, ybar = P.X.mean(0), P.Y.mean(0)
-    Xs, Ys = xbar + tbar * (P.X - xbar), ybar + tbar * (P.Y - ybar)
-    n, Q = P.n, len(theta)
-    rows = max(1, chunk_elements // max(1, n * Q * P.d))
+    # every mixed point is an affine combination (weights summing to 1) of x_i, x_j and x̄, so an affine
+    # first layer commutes with the mixing: mix its outputs U instead of the inputs (exact)
+    U, rest = _features(P, True)
+    shape = U.shape[1:]  # the prefix's output shape (rest takes it); mixed as flat rows
+    U = U.reshape(P.n, -1)
+    ubar, ybar = U.mean(0), P.Y.mean(0)
+    Us, Ys = ubar + tbar * (U - ubar), ybar + tbar * (P.Y - ybar)
+    n, Q, width = P.n, len(theta), U.shape[1]
+    rows = max(1, chunk_elements // max(1, n * Q * width))
     out = []
     with torch.no_grad():
         for i0 in range(0, n, rows):
             i1 = min(n, i0 + rows)
             t = th[None, None, :, None]
-            Xm = (1 - scale) * Xs[i0:i1, None, None] + scale * (t * P.X[i0:i1, None, None] + (1 - t) * P.X[None, :, None])
+            Um = (1 - scale) * Us[i0:i1, None, None] + scale * (t * U[i0:i1, None, None] + (1 - t) * U[None, :, None])
             Ym = (1 - scale) * Ys[i0:i1, None, None] + scale * (t * P.Y[i0:i1, None, None] + (1 - t) * P.Y[None, :, None])
-            F = P.fn(Xm.reshape(-1, P.d)).reshape(i1 - i0, n, Q, -1)
+            F = rest(Um.reshape(-1, *shape)).reshape(i1 - i0, n, Q, -1)
             vals = P.loss.value(F, Ym)  # (m, n, Q)
             out.append((vals * wt).sum(-1).mean(-1))
     return torch.cat(out)

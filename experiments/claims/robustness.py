@@ -230,16 +230,22 @@ def check_c7() -> Result:
         slacks.append(_slack(exact_mix, exact_adv))
     ok = min(slacks) >= -1e-9
     verdicts = {"certainly holds": 0, "certainly fails": 0, "undetermined": 0}
+    widths = {"alpha-CROWN": [], "CROWN": []}
     for n, d, alpha, rng in _settings(17):
         net, X, y = _relu_instance(theory, n, d, rng)
         b = robustness_bound(net, X, y, alpha)
         exact_mix = mixup_loss(net, X, y, alpha)
-        upper = adversarial_loss(net, X, y, b.eps_mix, method="certified")
+        upper = adversarial_loss(net, X, y, b.eps_mix, method="certified", bound="alpha-crown")
+        crown = adversarial_loss(net, X, y, b.eps_mix, method="certified")
         lower = adversarial_loss(net, X, y, b.eps_mix, method="pgd", steps=20, restarts=1)
+        widths["alpha-CROWN"].append(upper - lower)
+        widths["CROWN"].append(crown - lower)
         key = "certainly holds" if exact_mix >= upper else "certainly fails" if exact_mix < lower else "undetermined"
         verdicts[key] += 1
     nets = [Result("C7/relu-random", verdict(verdicts["certainly fails"] == 0, expected="fails"),
-                   {"exact L_mix vs bracket [PGD, certified] of L_adv(eps_mix)": verdicts,
+                   {"exact L_mix vs bracket [PGD, alpha-CROWN] of L_adv(eps_mix)": verdicts,
+                    "mean bracket width alpha-CROWN vs CROWN": f"{fmt(float(np.mean(widths['alpha-CROWN'])), 3)} vs "
+                                                               f"{fmt(float(np.mean(widths['CROWN'])), 3)}",
                     "problem": f"{INSTANCES} random bias-free ReLU nets d-8-8-1, centered inputs, labels = sign of the net"},
                    "mixup-theory figures robustness_chain", expected="fails")]
     exact_comparison = theory.exact_comparison

@@ -3,7 +3,9 @@
 For each problem a model is trained with Mixup (α = 1) by ``experiments.training.train`` with the
 per-epoch measurements ``"mixup"`` (exact ``L_mix``: all pairs × Gauss–Jacobi nodes) and
 ``"expansion"`` (``L̃_mix = L_std + R1 + R2 + R3``, C2). Plotted: both losses (and ``L_std``) per
-epoch, and the relative error ``|L̃_mix − L_mix| / L_mix``. Problems: two-moons with logistic
+epoch, and the relative error ``|L̃_mix − L_mix| / L_mix``. Beside it, the re-centred expansion of
+Carratino et al. (``form="carratino"``, docs/theory.md §3.4–§3.5: around the shrunk points
+``x̄ + θ̄(x_i − x̄)``), against the same exact loss. Problems: two-moons with logistic
 regression and with a ReLU MLP (R3 = 0 a.e.), and breast cancer with logistic regression.
 
 Verdict (docs/theory.md §6): the paper's experiment is two-moons at α = 1; for each two-moons model
@@ -18,7 +20,7 @@ from ._common import select, train_run
 NAME = "approximation"
 CLAIMS = "C3"
 TITLE = "exact Mixup loss L_mix vs second-order approximation L̃_mix during Mixup training (α = 1)"
-VERSION = 1
+VERSION = 2
 PROBLEMS = [("two_moons", "logistic"), ("two_moons", "mlp"), ("breast_cancer", "logistic")]
 SCALES = {
     "smoke": {"two_moons": 80, "breast_cancer": 120, "epochs": 4, "hidden": [16, 16], "every": 1, "seeds": [0, 1]},
@@ -65,6 +67,8 @@ def rows(task: dict, result: dict) -> list[dict]:
                     "n": h["measure_n"], "epoch": h["epoch"], "exact": exact,
                     "exact_kind": h["mixup_loss_kind"], "exact_stderr": h["mixup_loss_stderr"],
                     "approx": approx, "rel_error": abs(approx - exact) / abs(exact),
+                    "approx_carratino": h["exp_c_approx"],
+                    "rel_error_carratino": abs(h["exp_c_approx"] - exact) / abs(exact),
                     "standard": h["exp_standard"], "r1": h["exp_r1"], "r2": h["exp_r2"], "r3": h["exp_r3"],
                     "train_acc": h["train_acc"], "test_acc": h["test_acc"]})
     return out
@@ -78,14 +82,15 @@ def _problems(rows):
     return seen
 
 
-def final_errors(rows: list[dict]) -> dict:
-    """``{"dataset/model": {seed: relative error at the last measured epoch}}``."""
+def final_errors(rows: list[dict], key_name: str = "rel_error") -> dict:
+    """``{"dataset/model": {seed: relative error at the last measured epoch}}`` (``key_name``: the
+    paper form's ``rel_error`` or the re-centred form's ``rel_error_carratino``)."""
     last: dict = {}
     for r in rows:
         key = f"{r['dataset']}/{r['model']}"
         seed = r.get("seed", 0)
         if seed not in last.setdefault(key, {}) or r["epoch"] >= last[key][seed][0]:
-            last[key][seed] = (r["epoch"], float(r["rel_error"]))
+            last[key][seed] = (r["epoch"], float(r[key_name]))
     return {k: {s: v[1] for s, v in by_seed.items()} for k, by_seed in last.items()}
 
 
@@ -121,6 +126,10 @@ def summarize(rows: list[dict]) -> dict:
         out["exact_kinds"][key] = sorted({r["exact_kind"] for r in rs})
     intervals = claim_intervals(rows)
     decision, tally = claim_verdict(intervals)
+    from experiments import stats
+
+    out["carratino_intervals"] = {k: stats.mean_interval(list(v.values())).as_dict()
+                                  for k, v in sorted(final_errors(rows, "rel_error_carratino").items())}
     out.update({"intervals": intervals, "verdict": decision, "tally": tally, "threshold": THRESHOLD,
                 "seeds": sorted({r.get("seed", 0) for r in rows})})
     return out
@@ -148,27 +157,37 @@ def plot(rows: list[dict], summary: dict):
         rs = select(rows, dataset=ds, model=model)
         for key, label, fmt, color in (("exact", "L_mix (exact)", "o-", style.PALETTE[0]),
                                        ("approx", "L̃_mix = L_std+R1+R2+R3", "s--", style.PALETTE[1]),
+                                       ("approx_carratino", "re-centred expansion (Carratino et al.)", "d-.",
+                                        style.PALETTE[6]),
                                        ("standard", "L_std", ":", style.PALETTE[7])):
             ep, mean, _, _ = _curve(rs, key)
             ax.plot(ep, mean, fmt, color=color, label=label)
         iv = summary.get("intervals", {}).get(f"{ds}/{model}")
-        note = "" if iv is None else f"\nfinal rel. error {iv['mean']:.3f} [{iv['low']:.3f}, {iv['high']:.3f}]"
+        note = "" if iv is None else f"\nfinal rel. error, paper {iv['mean']:.3f} [{iv['low']:.3f}, {iv['high']:.3f}]"
+        ivc = summary.get("carratino_intervals", {}).get(f"{ds}/{model}")
+        if ivc is not None:
+            note += f"\nre-centred {ivc['mean']:.3f} [{ivc['low']:.3f}, {ivc['high']:.3f}]"
         context = "" if iv is None or iv["judged"] else ", context"
-        ax.set_title(f"{ds}, {model} (n = {rs[0]['n']}{context}){note}")
+        ax.set_title(f"{ds}, {model} (n = {rs[0]['n']}{context}){note}", fontsize=8)
         style.integer_x(ax)
         ax.set_xlabel("epoch of Mixup training (α = 1)")
         ax.set_ylabel("loss (mean over seeds)")
         ep, mean, lo, hi = _curve(rs, "rel_error")
         lo = [max(v, m / 4) for v, m in zip(lo, mean)]  # log axis: a band reaching 0 is cut at mean/4
-        style.ci_band(err_ax, ep, mean, lo, hi, color=style.PALETTE[2 + k], label=f"{ds}, {model}")
+        style.ci_band(err_ax, ep, mean, lo, hi, color=style.PALETTE[2 + k], label=f"{ds}, {model}: paper")
+        ep, mean, lo, hi = _curve(rs, "rel_error_carratino")
+        lo = [max(v, m / 4) for v, m in zip(lo, mean)]
+        style.ci_band(err_ax, ep, mean, lo, hi, color=style.PALETTE[2 + k], label=f"{ds}, {model}: re-centred",
+                      marker="d", linestyle=":")
     threshold = summary.get("threshold", THRESHOLD)
     err_ax.axhline(threshold, color="#C62828", linestyle="--", linewidth=1.2, label=f"threshold {threshold:.0%}")
     style.integer_x(err_ax)
     err_ax.set_yscale("log")
     style.plain_log_labels(err_ax, "y")
     err_ax.set_xlabel("epoch of Mixup training (α = 1)")
-    err_ax.set_ylabel("|L̃_mix − L_mix| / L_mix")
-    err_ax.set_title(f"relative error\n(bands: {LEVEL:.0%} interval, {len(summary.get('seeds', [0]))} seeds)")
+    err_ax.set_ylabel("|approximation − L_mix| / L_mix")
+    err_ax.set_title(f"relative error\npaper (solid), re-centred (dotted)\n(bands: {LEVEL:.0%} interval, "
+                     f"{len(summary.get('seeds', [0]))} seeds)", fontsize=8)
     err_ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
     for ax in axes[len(problems) + 1:]:
         ax.set_visible(False)

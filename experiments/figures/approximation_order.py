@@ -7,6 +7,12 @@ with ``scale=s``) and ``L̃_mix(s) = L_std + s·R1 + s²·(R2 + R3)`` (``theory.
 the smallest decade of s should be ≈ 3. Right: ``|L_mix − L̃_mix| / L_mix`` at ``s = 1`` across α —
 the remainder is not small relative to R1 + R2 as α → 0, nor guaranteed small at α = 1.
 
+Beside the paper's expansion, the re-centred one of Carratino et al. (``form="carratino"``, docs/theory.md
+§3.4–§3.5) along its own homotopy (``theory.mixup_loss_recentred`` with ``scale=s``, residual also O(s³))
+and across α against the same exact ``L_mix`` (rows of kind ``homotopy_carratino``; ``approx_carratino``,
+``rel_error_carratino`` in the α rows). Across α, the relative errors are averaged over the seeds (each
+seed: another data subset and model fit) with 95 % t intervals.
+
 Models are fitted by scikit-learn (logistic regression; a tanh MLP, smooth so R3 ≠ 0).
 
 Quadrature (docs/theory.md §2): the plotted quantities are differences of nearly equal losses, so
@@ -30,7 +36,7 @@ from ._common import loglog_slope, select, sklearn_logistic, sklearn_tanh_mlp
 NAME = "approximation_order"
 CLAIMS = "C2/C3"
 TITLE = "residual of the second-order expansion: O(s³) along the homotopy, and vs α"
-VERSION = 2
+VERSION = 3
 HOMOTOPY_FIRST_NODES = 4
 """The homotopy's node doubling compares Q(4) with Q(8) first."""
 HOMOTOPY_MAX_NODES = 256
@@ -48,11 +54,12 @@ SLOPE_FIT_DECADES = 1.0
 ALPHAS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
 SCALES = {
     "smoke": {"n": 80, "s_points": 5, "problems": [("two_moons", "logistic"), ("two_moons", "tanh_mlp")],
-              "alphas": (0.1, 1.0, 4.0)},
+              "alphas": (0.1, 1.0, 4.0), "seeds": [0]},
     "default": {"n": 200, "s_points": 16, "s_min": 1e-3,
                 "problems": [("two_moons", "logistic"), ("two_moons", "tanh_mlp"),
-                             ("breast_cancer", "logistic"), ("breast_cancer", "tanh_mlp")],
-                "alphas": ALPHAS},
+                             ("breast_cancer", "logistic"), ("breast_cancer", "tanh_mlp"),
+                             ("digits01", "logistic"), ("digits01", "tanh_mlp")],
+                "alphas": ALPHAS, "seeds": [0, 1, 2, 3, 4]},
 }
 SCALES["paper"] = SCALES["default"]
 
@@ -61,12 +68,12 @@ def tasks(scale: str) -> list[dict]:
     p = SCALES[scale]
     s_grid = [float(s) for s in np.logspace(np.log10(p.get("s_min", 1e-2)), 0, p["s_points"])]
     return [{"dataset": ds, "model": model, "n": p["n"], "hidden": [16, 16], "alpha": 1.0, "s": s_grid,
-             "alphas": list(p["alphas"]), "seed": 0} for ds, model in p["problems"]]
+             "alphas": list(p["alphas"]), "seed": seed} for ds, model in p["problems"] for seed in p["seeds"]]
 
 
 def cost(task: dict) -> float:
     """Rough seconds on one core (for scheduling only): the tanh MLP's exact losses dominate."""
-    return (25.0 if task["model"] == "tanh_mlp" else 3.0) * (task["n"] / 200) ** 2 * len(task["s"]) / 16
+    return (35.0 if task["model"] == "tanh_mlp" else 5.0) * (task["n"] / 200) ** 2 * len(task["s"]) / 16
 
 
 def _model(task, ds):
@@ -95,6 +102,22 @@ def homotopy_point(model, X, y, alpha: float, s: float, approx: float) -> tuple[
         prev = cur
 
 
+def recentred_point(model, X, y, alpha: float, s: float, approx: float) -> tuple[float, float, int]:
+    """``homotopy_point`` for the re-centred homotopy (``theory.mixup_loss_recentred``): ``(value, error
+    estimate, nodes per component)`` by node doubling until two rules agree far below the residual."""
+    import theory
+
+    q = HOMOTOPY_FIRST_NODES
+    prev = theory.mixup_loss_recentred(model, X, y, alpha, scale=s, nodes=q)
+    while True:
+        q *= 2
+        cur = theory.mixup_loss_recentred(model, X, y, alpha, scale=s, nodes=q)
+        err = abs(cur - prev)
+        if err <= max(QUAD_TO_RESIDUAL * abs(cur - approx), ROUNDING * abs(cur)) or q >= HOMOTOPY_MAX_NODES:
+            return cur, err, q
+        prev = cur
+
+
 def compute(task: dict, ctx) -> dict:
     import theory
     from experiments.datasets import load_dataset
@@ -112,17 +135,30 @@ def compute(task: dict, ctx) -> dict:
         approx_s.append(approx)
         err_s.append(err)
         nodes_s.append(q)
-    exact_a, approx_a, err_a, m1 = [], [], [], []
+    recentred = theory.mixup_expansion(model, X, y, task["alpha"], form="carratino")
+    exact_c, approx_c, err_c, nodes_c = [], [], [], []
+    for s in task["s"]:
+        approx = dataclasses.replace(recentred, scale=s).approx
+        value, err, q = recentred_point(model, X, y, task["alpha"], s, approx)
+        exact_c.append(value)
+        approx_c.append(approx)
+        err_c.append(err)
+        nodes_c.append(q)
+    exact_a, approx_a, err_a, m1, approx_ca = [], [], [], [], []
     for a in task["alphas"]:
         value, err = theory.mixup_loss_error(model, X, y, a, rtol=ALPHA_RTOL[task["model"]],
                                              method="pairs")
         exact_a.append(value)
         err_a.append(err)
         approx_a.append((terms if a == task["alpha"] else theory.mixup_expansion(model, X, y, a)).approx)
+        approx_ca.append((recentred if a == task["alpha"]
+                          else theory.mixup_expansion(model, X, y, a, form="carratino")).approx)
         m1.append(theory.MixupLambda(a).m(1))
     return {"exact_s": exact_s, "approx_s": approx_s, "quad_error_s": err_s, "nodes_s": nodes_s,
             "exact_alpha": exact_a, "approx_alpha": approx_a, "quad_error_alpha": err_a,
-            "m1": m1, "standard": terms.standard, "n_train": len(y)}
+            "m1": m1, "standard": terms.standard, "n_train": len(y),
+            "exact_c": exact_c, "approx_c": approx_c, "quad_error_c": err_c, "nodes_c": nodes_c,
+            "approx_carratino_alpha": approx_ca}
 
 
 def rows(task: dict, result: dict) -> list[dict]:
@@ -132,10 +168,15 @@ def rows(task: dict, result: dict) -> list[dict]:
                                result["nodes_s"]):
         out.append({**base, "kind": "homotopy", "alpha": task["alpha"], "s": s, "exact": e, "approx": a,
                     "residual": abs(e - a), "quad_error": err, "nodes": q})
-    for al, e, a, err, m1 in zip(task["alphas"], result["exact_alpha"], result["approx_alpha"],
-                                 result["quad_error_alpha"], result["m1"]):
+    for s, e, a, err, q in zip(task["s"], result["exact_c"], result["approx_c"], result["quad_error_c"],
+                               result["nodes_c"]):
+        out.append({**base, "kind": "homotopy_carratino", "alpha": task["alpha"], "s": s, "exact": e, "approx": a,
+                    "residual": abs(e - a), "quad_error": err, "nodes": q})
+    for al, e, a, err, m1, c in zip(task["alphas"], result["exact_alpha"], result["approx_alpha"],
+                                    result["quad_error_alpha"], result["m1"], result["approx_carratino_alpha"]):
         out.append({**base, "kind": "alpha", "alpha": al, "s": 1.0, "exact": e, "approx": a,
-                    "residual": abs(e - a), "rel_error": abs(e - a) / abs(e), "quad_error": err, "m1": m1})
+                    "residual": abs(e - a), "rel_error": abs(e - a) / abs(e), "quad_error": err, "m1": m1,
+                    "approx_carratino": c, "rel_error_carratino": abs(e - c) / abs(e)})
     return out
 
 
@@ -143,34 +184,71 @@ def _problems(rows):
     return sorted({(r["dataset"], r["model"]) for r in rows})
 
 
+def _slope(rows, ds, model, kind, fit_max) -> float:
+    """Mean over seeds of the per-seed log–log slope of the residual on ``s ≤ fit_max``."""
+    slopes = []
+    for seed in sorted({r["seed"] for r in rows}):
+        h = [r for r in select(rows, dataset=ds, model=model, kind=kind, seed=seed) if r["s"] <= fit_max]
+        if h:
+            slopes.append(loglog_slope([r["s"] for r in h], [r["residual"] for r in h]))
+    return float(np.mean(slopes)) if slopes else float("nan")
+
+
 def summarize(rows: list[dict]) -> dict:
+    from experiments import stats
+
     s_all = [r["s"] for r in rows if r["kind"] == "homotopy"]
     fit_max = min(s_all) * 10 ** SLOPE_FIT_DECADES * (1 + 1e-9) if s_all else float("nan")
     ratios = [r["quad_error"] / r["residual"] for r in rows if r["residual"] > 0]
-    out = {"slope_fit_max_s": fit_max, "slope": {}, "rel_error_alpha1": {},
-           "max_quad_error_over_residual": max(ratios) if ratios else float("nan")}
+    out = {"slope_fit_max_s": fit_max, "slope": {}, "slope_carratino": {}, "rel_error_alpha1": {},
+           "rel_error_alpha1_carratino": {}, "intervals_alpha1": {},
+           "max_quad_error_over_residual": max(ratios) if ratios else float("nan"),
+           "seeds": sorted({r["seed"] for r in rows})}
     for ds, model in _problems(rows):
-        h = [r for r in select(rows, dataset=ds, model=model, kind="homotopy") if r["s"] <= fit_max]
-        out["slope"][f"{ds}/{model}"] = loglog_slope([r["s"] for r in h], [r["residual"] for r in h])
+        key = f"{ds}/{model}"
+        out["slope"][key] = _slope(rows, ds, model, "homotopy", fit_max)
+        out["slope_carratino"][key] = _slope(rows, ds, model, "homotopy_carratino", fit_max)
         a1 = select(rows, dataset=ds, model=model, kind="alpha", alpha=1.0)
         if a1:
-            out["rel_error_alpha1"][f"{ds}/{model}"] = a1[0]["rel_error"]
+            out["rel_error_alpha1"][key] = float(np.mean([r["rel_error"] for r in a1]))
+            out["rel_error_alpha1_carratino"][key] = float(np.mean([r["rel_error_carratino"] for r in a1]))
+            out["intervals_alpha1"][key] = {
+                form: stats.mean_interval([r[col] for r in a1]).as_dict()
+                for form, col in (("paper", "rel_error"), ("carratino", "rel_error_carratino"))}
     return out
 
 
+def _geomean_by_s(rs):
+    s = sorted({r["s"] for r in rs})
+    return s, [float(np.exp(np.mean([np.log(max(r["residual"], 1e-300)) for r in rs if r["s"] == v]))) for v in s]
+
+
 def plot(rows: list[dict], summary: dict):
+    from experiments import stats
+
     from . import style
 
     fig, (ax1, ax2) = style.subplots(1, 2)
     for k, (ds, model) in enumerate(_problems(rows)):
         color = style.PALETTE[k % len(style.PALETTE)]
         label = f"{ds}, {model}"
-        h = select(rows, dataset=ds, model=model, kind="homotopy")
-        slope = summary["slope"].get(f"{ds}/{model}", float("nan"))
-        ax1.loglog([r["s"] for r in h], [r["residual"] for r in h], "o-", color=color,
-                   label=f"{label} (slope {slope:.2f})")
+        key = f"{ds}/{model}"
+        slope, slope_c = summary["slope"].get(key, float("nan")), summary["slope_carratino"].get(key, float("nan"))
+        s, res = _geomean_by_s(select(rows, dataset=ds, model=model, kind="homotopy"))
+        ax1.loglog(s, res, "o-", color=color, markersize=3, label=f"{label}: paper (slope {slope:.2f})")
+        s, res = _geomean_by_s(select(rows, dataset=ds, model=model, kind="homotopy_carratino"))
+        ax1.loglog(s, res, "d:", color=color, markersize=3, label=f"{label}: re-centred (slope {slope_c:.2f})")
         a = select(rows, dataset=ds, model=model, kind="alpha")
-        ax2.loglog([r["alpha"] for r in a], [r["rel_error"] for r in a], "o-", color=color, label=label)
+        alphas = sorted({r["alpha"] for r in a})
+        for col, fmt, marker in (("rel_error", "-", "o"), ("rel_error_carratino", ":", "d")):
+            ivs = [stats.mean_interval([r[col] for r in a if r["alpha"] == al]) for al in alphas]
+            mean = [i.mean for i in ivs]
+            lo = [max(i.low, m / 4) if np.isfinite(i.low) else m for i, m in zip(ivs, mean)]  # log axis
+            ax2.plot(alphas, mean, linestyle=fmt, marker=marker, markersize=3, color=color)
+            ax2.fill_between(alphas, lo, [i.high if np.isfinite(i.high) else m for i, m in zip(ivs, mean)],
+                             color=color, alpha=0.15, linewidth=0)
+    ax2.set_xscale("log")
+    ax2.set_yscale("log")
     h = [r for r in rows if r["kind"] == "homotopy"]
     if h:
         s = np.array(sorted({r["s"] for r in h}))
@@ -180,10 +258,10 @@ def plot(rows: list[dict], summary: dict):
     ax1.axvspan(min(r["s"] for r in h) if h else 0.01, summary["slope_fit_max_s"], color="0.85", alpha=0.5, zorder=0,
                 label=f"slope fit (s ≤ {summary['slope_fit_max_s']:.2g})")
     ax1.set_xlabel("homotopy scale s")
-    ax1.set_ylabel("|L_mix(s) − L̃_mix(s)|")
+    ax1.set_ylabel("|exact(s) − expansion(s)|")
     quad = summary.get("max_quad_error_over_residual", float("nan"))
-    ax1.set_title("residual vs s (α = 1)" + (f"\nquadrature error ≤ {quad:.0e} × residual (all points)"
-                                             if quad == quad else ""), fontsize=9)
+    ax1.set_title("residual vs s (α = 1; geometric mean over seeds)\npaper (solid), re-centred (dotted)"
+                  + (f"\nquadrature error ≤ {quad:.0e} × residual (all points)" if quad == quad else ""), fontsize=9)
     style.plain_log_labels(ax1, "x", subs=(1.0,))
     ax2.axvline(1.0, color="0.5", linewidth=0.8, linestyle=":")
     alphas = sorted({r["alpha"] for r in rows if r["kind"] == "alpha"})
@@ -191,8 +269,11 @@ def plot(rows: list[dict], summary: dict):
         style.log_ticks(ax2, alphas)
         ax2.tick_params(axis="x", labelsize=7)
     ax2.set_xlabel("Mixup α (β = α)")
-    ax2.set_ylabel("|L_mix − L̃_mix| / L_mix")
-    ax2.set_title("relative error at s = 1 vs α", fontsize=9)
+    ax2.set_ylabel("|L_mix − expansion| / L_mix")
+    seeds = len(summary.get("seeds", [0]))
+    ax2.set_title(f"relative error at s = 1 vs α\npaper (solid), re-centred (dotted)\n"
+                  f"mean over {seeds} seed{'s' if seeds > 1 else ''}" + (", 95 % t bands" if seeds > 1 else ""),
+                  fontsize=9)
     slopes = summary.get("slope", {})
     ok = bool(slopes) and all(abs(v - 3.0) <= 0.2 for v in slopes.values())
     verdict = (f"Verdict (C2): {'holds' if ok else 'FAILS'} — homotopy remainder slopes "

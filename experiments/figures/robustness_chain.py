@@ -5,7 +5,10 @@ training run is deterministic in its seed, so these are the snapshots of one run
 
 - ``L̃_mix ≥ mean_i L̃_adv,i(ε_i) ≥ L̃_adv(ε_mix)`` — ``theory.robustness_bound`` (ℓ2, C4/C5);
 - exact ``L_mix`` and exact ``L_adv(ε_mix)`` (logistic regression: closed form) or its bracket
-  [PGD lower bound, certified (CROWN) upper bound] for a bias-free ReLU MLP — ``exact_comparison`` (C7).
+  [PGD lower bound, certified (α-CROWN) upper bound] for a bias-free ReLU MLP — ``exact_comparison`` (C7);
+  the CROWN upper bound is drawn beside it, to show how much the optimised slopes tighten the bracket.
+  At ε_mix the ball is tiny and every bound nearly coincides, so the same bracket is also drawn at ε* (the
+  largest radius the approximate chain allows), where the certified bounds differ visibly.
 
 Plot (one column per problem): top, the approximate chain (C4/C5); bottom, the exact comparison
 (C7). Grey shading marks epochs at which an assumption of the theorem fails (centered data (A1),
@@ -29,7 +32,7 @@ from ._common import select, train_run
 NAME = "robustness_chain"
 CLAIMS = "C4/C5/C7"
 TITLE = "robustness chain L̃_mix ≥ mean L̃_adv(ε_i) ≥ L̃_adv(ε_mix) and exact L_mix vs L_adv(ε_mix) (ℓ2)"
-VERSION = 2
+VERSION = 3
 PROBLEMS = [("two_moons", "logistic"), ("breast_cancer", "logistic"), ("two_moons", "mlp")]
 SCALES = {
     "smoke": {"n": {"two_moons": 60, "breast_cancer": 100}, "epochs": [1, 3], "hidden": [8, 8],
@@ -57,19 +60,39 @@ def train_config(task: dict, ctx) -> dict:
 def compute(task: dict, ctx) -> dict:
     import torch
 
-    from theory import exact_comparison, robustness_bound
+    from theory import adversarial_loss, exact_comparison, robustness_bound
 
     run = train_run(task, ctx.device)
     X, y = run.dataset.X_train, run.dataset.y_train
     gen = torch.Generator(device="cpu").manual_seed(task["seed"])
     rb = robustness_bound(run.model, X, y, task["alpha"], norm=2)
-    cmp = exact_comparison(run.model, X, y, task["alpha"], norm=2, pgd={**PGD_OPTIONS, "generator": gen})
+    cmp = exact_comparison(run.model, X, y, task["alpha"], norm=2, pgd={**PGD_OPTIONS, "generator": gen},
+                           bound="alpha-crown")
+    crown = cmp.adv_upper if cmp.exact_adversary else adversarial_loss(run.model, X, y, cmp.eps, norm=2,
+                                                                       method="certified", bound="crown")
+    star = _bracket(run.model, X, y, rb.eps_star, cmp.exact_adversary, gen)
     return {"mixup_approx": rb.mixup_approx, "adv_at_eps_i": rb.adv_at_eps_i, "adv_at_eps_mix": rb.adv_at_eps_mix,
             "eps_mix": rb.eps_mix, "eps_star": rb.eps_star, "eps_i_mean": float(rb.eps_i.mean()),
             "eps_sharp_mean": float(rb.eps_sharp.mean()), "holds": rb.holds, "assumptions": rb.assumptions,
             "mixup_exact": cmp.mixup_exact, "adv_lower": cmp.adv_lower, "adv_upper": cmp.adv_upper,
+            "adv_upper_crown": crown, "adv_star": star,
             "exact_status": cmp.status, "exact_adversary": cmp.exact_adversary,
             "train_acc": run.history[-1]["train_acc"], "n": int(len(y))}
+
+
+def _bracket(model, X, y, eps: float, exact: bool, gen) -> tuple[float, float, float]:
+    """``(lower, α-CROWN upper, CROWN upper)`` of ``L_adv(eps)`` (ℓ2); all three the closed form for a
+    linear model; NaN when ``eps`` is not finite (ε* = ∞ or undefined)."""
+    from theory import adversarial_loss
+
+    if not math.isfinite(eps):
+        return (math.nan,) * 3
+    if exact:
+        value = adversarial_loss(model, X, y, eps, norm=2, method="exact")
+        return value, value, value
+    lower = adversarial_loss(model, X, y, eps, norm=2, method="pgd", **PGD_OPTIONS, generator=gen)
+    return (lower, adversarial_loss(model, X, y, eps, norm=2, method="certified", bound="alpha-crown"),
+            adversarial_loss(model, X, y, eps, norm=2, method="certified", bound="crown"))
 
 
 def rows(task: dict, result: dict) -> list[dict]:
@@ -78,6 +101,8 @@ def rows(task: dict, result: dict) -> list[dict]:
              "n": result["n"], "mixup_approx": result["mixup_approx"], "adv_at_eps_i": result["adv_at_eps_i"],
              "adv_at_eps_mix": result["adv_at_eps_mix"], "mixup_exact": result["mixup_exact"],
              "adv_exact_lower": result["adv_lower"], "adv_exact_upper": result["adv_upper"],
+             "adv_exact_upper_crown": result["adv_upper_crown"],
+             **dict(zip(("adv_star_lower", "adv_star_upper", "adv_star_upper_crown"), result["adv_star"])),
              "eps_mix": result["eps_mix"], "eps_i_mean": result["eps_i_mean"],
              "eps_sharp_mean": result["eps_sharp_mean"], "eps_star": result["eps_star"], "chain_holds": result["holds"],
              "exact_status": result["exact_status"],
@@ -102,7 +127,8 @@ def summarize(rows: list[dict]) -> dict:
             "exact_status": {s: sum(r["exact_status"] == s for r in rs) for s in ("holds", "fails", "undecided")},
             "final": {k: max(rs, key=lambda r: r["epoch"])[k] for k in
                       ("epoch", "eps_mix", "eps_star", "mixup_approx", "adv_at_eps_mix", "mixup_exact",
-                       "adv_exact_lower", "adv_exact_upper")},
+                       "adv_exact_lower", "adv_exact_upper", "adv_exact_upper_crown", "eps_star",
+                       "adv_star_lower", "adv_star_upper", "adv_star_upper_crown")},
         }
     return out
 
@@ -156,8 +182,25 @@ def plot(rows: list[dict], summary: dict):
         else:
             width = max(h - l for l, h in zip(lo, hi))
             exact_ax.fill_between(ep, lo, hi, color=color, alpha=0.35, linewidth=0)
+            crown = [r["adv_exact_upper_crown"] for r in rs]
+            wide = max(c - l for l, c in zip(lo, crown))
             exact_ax.plot(ep, hi, "^:", color=color,
-                          label=f"L_adv(ε_mix) ∈ [PGD, certified] (net; width ≤ {width:.1g})")
+                          label=f"L_adv(ε_mix) ∈ [PGD, α-CROWN] (net; width ≤ {width:.2g})")
+            exact_ax.plot(ep, crown, "x--", color=style.PALETTE[5], linewidth=0.9,
+                          label=f"CROWN upper bound (width ≤ {wide:.2g})")
+        star_lo, star_hi = [r["adv_star_lower"] for r in rs], [r["adv_star_upper"] for r in rs]
+        star_color = style.PALETTE[3]
+        if all(r["adv_exact_kind"] == "closed form" for r in rs):
+            exact_ax.plot(ep, star_lo, "v-.", color=star_color, label="L_adv(ε*) (exact, closed form)")
+        else:
+            star_crown = [r["adv_star_upper_crown"] for r in rs]
+            exact_ax.fill_between(ep, star_lo, star_hi, color=star_color, alpha=0.3, linewidth=0,
+                                  label="L_adv(ε*) ∈ [PGD, α-CROWN] (net)")
+            exact_ax.plot(ep, star_crown, "x--", color=star_color, linewidth=0.9, label="CROWN upper bound at ε*")
+            gaps = [(c - a) / (c - l) for l, a, c in zip(star_lo, star_hi, star_crown) if c > l]
+            if gaps:
+                exact_ax.text(0.98, 0.97, f"at ε*, α-CROWN closes {min(gaps):.0%}–{max(gaps):.0%}\nof CROWN's gap to PGD",
+                              transform=exact_ax.transAxes, ha="right", va="top", fontsize=7)
         counts = s["exact_status"]
         last = rs[-1]
         exact_ax.set_title(f"C7: L_mix ≥ L_adv(ε_mix) holds at {counts['holds']}/{len(rs)} epochs"
