@@ -1,4 +1,4 @@
-"""``mixup-theory check [--json] [--write] [--only ID ...] [--strict]``: one fast check per claim C1–C13
+"""``mixup-theory check [--json] [--write] [--only ID ...] [--strict]``: one fast check per claim C1–C14
 (docs/theory.md; the table in paper_checks.md).
 
 Prints a table of ``id``, ``status``, ``measured`` and ``command`` (a reproduction that runs on a
@@ -33,12 +33,12 @@ FLAGGED = ("fails", "not-reproduced", "skipped")
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("check", help="run every claim check C1-C13 and print the table")
+    p = subparsers.add_parser("check", help="run every claim check C1-C14 and print the table")
     p.add_argument("--json", action="store_true", help="print the results as a JSON list")
     p.add_argument("--write", action="store_true",
                    help="regenerate the Status and Measured columns of paper_checks.md")
     p.add_argument("--only", nargs="+", default=None, metavar="ID",
-                   help="claim ids, space- or comma-separated (default: all of C1-C13)")
+                   help="claim ids, space- or comma-separated (default: all of C1-C14)")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 also when an empirical claim is not-reproduced (default: only on fails)")
     p.add_argument("--file", default=str(PAPER_CHECKS), help="the claims table to --write (default: %(default)s)")
