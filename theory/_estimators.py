@@ -344,8 +344,11 @@ def _variances(P, alpha, beta, schemes, sizes, last_batch, rtol, center, chunk_e
     while True:
         q *= 2
         cur = at(q)
-        err = {s: np.abs(cur[s][:, 0] - prev[s][:, 0]) + ROUNDING * cur[s][:, 1] for s in schemes}
-        done = all(np.all(err[s] <= rtol * cur[s][:, 0]) for s in schemes)
+        # rounding of the centred products: ~ulp·(m2 + |c|·√m2) (pair losses of size |c| shifted by c)
+        floor = {s: ROUNDING * (cur[s][:, 1] + abs(center) * np.sqrt(cur[s][:, 1])) for s in schemes}
+        diff = {s: np.abs(cur[s][:, 0] - prev[s][:, 0]) for s in schemes}
+        err = {s: diff[s] + floor[s] for s in schemes}
+        done = all(np.all(diff[s] <= rtol * cur[s][:, 0] + floor[s]) for s in schemes)
         if done or 2 * q > MAX_NODES:
             break
         prev = cur
