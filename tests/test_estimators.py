@@ -272,6 +272,21 @@ def test_simulated_training_steps_agree_in_standard_errors(scheme):
     assert abs(z_var) < 4.5, z_var
 
 
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_sampled_variance_agrees_with_exact_softmax(scheme):
+    """``method="sampled"`` (for data too large for the exact sums) against the exact variance, softmax loss."""
+    g = np.random.default_rng(8)
+    n, d, K, B = 14, 3, 3, 4  # batches 4, 4, 4, 2
+    X, y = g.normal(size=(n, d)), g.integers(0, K, n)
+    net = _tanh_net(d, 5, 9, out=K)[0]
+    kw = dict(scheme=scheme, batch_size=B, label_smoothing=0.1, loss="softmax")
+    exact = theory.estimator_variance(net, X, y, 0.6, 1.5, **kw)
+    value, se = theory.estimator_variance(net, X, y, 0.6, 1.5, method="sampled", draws=2000, generator=3,
+                                          return_error=True, **kw)
+    assert abs(value - exact) < 4.5 * se, (value, exact, se)
+    assert se < 0.15 * exact
+
+
 # ---------------------------------------------------------------------------------------------
 # internals against brute force
 # ---------------------------------------------------------------------------------------------
@@ -336,6 +351,14 @@ def test_invalid_arguments_name_the_argument(kw, exc, word):
     for fn in (theory.estimator_expectation, theory.estimator_variance):
         with pytest.raises(exc, match=word):
             fn(net, X, y, 1.0, **kw)
+
+
+def test_variance_method_and_draws_are_validated():
+    X, y, net, _ = _problem(n=5)
+    with pytest.raises(ValueError, match="method"):
+        theory.estimator_variance(net, X, y, 1.0, scheme="flip", batch_size=2, method="mc")
+    with pytest.raises(ValueError, match="draws"):
+        theory.estimator_variance(net, X, y, 1.0, scheme="flip", batch_size=2, method="sampled", draws=1)
 
 
 def test_smoothing_a_one_output_squared_loss_is_refused():

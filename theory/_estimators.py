@@ -23,7 +23,7 @@ from ._mixup_loss import CHUNK_ELEMENTS, _pair_blocks, _plain_rest, pair_sum_and
 from ._models import is_affine, is_piecewise_linear
 from ._problem import Problem, prepare
 from ._summary import summary_repr
-from ._validate import DTYPE, check_alpha_beta, check_choice, check_count, check_positive, check_scalar
+from ._validate import DTYPE, check_alpha_beta, check_choice, check_count, check_positive, check_rng, check_scalar
 from ._warnings import AccuracyWarning
 
 ESTIMATOR_SCHEMES = ("uniform", "permutation", "flip", "flip-per-sample")
@@ -239,6 +239,42 @@ def _second_moment(S: _NodeSums, scheme: str, m: int, n: int) -> tuple[float, fl
         same_term = p[0] == p[2]  # p = r: one example, one λ
         total += count * (shared[k] if scheme != "flip-per-sample" or same_term else independent[k])
     return first, total / m ** 2
+
+
+def sampled_step_variance(P: Problem, alpha: float, beta: float, scheme: str, batch_size: int, last_batch: str,
+                          draws: int, rng: np.random.Generator) -> tuple[float, float]:
+    """``(sample variance, its standard error)`` of ``draws`` independent simulated steps.
+
+    Each draw picks a step of the epoch uniformly, its batch as a uniform random ordered subset of
+    that size (the law of a reshuffled epoch's step), partners and λ by ``scheme``, and evaluates the
+    mean loss of the mixed batch. Standard error of the unbiased sample variance ``s²``:
+    ``√((m₄ − s⁴(N − 3)/(N − 1))/N)`` with the sample fourth central moment ``m₄``.
+    """
+    steps = epoch_batch_sizes(P.n, batch_size, last_batch)
+    n, inputs = P.n, P.inputs
+    out = torch.empty(draws, dtype=DTYPE, device=P.device)
+    with torch.no_grad():
+        for k in range(draws):
+            m = steps[rng.integers(len(steps))]
+            idx = rng.choice(n, size=m, replace=False)
+            if scheme == "uniform":
+                partner = rng.integers(0, n, size=m)
+            elif scheme == "permutation":
+                partner = idx[rng.permutation(m)]
+            else:
+                partner = idx[::-1].copy()
+            lam = rng.beta(alpha, beta, size=m) if scheme == "flip-per-sample" else np.full(m, rng.beta(alpha, beta))
+            i, j = torch.as_tensor(idx, device=P.device), torch.as_tensor(partner, device=P.device)
+            lt = torch.as_tensor(lam, dtype=DTYPE, device=P.device)
+            lx = lt.reshape(m, *([1] * (inputs.ndim - 1)))
+            mixed = inputs[j] + lx * (inputs[i] - inputs[j])
+            Ym = P.Y[j] + lt[:, None] * (P.Y[i] - P.Y[j])
+            out[k] = P.loss.value(P.fn(mixed.reshape(m, -1)), Ym).mean()
+    values = out.cpu().numpy()
+    centred = values - values.mean()
+    s2 = float(centred.var(ddof=1))
+    m4 = float(np.mean(centred ** 4))
+    return s2, math.sqrt(max(m4 - s2 * s2 * (draws - 3) / (draws - 1), 0.0) / draws)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -511,7 +547,8 @@ def estimator_expectation(model, X, y, alpha, beta=None, *, scheme: str, batch_s
 
 def estimator_variance(model, X, y, alpha, beta=None, *, scheme: str, batch_size: int,
                        label_smoothing: float = 0.0, loss: str = "logistic", last_batch: str = "keep",
-                       rtol: float | None = None, return_error: bool = False):
+                       rtol: float | None = None, return_error: bool = False, method: str = "exact",
+                       draws: int = 4000, generator=None):
     """Variance of one training step's Mixup loss under a practical pairing scheme (docs/theory.md §2.7).
 
     The step, the schemes and the conventions are those of :func:`estimator_expectation`; the
@@ -538,6 +575,16 @@ def estimator_variance(model, X, y, alpha, beta=None, *, scheme: str, batch_size
         Return ``(value, error)`` with ``error = |V(q) − V(q/2)|`` plus rounding: an estimate, which
         for smooth models is far above the true error (geometric convergence); for piecewise-linear
         networks it is not a bound (kinks in λ), and an ``AccuracyWarning`` says so.
+
+    method : {"exact", "sampled"}
+        ``"exact"`` (default): the pattern sums above, O(n² q) time and O(n²) memory.
+        ``"sampled"``: for data too large for that, the unbiased sample variance of ``draws``
+        independent steps (a step's batch is a uniform random subset of its size, exactly the law of a
+        reshuffled epoch's step), with its standard error as ``error``.
+    draws : int
+        Steps simulated with ``method="sampled"`` (>= 2).
+    generator : numpy.random.Generator, int or None
+        The randomness of ``method="sampled"`` (``None``: fresh entropy).
 
     Returns
     -------
@@ -572,6 +619,11 @@ def estimator_variance(model, X, y, alpha, beta=None, *, scheme: str, batch_size
                                                    label_smoothing, loss, last_batch)
     if len(schemes) != 1 or len(sizes) != 1:
         raise ValueError("estimator_variance takes one scheme and one batch_size (estimator_moments takes several)")
+    check_choice(method, "method", ("exact", "sampled"))
+    if method == "sampled":
+        value, error = sampled_step_variance(P, alpha, beta, schemes[0], sizes[0], last_batch,
+                                             check_count(draws, "draws", 2), check_rng(generator))
+        return (value, error) if return_error else value
     rtol = VARIANCE_RTOL if rtol is None else check_positive(rtol, "rtol")
     center = float(pair_sum_and_error(P, alpha, beta, FIRST_NODES, None)[0]) / P.n ** 2
     V, V_err, _ = _variances(P, alpha, beta, schemes, sizes, last_batch, rtol, center, CHUNK_ELEMENTS)
