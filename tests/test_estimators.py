@@ -353,6 +353,18 @@ def test_invalid_arguments_name_the_argument(kw, exc, word):
             fn(net, X, y, 1.0, **kw)
 
 
+def test_auto_method_samples_large_data_and_says_so():
+    g = np.random.default_rng(2)
+    n = 4100  # just above EXACT_MAX_N
+    X, y = g.normal(size=(n, 2)), g.integers(0, 2, n)
+    lin = theory.linear_model(2, weight=[1.0, -0.5], intercept=0.2)
+    with pytest.warns(theory.AccuracyWarning, match="Monte-Carlo"):
+        value, se = theory.estimator_variance(lin, X, y, 1.0, scheme="permutation", batch_size=64, draws=300,
+                                              generator=0, return_error=True)
+    exact = theory.estimator_variance(lin, X[:400], y[:400], 1.0, scheme="permutation", batch_size=64)
+    assert 0 < se < value and 0.2 * exact < value < 5 * exact  # the same kind of problem, not the same one
+
+
 def test_variance_method_and_draws_are_validated():
     X, y, net, _ = _problem(n=5)
     with pytest.raises(ValueError, match="method"):

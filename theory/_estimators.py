@@ -31,6 +31,9 @@ LAST_BATCH = ("keep", "drop", "merge")
 VARIANCE_RTOL = 1e-8
 """Default relative target of the variance's node doubling (its error estimate is ``|V(2q) − V(q)|``)."""
 FIRST_NODES = 32
+EXACT_MAX_N = 4096
+"""``estimator_variance(method="auto")`` sums exactly up to this n (pair-loss matrices of n² floats: 128 MiB
+each at 4096), and simulates steps above it."""
 ROUNDING = 64 * float(np.finfo(np.float64).eps)
 
 
@@ -547,7 +550,7 @@ def estimator_expectation(model, X, y, alpha, beta=None, *, scheme: str, batch_s
 
 def estimator_variance(model, X, y, alpha, beta=None, *, scheme: str, batch_size: int,
                        label_smoothing: float = 0.0, loss: str = "logistic", last_batch: str = "keep",
-                       rtol: float | None = None, return_error: bool = False, method: str = "exact",
+                       rtol: float | None = None, return_error: bool = False, method: str = "auto",
                        draws: int = 4000, generator=None):
     """Variance of one training step's Mixup loss under a practical pairing scheme (docs/theory.md §2.7).
 
@@ -576,11 +579,12 @@ def estimator_variance(model, X, y, alpha, beta=None, *, scheme: str, batch_size
         for smooth models is far above the true error (geometric convergence); for piecewise-linear
         networks it is not a bound (kinks in λ), and an ``AccuracyWarning`` says so.
 
-    method : {"exact", "sampled"}
-        ``"exact"`` (default): the pattern sums above, O(n² q) time and O(n²) memory.
-        ``"sampled"``: for data too large for that, the unbiased sample variance of ``draws``
-        independent steps (a step's batch is a uniform random subset of its size, exactly the law of a
-        reshuffled epoch's step), with its standard error as ``error``.
+    method : {"auto", "exact", "sampled"}
+        ``"exact"``: the pattern sums above, O(n² q) time and O(n²) memory. ``"sampled"``: the
+        unbiased sample variance of ``draws`` independent simulated steps (a step's batch is a uniform
+        random subset of its size, exactly the law of a reshuffled epoch's step), with its standard
+        error as ``error``. ``"auto"`` (default): exact for n ≤ ``EXACT_MAX_N`` = 4096, sampled above
+        (with an ``AccuracyWarning`` saying the value is an estimate).
     draws : int
         Steps simulated with ``method="sampled"`` (>= 2).
     generator : numpy.random.Generator, int or None
@@ -598,7 +602,8 @@ def estimator_variance(model, X, y, alpha, beta=None, *, scheme: str, batch_size
     Warns
     -----
     AccuracyWarning
-        When the estimate misses ``rtol`` at 1024 nodes, or the model is a piecewise-linear network.
+        When the estimate misses ``rtol`` at 1024 nodes, the model is a piecewise-linear network, or
+        ``method="auto"`` samples (n > 4096).
 
     See Also
     --------
@@ -619,7 +624,12 @@ def estimator_variance(model, X, y, alpha, beta=None, *, scheme: str, batch_size
                                                    label_smoothing, loss, last_batch)
     if len(schemes) != 1 or len(sizes) != 1:
         raise ValueError("estimator_variance takes one scheme and one batch_size (estimator_moments takes several)")
-    check_choice(method, "method", ("exact", "sampled"))
+    check_choice(method, "method", ("auto", "exact", "sampled"))
+    if method == "auto" and P.n > EXACT_MAX_N:
+        warnings.warn(f"estimator_variance: n = {P.n} > {EXACT_MAX_N}: the variance is a Monte-Carlo estimate from "
+                      f"{draws} simulated steps (its standard error with return_error=True; method='exact' forces "
+                      "the O(n²) sums)", AccuracyWarning, stacklevel=2)
+        method = "sampled"
     if method == "sampled":
         value, error = sampled_step_variance(P, alpha, beta, schemes[0], sizes[0], last_batch,
                                              check_count(draws, "draws", 2), check_rng(generator))
