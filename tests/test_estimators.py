@@ -134,13 +134,15 @@ def test_expectation_and_variance_match_enumeration(enumerated_problem, scheme, 
     assert verr <= 1e-8 * var + 1e-14
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(n=st.sampled_from([3, 4]), seed=st.integers(0, 10_000), a=st.floats(0.3, 3.0), b=st.floats(0.3, 3.0),
        s=st.sampled_from([0.0, 0.05, 0.3]), scheme=st.sampled_from(SCHEMES), batch=st.integers(1, 4),
-       last_batch=st.sampled_from(["keep", "drop", "merge"]))
-def test_moments_match_enumeration_on_random_problems(n, seed, a, b, s, scheme, batch, last_batch):
-    """Any α ≠ β, smoothing, scheme, batch size and last-batch rule: enumeration (QUADPACK in λ) agrees."""
+       last_batch=st.sampled_from(["keep", "drop", "merge"]), symmetric=st.booleans())
+def test_moments_match_enumeration_on_random_problems(n, seed, a, b, s, scheme, batch, last_batch, symmetric):
+    """Any α, β (α = β takes the folded λ-rule), smoothing, scheme, batch size and last-batch rule:
+    enumeration (QUADPACK in λ) agrees."""
     batch = min(batch, n)
+    b = a if symmetric else b
     X, y, net, f = _problem(n=n, seed=seed)
     t = (1 - s) * y + s / 2
     E, M = _pair_moments(X, t, f, a, b)

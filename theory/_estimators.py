@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ._mixing import MAX_NODES, MixupLambda
-from ._mixup_loss import CHUNK_ELEMENTS, _pair_blocks, _plain_rest, pair_sum_and_error
+from ._mixup_loss import CHUNK_ELEMENTS, _fold_symmetric, _pair_blocks, _plain_rest, pair_sum_and_error
 from ._models import is_affine, is_piecewise_linear
 from ._problem import Problem, prepare
 from ._summary import summary_repr
@@ -209,14 +209,23 @@ class _NodeSums:
 
 
 def _node_sums(P: Problem, lam: np.ndarray, w: np.ndarray, center: float, chunk_elements: int) -> _NodeSums:
+    """Free sums of the λ-rule's pair-loss matrices. A rule symmetric under λ ↔ 1 − λ (α = β) evaluates
+    half its nodes: ``A(1 − λ) = A(λ)ᵀ`` (the same mixed point and label with i and j swapped)."""
     U, rest = _plain_rest(P, True)
     n = P.n
     shared = torch.zeros(len(PATTERNS), dtype=DTYPE, device=P.device)
     G = torch.zeros(n, n, dtype=DTYPE, device=P.device)
-    for lq, wq in zip(lam, w):
-        A = _pair_matrix(P, U, rest, float(lq), chunk_elements) - center
-        shared += float(wq) * _free_sums(A)
-        G += float(wq) * A
+    lam_t, w_t = torch.as_tensor(lam, dtype=DTYPE), torch.as_tensor(w, dtype=DTYPE)
+    lam_f, w_f = _fold_symmetric(lam_t, w_t)
+    folded = lam_f.shape[0] < lam_t.shape[0]
+    for lq, wq in zip((lam_f if folded else lam_t).tolist(), (w_f if folded else w_t).tolist()):
+        A = _pair_matrix(P, U, rest, lq, chunk_elements) - center
+        if folded and abs(lq - 0.5) > 1e-12:  # this node and its mirror 1 − λ, each with weight wq/2
+            shared += 0.5 * wq * (_free_sums(A) + _free_sums(A.T))
+            G += 0.5 * wq * (A + A.T)
+        else:
+            shared += wq * _free_sums(A)
+            G += wq * A
     independent = _free_sums(G)
     return _NodeSums(shared.cpu().numpy(), independent.cpu().numpy(), float(G.sum()), float(torch.diagonal(G).sum()))
 
