@@ -1,4 +1,4 @@
-"""``mixup-theory check [--json] [--write] [--only ID ...] [--strict]``: one fast check per claim C1–C13
+"""``mixup-theory check [--json] [--write] [--only ID ...] [--strict]``: one fast check per claim C1–C14
 (docs/theory.md; the table in paper_checks.md).
 
 Prints a table of ``id``, ``status``, ``measured`` and ``command`` (a reproduction that runs on a
@@ -34,8 +34,8 @@ FLAGGED = ("fails", "not-reproduced", "skipped")
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "check", help="run every claim check C1-C13 and print the table",
-        description="Runs one fast check per claim C1-C13 of the analysis and prints a table (id, status, "
+        "check", help="run every claim check C1-C14 and print the table",
+        description="Runs one fast check per claim C1-C14 of the analysis and prints a table (id, status, "
                     "measured, how to reproduce) and a closing summary naming every row that is not holds or "
                     "expected-fail. Empirical claims (C3, C8, C12) are judged from the default-scale figure data "
                     "in ./figures/data; the table names the scale and seeds. Exit status 1 if a row fails "
@@ -44,7 +44,7 @@ def register(subparsers) -> None:
     p.add_argument("--write", action="store_true",
                    help="regenerate the Status and Measured columns of paper_checks.md")
     p.add_argument("--only", nargs="+", default=None, metavar="ID",
-                   help="claim ids, space- or comma-separated (default: all of C1-C13)")
+                   help="claim ids, space- or comma-separated (default: all of C1-C14)")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 also when an empirical claim is not-reproduced (default: only on fails)")
     p.add_argument("--file", default=str(PAPER_CHECKS), help="the claims table to --write (default: %(default)s)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-CLAIMS = [f"C{k}" for k in range(1, 14)]
+CLAIMS = [f"C{k}" for k in range(1, 15)]
 
 
 def _validate_decompose(args) -> None:

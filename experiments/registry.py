@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 FIGURES = ["approximation", "approximation_order", "robustness_chain", "robust_accuracy",
-           "regularizer", "rademacher", "generalization_gap"]
+           "regularizer", "rademacher", "generalization_gap", "estimators"]
 
 
 GPU_FIGURES = ["training_at_scale"]

@@ -15,6 +15,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 import theory
@@ -130,6 +132,24 @@ def test_expectation_and_variance_match_enumeration(enumerated_problem, scheme, 
     # the reference variance is m2 − m1² (cancellation at ~1e-16·m1²)
     assert abs(v - var) <= 1e-9 * var + 1e-14, (v, var)
     assert verr <= 1e-8 * var + 1e-14
+
+
+@settings(max_examples=10, deadline=None)
+@given(n=st.sampled_from([3, 4]), seed=st.integers(0, 10_000), a=st.floats(0.3, 3.0), b=st.floats(0.3, 3.0),
+       s=st.sampled_from([0.0, 0.05, 0.3]), scheme=st.sampled_from(SCHEMES), batch=st.integers(1, 4),
+       last_batch=st.sampled_from(["keep", "drop", "merge"]), symmetric=st.booleans())
+def test_moments_match_enumeration_on_random_problems(n, seed, a, b, s, scheme, batch, last_batch, symmetric):
+    """Any α, β (α = β takes the folded λ-rule), smoothing, scheme, batch size and last-batch rule:
+    enumeration (QUADPACK in λ) agrees."""
+    batch = min(batch, n)
+    b = a if symmetric else b
+    X, y, net, f = _problem(n=n, seed=seed)
+    t = (1 - s) * y + s / 2
+    E, M = _pair_moments(X, t, f, a, b)
+    mean, var = _enumerated(E, M, n, scheme, batch, last_batch)
+    kw = dict(scheme=scheme, batch_size=batch, label_smoothing=s, last_batch=last_batch)
+    assert theory.estimator_expectation(net, X, y, a, b, **kw) == pytest.approx(mean, rel=1e-11)
+    assert theory.estimator_variance(net, X, y, a, b, **kw) == pytest.approx(var, rel=1e-7, abs=1e-13)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,6 +274,21 @@ def test_simulated_training_steps_agree_in_standard_errors(scheme):
     assert abs(z_var) < 4.5, z_var
 
 
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_sampled_variance_agrees_with_exact_softmax(scheme):
+    """``method="sampled"`` (for data too large for the exact sums) against the exact variance, softmax loss."""
+    g = np.random.default_rng(8)
+    n, d, K, B = 14, 3, 3, 4  # batches 4, 4, 4, 2
+    X, y = g.normal(size=(n, d)), g.integers(0, K, n)
+    net = _tanh_net(d, 5, 9, out=K)[0]
+    kw = dict(scheme=scheme, batch_size=B, label_smoothing=0.1, loss="softmax")
+    exact = theory.estimator_variance(net, X, y, 0.6, 1.5, **kw)
+    value, se = theory.estimator_variance(net, X, y, 0.6, 1.5, method="sampled", draws=2000, generator=3,
+                                          return_error=True, **kw)
+    assert abs(value - exact) < 4.5 * se, (value, exact, se)
+    assert se < 0.15 * exact
+
+
 # ---------------------------------------------------------------------------------------------
 # internals against brute force
 # ---------------------------------------------------------------------------------------------
@@ -318,6 +353,26 @@ def test_invalid_arguments_name_the_argument(kw, exc, word):
     for fn in (theory.estimator_expectation, theory.estimator_variance):
         with pytest.raises(exc, match=word):
             fn(net, X, y, 1.0, **kw)
+
+
+def test_auto_method_samples_large_data_and_says_so():
+    g = np.random.default_rng(2)
+    n = 4100  # just above EXACT_MAX_N
+    X, y = g.normal(size=(n, 2)), g.integers(0, 2, n)
+    lin = theory.linear_model(2, weight=[1.0, -0.5], intercept=0.2)
+    with pytest.warns(theory.AccuracyWarning, match="Monte-Carlo"):
+        value, se = theory.estimator_variance(lin, X, y, 1.0, scheme="permutation", batch_size=64, draws=300,
+                                              generator=0, return_error=True)
+    exact = theory.estimator_variance(lin, X[:400], y[:400], 1.0, scheme="permutation", batch_size=64)
+    assert 0 < se < value and 0.2 * exact < value < 5 * exact  # the same kind of problem, not the same one
+
+
+def test_variance_method_and_draws_are_validated():
+    X, y, net, _ = _problem(n=5)
+    with pytest.raises(ValueError, match="method"):
+        theory.estimator_variance(net, X, y, 1.0, scheme="flip", batch_size=2, method="mc")
+    with pytest.raises(ValueError, match="draws"):
+        theory.estimator_variance(net, X, y, 1.0, scheme="flip", batch_size=2, method="sampled", draws=1)
 
 
 def test_smoothing_a_one_output_squared_loss_is_refused():

@@ -314,3 +314,19 @@ def test_paper_scale_refuses_without_image_data(tmp_path, monkeypatch):
     monkeypatch.delenv("MIXUP_THEORY_DATA", raising=False)
     why = robust_accuracy.unavailable("paper", runner.Context("paper", "cuda", str(tmp_path)))
     assert "svhn" in why and "cifar10" in why
+
+
+def test_estimators_data(smoke):
+    """C14 (docs/theory.md §2.7): the stored expectations follow the closed forms in L_mix and L_std, and the
+    simulated training steps agree with the exact moments in standard errors."""
+    rows = smoke[2]["estimators"]["rows"]
+    assert {r["scheme"] for r in rows} == {"uniform", "permutation", "flip", "flip-per-sample"}
+    for r in rows:
+        n, B, mix, std = r["n"], r["batch_size"], r["mixup_loss"], r["standard_loss"]
+        assert n % B == 0 and B % 2 == 0  # the smoke sizes: whole, even batches
+        p_self = {"uniform": None, "permutation": 1 / B}.get(r["scheme"], 0.0)
+        expected = mix if p_self is None else p_self * std + (1 - p_self) * (n * mix - std) / (n - 1)
+        assert r["expectation"] == pytest.approx(expected, rel=1e-12)
+        if r.get("z_mean") is not None:
+            assert abs(r["z_mean"]) < 4.5 and abs(r["z_variance"]) < 4.5
+    assert smoke[2]["estimators"]["summary"]["simulation_agrees"]

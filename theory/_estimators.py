@@ -19,11 +19,11 @@ import numpy as np
 import torch
 
 from ._mixing import MAX_NODES, MixupLambda
-from ._mixup_loss import CHUNK_ELEMENTS, _pair_blocks, _plain_rest, pair_sum_and_error
+from ._mixup_loss import CHUNK_ELEMENTS, _fold_symmetric, _pair_blocks, _plain_rest, pair_sum_and_error
 from ._models import is_affine, is_piecewise_linear
 from ._problem import Problem, prepare
 from ._summary import summary_repr
-from ._validate import DTYPE, check_alpha_beta, check_choice, check_count, check_positive, check_scalar
+from ._validate import DTYPE, check_alpha_beta, check_choice, check_count, check_positive, check_rng, check_scalar
 from ._warnings import AccuracyWarning
 
 ESTIMATOR_SCHEMES = ("uniform", "permutation", "flip", "flip-per-sample")
@@ -31,6 +31,9 @@ LAST_BATCH = ("keep", "drop", "merge")
 VARIANCE_RTOL = 1e-8
 """Default relative target of the variance's node doubling (its error estimate is ``|V(2q) − V(q)|``)."""
 FIRST_NODES = 32
+EXACT_MAX_N = 4096
+"""``estimator_variance(method="auto")`` sums exactly up to this n (pair-loss matrices of n² floats: 128 MiB
+each at 4096), and simulates steps above it."""
 ROUNDING = 64 * float(np.finfo(np.float64).eps)
 
 
@@ -206,14 +209,23 @@ class _NodeSums:
 
 
 def _node_sums(P: Problem, lam: np.ndarray, w: np.ndarray, center: float, chunk_elements: int) -> _NodeSums:
+    """Free sums of the λ-rule's pair-loss matrices. A rule symmetric under λ ↔ 1 − λ (α = β) evaluates
+    half its nodes: ``A(1 − λ) = A(λ)ᵀ`` (the same mixed point and label with i and j swapped)."""
     U, rest = _plain_rest(P, True)
     n = P.n
     shared = torch.zeros(len(PATTERNS), dtype=DTYPE, device=P.device)
     G = torch.zeros(n, n, dtype=DTYPE, device=P.device)
-    for lq, wq in zip(lam, w):
-        A = _pair_matrix(P, U, rest, float(lq), chunk_elements) - center
-        shared += float(wq) * _free_sums(A)
-        G += float(wq) * A
+    lam_t, w_t = torch.as_tensor(lam, dtype=DTYPE), torch.as_tensor(w, dtype=DTYPE)
+    lam_f, w_f = _fold_symmetric(lam_t, w_t)
+    folded = lam_f.shape[0] < lam_t.shape[0]
+    for lq, wq in zip((lam_f if folded else lam_t).tolist(), (w_f if folded else w_t).tolist()):
+        A = _pair_matrix(P, U, rest, lq, chunk_elements) - center
+        if folded and abs(lq - 0.5) > 1e-12:  # this node and its mirror 1 − λ, each with weight wq/2
+            shared += 0.5 * wq * (_free_sums(A) + _free_sums(A.T))
+            G += 0.5 * wq * (A + A.T)
+        else:
+            shared += wq * _free_sums(A)
+            G += wq * A
     independent = _free_sums(G)
     return _NodeSums(shared.cpu().numpy(), independent.cpu().numpy(), float(G.sum()), float(torch.diagonal(G).sum()))
 
@@ -239,6 +251,42 @@ def _second_moment(S: _NodeSums, scheme: str, m: int, n: int) -> tuple[float, fl
         same_term = p[0] == p[2]  # p = r: one example, one λ
         total += count * (shared[k] if scheme != "flip-per-sample" or same_term else independent[k])
     return first, total / m ** 2
+
+
+def sampled_step_variance(P: Problem, alpha: float, beta: float, scheme: str, batch_size: int, last_batch: str,
+                          draws: int, rng: np.random.Generator) -> tuple[float, float]:
+    """``(sample variance, its standard error)`` of ``draws`` independent simulated steps.
+
+    Each draw picks a step of the epoch uniformly, its batch as a uniform random ordered subset of
+    that size (the law of a reshuffled epoch's step), partners and λ by ``scheme``, and evaluates the
+    mean loss of the mixed batch. Standard error of the unbiased sample variance ``s²``:
+    ``√((m₄ − s⁴(N − 3)/(N − 1))/N)`` with the sample fourth central moment ``m₄``.
+    """
+    steps = epoch_batch_sizes(P.n, batch_size, last_batch)
+    n, inputs = P.n, P.inputs
+    out = torch.empty(draws, dtype=DTYPE, device=P.device)
+    with torch.no_grad():
+        for k in range(draws):
+            m = steps[rng.integers(len(steps))]
+            idx = rng.choice(n, size=m, replace=False)
+            if scheme == "uniform":
+                partner = rng.integers(0, n, size=m)
+            elif scheme == "permutation":
+                partner = idx[rng.permutation(m)]
+            else:
+                partner = idx[::-1].copy()
+            lam = rng.beta(alpha, beta, size=m) if scheme == "flip-per-sample" else np.full(m, rng.beta(alpha, beta))
+            i, j = torch.as_tensor(idx, device=P.device), torch.as_tensor(partner, device=P.device)
+            lt = torch.as_tensor(lam, dtype=DTYPE, device=P.device)
+            lx = lt.reshape(m, *([1] * (inputs.ndim - 1)))
+            mixed = inputs[j] + lx * (inputs[i] - inputs[j])
+            Ym = P.Y[j] + lt[:, None] * (P.Y[i] - P.Y[j])
+            out[k] = P.loss.value(P.fn(mixed.reshape(m, -1)), Ym).mean()
+    values = out.cpu().numpy()
+    centred = values - values.mean()
+    s2 = float(centred.var(ddof=1))
+    m4 = float(np.mean(centred ** 4))
+    return s2, math.sqrt(max(m4 - s2 * s2 * (draws - 3) / (draws - 1), 0.0) / draws)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,8 +392,11 @@ def _variances(P, alpha, beta, schemes, sizes, last_batch, rtol, center, chunk_e
     while True:
         q *= 2
         cur = at(q)
-        err = {s: np.abs(cur[s][:, 0] - prev[s][:, 0]) + ROUNDING * cur[s][:, 1] for s in schemes}
-        done = all(np.all(err[s] <= rtol * cur[s][:, 0]) for s in schemes)
+        # rounding of the centred products: ~ulp·(m2 + |c|·√m2) (pair losses of size |c| shifted by c)
+        floor = {s: ROUNDING * (cur[s][:, 1] + abs(center) * np.sqrt(cur[s][:, 1])) for s in schemes}
+        diff = {s: np.abs(cur[s][:, 0] - prev[s][:, 0]) for s in schemes}
+        err = {s: diff[s] + floor[s] for s in schemes}
+        done = all(np.all(diff[s] <= rtol * cur[s][:, 0] + floor[s]) for s in schemes)
         if done or 2 * q > MAX_NODES:
             break
         prev = cur
@@ -508,7 +559,8 @@ def estimator_expectation(model, X, y, alpha, beta=None, *, scheme: str, batch_s
 
 def estimator_variance(model, X, y, alpha, beta=None, *, scheme: str, batch_size: int,
                        label_smoothing: float = 0.0, loss: str = "logistic", last_batch: str = "keep",
-                       rtol: float | None = None, return_error: bool = False):
+                       rtol: float | None = None, return_error: bool = False, method: str = "auto",
+                       draws: int = 4000, generator=None):
     """Variance of one training step's Mixup loss under a practical pairing scheme (docs/theory.md §2.7).
 
     The step, the schemes and the conventions are those of :func:`estimator_expectation`; the
@@ -536,6 +588,17 @@ def estimator_variance(model, X, y, alpha, beta=None, *, scheme: str, batch_size
         for smooth models is far above the true error (geometric convergence); for piecewise-linear
         networks it is not a bound (kinks in λ), and an ``AccuracyWarning`` says so.
 
+    method : {"auto", "exact", "sampled"}
+        ``"exact"``: the pattern sums above, O(n² q) time and O(n²) memory. ``"sampled"``: the
+        unbiased sample variance of ``draws`` independent simulated steps (a step's batch is a uniform
+        random subset of its size, exactly the law of a reshuffled epoch's step), with its standard
+        error as ``error``. ``"auto"`` (default): exact for n ≤ ``EXACT_MAX_N`` = 4096, sampled above
+        (with an ``AccuracyWarning`` saying the value is an estimate).
+    draws : int
+        Steps simulated with ``method="sampled"`` (>= 2).
+    generator : numpy.random.Generator, int or None
+        The randomness of ``method="sampled"`` (``None``: fresh entropy).
+
     Returns
     -------
     float, or (float, float) with ``return_error``.
@@ -548,7 +611,8 @@ def estimator_variance(model, X, y, alpha, beta=None, *, scheme: str, batch_size
     Warns
     -----
     AccuracyWarning
-        When the estimate misses ``rtol`` at 1024 nodes, or the model is a piecewise-linear network.
+        When the estimate misses ``rtol`` at 1024 nodes, the model is a piecewise-linear network, or
+        ``method="auto"`` samples (n > 4096).
 
     See Also
     --------
@@ -569,6 +633,16 @@ def estimator_variance(model, X, y, alpha, beta=None, *, scheme: str, batch_size
                                                    label_smoothing, loss, last_batch)
     if len(schemes) != 1 or len(sizes) != 1:
         raise ValueError("estimator_variance takes one scheme and one batch_size (estimator_moments takes several)")
+    check_choice(method, "method", ("auto", "exact", "sampled"))
+    if method == "auto" and P.n > EXACT_MAX_N:
+        warnings.warn(f"estimator_variance: n = {P.n} > {EXACT_MAX_N}: the variance is a Monte-Carlo estimate from "
+                      f"{draws} simulated steps (its standard error with return_error=True; method='exact' forces "
+                      "the O(n²) sums)", AccuracyWarning, stacklevel=2)
+        method = "sampled"
+    if method == "sampled":
+        value, error = sampled_step_variance(P, alpha, beta, schemes[0], sizes[0], last_batch,
+                                             check_count(draws, "draws", 2), check_rng(generator))
+        return (value, error) if return_error else value
     rtol = VARIANCE_RTOL if rtol is None else check_positive(rtol, "rtol")
     center = float(pair_sum_and_error(P, alpha, beta, FIRST_NODES, None)[0]) / P.n ** 2
     V, V_err, _ = _variances(P, alpha, beta, schemes, sizes, last_batch, rtol, center, CHUNK_ELEMENTS)

@@ -1,8 +1,9 @@
-"""One fast check per claim C1–C13 of docs/theory.md (used by ``mixup-theory check``).
+"""One fast check per claim C1–C14 of docs/theory.md (used by ``mixup-theory check``).
 
 Each check runs a small problem (or reads cached figure data, saying so in ``measured``) and
 returns a :class:`Result` with ``id``, ``status``, ``measured`` and ``command`` (how to reproduce at
-full size). Modules: ``identity`` (C1–C3), ``robustness`` (C4–C8, C13), ``generalization`` (C9–C12).
+full size). Modules: ``identity`` (C1–C3), ``robustness`` (C4–C8, C13), ``generalization`` (C9–C12),
+``estimators`` (C14).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from theory import AssumptionWarning
 from .._warnings import captured, split
 from ._common import STATUSES, Result, Skip, single_thread
 
-CLAIM_IDS = tuple(f"C{k}" for k in range(1, 14))
+CLAIM_IDS = tuple(f"C{k}" for k in range(1, 15))
 COMMANDS = {  # reproduction commands (each runs on a CPU), also used for skipped rows
     "C1": "python -m pytest -q tests/test_mixup_loss.py -k identity",
     "C2": "mixup-theory figures approximation_order",
@@ -28,6 +29,7 @@ COMMANDS = {  # reproduction commands (each runs on a CPU), also used for skippe
     "C11": "python -m pytest -q tests/test_manifold.py",
     "C12": "mixup-theory figures generalization_gap",
     "C13": "python -m pytest -q tests/test_robustness.py",
+    "C14": "mixup-theory figures estimators",
 }
 EMPIRICAL = ("C3", "C8", "C12")
 """Claims about experiments rather than theorems: judged from 95 % intervals over seeds; when not
@@ -39,9 +41,9 @@ EXPECTED_WARNINGS = {"C6": (AssumptionWarning, "instances built to violate an as
 
 
 def _registry() -> dict:
-    from . import generalization, identity, robustness
+    from . import estimators, generalization, identity, robustness
 
-    return {**identity.CHECKS, **robustness.CHECKS, **generalization.CHECKS}
+    return {**identity.CHECKS, **robustness.CHECKS, **generalization.CHECKS, **estimators.CHECKS}
 
 
 def run_check(claim_id: str) -> Result:
@@ -74,7 +76,7 @@ def _run(claim_id: str) -> Result:
 
 
 def run_checks(ids=None) -> list[Result]:
-    """Results for ``ids`` (claim ids from :data:`CLAIM_IDS`; default: all of C1–C13), in the given order."""
+    """Results for ``ids`` (claim ids from :data:`CLAIM_IDS`; default: all of C1–C14), in the given order."""
     ids = CLAIM_IDS if ids is None else tuple(ids)
     with single_thread():
         return [run_check(i) for i in ids]
