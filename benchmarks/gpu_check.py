@@ -125,9 +125,14 @@ def _logistic_data(n: int, d: int, seed: int):
 def stage_env(rec, device, cpu_threads, small):
     import scipy
 
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                                timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None  # not a git checkout: recorded as unknown
     rec.update(python=platform.python_version(), torch=torch.__version__, numpy=np.__version__,
                scipy=scipy.__version__, platform=platform.platform(), cpu_count=os.cpu_count(),
-               cpu_threads=cpu_threads, small=small)
+               cpu_threads=cpu_threads, small=small, commit=commit)
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         rec.update(gpu=props.name, gpu_memory_gib=round(props.total_memory / 2 ** 30, 1),
@@ -353,7 +358,7 @@ def _markdown(report) -> str:
              f"cuDNN {env.get('cudnn', '-')}, Python {env.get('python', '?')}, numpy {env.get('numpy', '?')}, "
              f"scipy {env.get('scipy', '?')}; CPU side: {report['cpu_threads']} threads of {env.get('cpu_count', '?')}; "
              f"{'small sizes (dry run)' if report['small'] else 'full sizes'}; total {report['total_s']:.0f} s of a "
-             f"{report['budget_s']:.0f} s budget. Command: `{report['command']}`.", "",
+             f"{report['budget_s']:.0f} s budget; commit {env.get('commit') or '?'}. Command: `{report['command']}`.", "",
              "| stage | status | budget s | device s | value | CPU float64 reference | ref s | rel. diff | notes |",
              "|---|---|---:|---:|---:|---:|---:|---:|---|"]
 

@@ -48,15 +48,21 @@ def shard_rows(n: int, rank: int, world: int) -> tuple[int, int]:
 
 
 def _collective_device(device: torch.device, group=None) -> torch.device:
-    """Where a collective's tensors must live: the CPU for gloo, the tensor's device otherwise (nccl)."""
-    return torch.device("cpu") if dist.get_backend(group) == "gloo" else device
+    """Where a collective's tensors must live: the CPU for gloo; for nccl the tensor's CUDA device, or
+    this rank's current one for a CPU tensor (nccl reduces only CUDA tensors); else the tensor's."""
+    backend = dist.get_backend(group)
+    if backend == "gloo":
+        return torch.device("cpu")
+    if backend == "nccl" and device.type != "cuda":
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
 
 
 def _all_reduce_sum(value: torch.Tensor, group=None) -> torch.Tensor:
     """``all_reduce(SUM)`` of a scalar tensor; gloo gets a CPU copy, other backends the tensor's device."""
     buf = value.detach().reshape(1).clone().to(_collective_device(value.device, group))
     dist.all_reduce(buf, op=dist.ReduceOp.SUM, group=group)
-    return buf[0]
+    return buf[0].cpu()
 
 
 def all_gather_rows(part: torch.Tensor, n: int, group=None) -> torch.Tensor:
