@@ -178,8 +178,8 @@ def _sharded_evaluate(model, X, y, n_classes: int, group=None) -> tuple[float, f
 
     r0, r1 = shard_rows(X.shape[0], dist.get_rank(group), dist.get_world_size(group))
     loss, acc = evaluate(model, X[r0:r1], y[r0:r1], n_classes) if r1 > r0 else (0.0, 0.0)
-    dev = X.device if dist.get_backend(group) != "gloo" else torch.device("cpu")
-    sums = torch.tensor([loss * (r1 - r0), acc * (r1 - r0)], dtype=torch.float64, device=dev)
+    sums = torch.tensor([loss * (r1 - r0), acc * (r1 - r0)], dtype=torch.float64,
+                        device=_collective_device(X.device, group))
     dist.all_reduce(sums, op=dist.ReduceOp.SUM, group=group)
     return float(sums[0]) / X.shape[0], float(sums[1]) / X.shape[0]
 
@@ -206,7 +206,7 @@ def read_checkpoint(directory, config=None):
     if not os.path.exists(path):
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain data only
     except Exception as exc:  # damaged or foreign files raise many types
         raise ValueError(f"checkpoint {path}: cannot be read ({exc})") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:

@@ -324,7 +324,7 @@ def killed(tmp_path_factory):
     ckpt = tmp / "ckpt"
     with pytest.raises(mp.ProcessExitedException):
         mp.spawn(_killed_worker, args=(str(tmp / "init"), str(ckpt)), nprocs=WORLD, join=True)
-    out = {"saved": torch.load(ckpt / "checkpoint.pt", weights_only=False), "files": sorted(os.listdir(ckpt))}
+    out = {"saved": torch.load(ckpt / "checkpoint.pt", weights_only=True), "files": sorted(os.listdir(ckpt))}
     for name in ("two", "one"):
         shutil.copytree(ckpt, tmp / name)
         out[name] = tmp / name
