@@ -7,7 +7,9 @@
   rows of the data (the logits are all-gathered); otherwise every rank reads all of it. Without a
   process group it is ``theory.mixup_loss``.
 - :func:`ddp_train`: the minibatch training of :mod:`experiments.training` wrapped in
-  ``DistributedDataParallel``.
+  ``DistributedDataParallel``: the global batch split over the ranks, Mixup partners drawn from the
+  whole (all-gathered) batch, so the weights do not depend on the number of ranks; checkpoints
+  written atomically and resumed (``--checkpoint DIR``).
 - ``python -m experiments.distributed loss|train ...``: entry points for ``torchrun``; ``loss --weights
   FILE`` evaluates a saved ``state_dict``.
 """
@@ -46,15 +48,21 @@ def shard_rows(n: int, rank: int, world: int) -> tuple[int, int]:
 
 
 def _collective_device(device: torch.device, group=None) -> torch.device:
-    """Where a collective's tensors must live: the CPU for gloo, the tensor's device otherwise (nccl)."""
-    return torch.device("cpu") if dist.get_backend(group) == "gloo" else device
+    """Where a collective's tensors must live: the CPU for gloo; for nccl the tensor's CUDA device, or
+    this rank's current one for a CPU tensor (nccl reduces only CUDA tensors); else the tensor's."""
+    backend = dist.get_backend(group)
+    if backend == "gloo":
+        return torch.device("cpu")
+    if backend == "nccl" and device.type != "cuda":
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
 
 
 def _all_reduce_sum(value: torch.Tensor, group=None) -> torch.Tensor:
     """``all_reduce(SUM)`` of a scalar tensor; gloo gets a CPU copy, other backends the tensor's device."""
     buf = value.detach().reshape(1).clone().to(_collective_device(value.device, group))
     dist.all_reduce(buf, op=dist.ReduceOp.SUM, group=group)
-    return buf[0]
+    return buf[0].cpu()
 
 
 def all_gather_rows(part: torch.Tensor, n: int, group=None) -> torch.Tensor:
@@ -170,35 +178,153 @@ def _sharded_evaluate(model, X, y, n_classes: int, group=None) -> tuple[float, f
 
     r0, r1 = shard_rows(X.shape[0], dist.get_rank(group), dist.get_world_size(group))
     loss, acc = evaluate(model, X[r0:r1], y[r0:r1], n_classes) if r1 > r0 else (0.0, 0.0)
-    dev = X.device if dist.get_backend(group) != "gloo" else torch.device("cpu")
-    sums = torch.tensor([loss * (r1 - r0), acc * (r1 - r0)], dtype=torch.float64, device=dev)
+    sums = torch.tensor([loss * (r1 - r0), acc * (r1 - r0)], dtype=torch.float64,
+                        device=_collective_device(X.device, group))
     dist.all_reduce(sums, op=dist.ReduceOp.SUM, group=group)
     return float(sums[0]) / X.shape[0], float(sums[1]) / X.shape[0]
 
 
-def ddp_train(config, *, dataset=None, progress: bool = False, sync_batchnorm: bool = True) -> dict:
-    """Data-parallel training of ``config`` (an ``experiments.training.TrainConfig``) inside an
-    initialised process group; returns ``{"config", "history", "seconds", "world_size", "model"}``.
+CHECKPOINT_FILE = "checkpoint.pt"
+CHECKPOINT_FORMAT = 1
+_RESUMABLE_CHANGES = ("epochs", "device")
+"""Config fields a resumed run may change (more epochs, another device); every other field must match."""
 
-    Each rank builds the model from ``config.seed`` (DDP also broadcasts rank 0's parameters), reads
-    its ``DistributedSampler`` share of every epoch's permutation in minibatches of
-    ``config.batch_size`` (global batch = world × batch_size), and under ``method="mixup"`` mixes
-    inside its local batch: one λ ~ Beta(α, β) per local batch from a generator seeded by
-    ``(seed, rank)``, partner = a uniform permutation of the local batch (the "minibatch" scheme of
-    docs/theory.md §2 with the local batch). DDP averages the gradients over ranks. The history (clean
-    train/test loss and accuracy per epoch, evaluated sharded and all-reduced) is identical on every
-    rank, timings aside. ``sync_batchnorm`` converts BatchNorm layers to ``SyncBatchNorm`` on CUDA.
+
+def _config_fields(config) -> dict:
+    import dataclasses
+
+    return {k: v for k, v in dataclasses.asdict(config).items() if k not in _RESUMABLE_CHANGES}
+
+
+def read_checkpoint(directory, config=None):
+    """The checkpoint in ``directory`` (``None`` when there is none), checked against ``config``.
+
+    Raises ``ValueError`` naming the file when it cannot be read, or when ``config`` differs from
+    the checkpoint's in a field other than ``epochs`` and ``device``, or asks for fewer epochs
+    than the checkpoint has done."""
+    path = os.path.join(directory, CHECKPOINT_FILE)
+    if not os.path.exists(path):
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain data only
+    except Exception as exc:  # damaged or foreign files raise many types
+        raise ValueError(f"checkpoint {path}: cannot be read ({exc})") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"checkpoint {path}: not a checkpoint of this program (format {CHECKPOINT_FORMAT})")
+    if config is not None:
+        saved, now = state["config"], _config_fields(config)
+        diff = [f"{k}: {saved.get(k)!r} in the checkpoint, {now[k]!r} now" for k in now if saved.get(k) != now[k]]
+        if diff:
+            raise ValueError(f"checkpoint {path} belongs to another run ({'; '.join(diff[:3])}); "
+                             "use another --checkpoint folder")
+        if state["epoch"] - (state["step"] == 0) > config.epochs:
+            raise ValueError(f"checkpoint {path} has done {state['epoch'] - (state['step'] == 0)} epochs, "
+                             f"more than epochs = {config.epochs}")
+    return state
+
+
+def _write_checkpoint(directory, state: dict) -> None:
+    """``torch.save`` to a temporary file in ``directory``, flushed to disk, then ``os.replace``: a
+    reader (or a run killed meanwhile) sees the old checkpoint or the new one, never a partial file."""
+    import tempfile
+
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".checkpoint-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(state, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600
+        os.replace(tmp, os.path.join(directory, CHECKPOINT_FILE))
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _rng_states(shuffle_gen, lam_rng, device) -> dict:
+    states = {"shuffle": shuffle_gen.get_state(), "lam": lam_rng.bit_generator.state,
+              "torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def _set_rng_states(states, shuffle_gen, lam_rng, device) -> None:
+    shuffle_gen.set_state(states["shuffle"])
+    lam_rng.bit_generator.state = states["lam"]
+    torch.set_rng_state(states["torch"])
+    if device.type == "cuda" and "cuda" in states:
+        torch.cuda.set_rng_state(states["cuda"], device)
+
+
+def ddp_train(config, *, dataset=None, progress: bool = False, sync_batchnorm: bool = True,
+              checkpoint=None, checkpoint_every: int | None = None, on_step=None) -> dict:
+    """Data-parallel training of ``config`` (an ``experiments.training.TrainConfig``) inside an
+    initialised process group, with the same result whatever the number of ranks.
+
+    The run is ``experiments.training.train`` of the same config, with each step's work split over
+    the ranks. Every rank draws the same random numbers, from the generators and in the order
+    ``train`` uses: the epoch's order is ``torch.randperm(n)`` of a ``torch.Generator`` seeded with
+    ``config.seed``; ``config.batch_size`` is the **global** batch (``batch_bounds``); under Mixup each
+    batch draws one ``λ ~ Beta(α, β)`` (numpy ``default_rng([seed, 1])``) and one partner permutation
+    of the whole global batch (the same torch generator). Rank ``r`` takes rows
+    ``shard_rows(b, r, world)`` of the batch, **all-gathers** the batch's inputs and targets, mixes
+    its rows with their partners wherever they are, and weights its summed loss by ``world / b``, so
+    the gradient DDP averages is the global batch's mean-loss gradient. The weights therefore agree
+    with one process and with any other number of ranks to float64 rounding (tested: 1 vs 2 ranks
+    vs ``train``). Models with BatchNorm normalise over each rank's rows, so they agree only where
+    ``SyncBatchNorm`` is used (``sync_batchnorm``, on CUDA).
+
+    Parameters
+    ----------
+    config : TrainConfig
+        ``method`` ``"standard"`` or ``"mixup"``.
+    dataset : Dataset, optional
+        The loaded dataset (default: loaded from ``config``).
+    progress : bool
+        A progress bar on rank 0.
+    sync_batchnorm : bool
+        Convert BatchNorm layers to ``SyncBatchNorm`` on CUDA.
+    checkpoint : str or path, optional
+        A folder. Rank 0 writes ``checkpoint.pt`` there (model ``state_dict``, optimizer, epoch and
+        step, the partial epoch sums, the history so far, every random generator's state) atomically
+        (temporary file, ``os.replace``) after every ``checkpoint_every`` steps and at the end of
+        every epoch; all ranks wait until it is written. If the folder holds a checkpoint of the same
+        config (``epochs`` and ``device`` may differ) training resumes from it, also on another
+        number of ranks; the final weights equal those of an uninterrupted run.
+    checkpoint_every : int, optional
+        Steps between checkpoints (default: only at the end of each epoch).
+    on_step : callable, optional
+        ``on_step(epoch, step)`` after each optimizer step (and its checkpoint), ``step`` counted
+        from 1 within the epoch.
+
+    Returns
+    -------
+    dict
+        ``{"config", "history", "seconds", "world_size", "model", "resumed_from"}``; the history
+        (clean train/test loss and accuracy per epoch, evaluated sharded and all-reduced, and
+        ``train_objective``, the epoch's mean minibatch loss) is the same on every rank, timings
+        aside. ``resumed_from`` is ``(epoch, step)`` of the checkpoint resumed, else ``None``.
+
+    Raises
+    ------
+    ValueError
+        Outside a process group, for another method, or for a checkpoint of another config.
     """
     from torch.nn.parallel import DistributedDataParallel
-    from torch.utils.data import DistributedSampler
 
-    from .training import DTYPES, batch_bounds, build_run, mixed_batch_loss, soft_targets, task_loss
+    from .training import DTYPES, _deterministic, batch_bounds, build_run, soft_targets, task_loss
 
     if not is_distributed():
         raise ValueError("ddp_train needs an initialised torch.distributed process group (launch with torchrun)")
     config.validate()
     if config.method not in DDP_METHODS:
         raise ValueError(f"method must be one of {DDP_METHODS} for ddp_train, got {config.method!r}")
+    if checkpoint_every is not None:
+        checkpoint_every = check_count(checkpoint_every, "checkpoint_every")
+    state = read_checkpoint(checkpoint, config) if checkpoint is not None else None
     rank, world = dist.get_rank(), dist.get_world_size()
     device = _rank_device(config.device)
     dtype = DTYPES[config.dtype]
@@ -206,59 +332,101 @@ def ddp_train(config, *, dataset=None, progress: bool = False, sync_batchnorm: b
     k = dataset.n_classes
     if sync_batchnorm and device.type == "cuda":
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     Xtr = torch.as_tensor(dataset.X_train, dtype=dtype, device=device)
     ytr = torch.as_tensor(dataset.y_train, dtype=torch.int64, device=device)
     Ttr = soft_targets(ytr, k, dtype)
-    # Pads the epoch's permutation to a multiple of world: every rank runs the same number of steps.
-    sampler = DistributedSampler(range(Xtr.shape[0]), num_replicas=world, rank=rank, shuffle=True,
-                                 seed=config.seed, drop_last=False)
     Xte = torch.as_tensor(dataset.X_test, dtype=dtype, device=device)
     yte = torch.as_tensor(dataset.y_test, dtype=torch.int64, device=device)
-    opt = _optimizer(config, ddp)
-    lam_rng = np.random.default_rng([config.seed, 1, rank])
-    perm_gen = torch.Generator().manual_seed(config.seed * 1000003 + rank)
+    n = Xtr.shape[0]
+    bounds = batch_bounds(n, config.batch_size)
+    shuffle_gen = torch.Generator().manual_seed(config.seed)  # as experiments.training.train
+    lam_rng = np.random.default_rng([config.seed, 1])
     beta = config.alpha if config.beta is None else config.beta
-    history = []
-    start = time.perf_counter()
-    epochs = range(1, config.epochs + 1)
+    if state is not None:
+        model.load_state_dict(state["model"])
+    ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    opt = _optimizer(config, ddp)
+    epoch, step, history, order, elapsed = 1, 0, [], None, 0.0
+    partial = (0.0, 0)
+    if state is not None:
+        opt.load_state_dict(state["optimizer"])
+        _set_rng_states(state["rng"], shuffle_gen, lam_rng, device)
+        epoch, step, history, elapsed = state["epoch"], state["step"], state["history"], state["seconds"]
+        order = None if state["order"] is None else state["order"].to(device)
+        partial = state["partial"]
+    resumed_from = None if state is None else (epoch, step)
+    start = time.perf_counter() - elapsed
+
+    def save(epoch, step, order, objective, seen):
+        sums = _global_sums(objective, seen)
+        if rank == 0:
+            _write_checkpoint(checkpoint, {
+                "format": CHECKPOINT_FORMAT, "config": _config_fields(config), "world_size": world,
+                "epoch": epoch, "step": step, "order": None if order is None else order.cpu(),
+                "partial": (float(sums[0]), int(sums[1])), "history": history,
+                "seconds": time.perf_counter() - start, "model": model.state_dict(),
+                "optimizer": opt.state_dict(), "rng": _rng_states(shuffle_gen, lam_rng, device)})
+        dist.barrier()
+
+    epochs = range(epoch, config.epochs + 1)
     if progress and rank == 0:
         from tqdm.auto import tqdm
 
         epochs = tqdm(epochs, desc=f"ddp {config.method} {config.model} {dataset.name} x{world}")
-    for epoch in epochs:
-        sampler.set_epoch(epoch)
-        ddp.train()
-        objective = torch.zeros((), dtype=torch.float64, device=device)
-        seen = torch.zeros((), dtype=torch.float64, device=device)
-        order = torch.as_tensor(list(sampler), dtype=torch.int64).to(device)
-        for b0, b1 in batch_bounds(order.shape[0], config.batch_size):
-            idx = order[b0:b1]
-            xb, tb = Xtr[idx], Ttr[idx]
-            if config.method == "standard":
-                loss = task_loss(ddp(xb), tb, k)
-            else:
-                lam = float(lam_rng.beta(config.alpha, beta))
-                perm = torch.randperm(xb.shape[0], generator=perm_gen).to(device)
-                loss = mixed_batch_loss(ddp, xb, tb, lam, perm, k)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            objective += loss.detach().double() * xb.shape[0]
-            seen += xb.shape[0]
-        sums = torch.stack([objective, seen])
-        if dist.get_backend() == "gloo":
-            sums = sums.cpu()
-        dist.all_reduce(sums, op=dist.ReduceOp.SUM)
-        model.eval()
-        row = {"epoch": epoch, "train_objective": float(sums[0] / sums[1])}
-        row["train_loss"], row["train_acc"] = _sharded_evaluate(model, Xtr, ytr, k)
-        row["test_loss"], row["test_acc"] = _sharded_evaluate(model, Xte, yte, k)
-        row["seconds"] = time.perf_counter() - start
-        history.append(row)
+    with _deterministic(device):
+        for epoch in epochs:
+            ddp.train()
+            if order is None:
+                order = torch.randperm(n, generator=shuffle_gen).to(device)
+            first = rank == 0  # the checkpoint's partial sums are global: one rank adds them back
+            objective = torch.full((), partial[0] if first else 0.0, dtype=torch.float64, device=device)
+            seen = torch.full((), partial[1] if first else 0, dtype=torch.float64, device=device)
+            for s in range(step, len(bounds)):
+                b0, b1 = bounds[s]
+                b = b1 - b0
+                r0, r1 = shard_rows(b, rank, world)
+                idx = order[b0 + r0:b0 + r1]
+                xb, tb = Xtr[idx], Ttr[idx]
+                if config.method == "standard":
+                    local = task_loss(ddp(xb), tb, k, reduction="sum")
+                else:
+                    lam = float(lam_rng.beta(config.alpha, beta))
+                    perm = torch.randperm(b, generator=shuffle_gen).to(device)
+                    partner = perm[r0:r1]
+                    x_all, t_all = all_gather_rows(xb, b), all_gather_rows(tb, b)
+                    local = task_loss(ddp(lam * xb + (1 - lam) * x_all[partner]),
+                                      lam * tb + (1 - lam) * t_all[partner], k, reduction="sum")
+                opt.zero_grad(set_to_none=True)
+                (local * (world / b)).backward()  # DDP averages over ranks: the global batch mean
+                opt.step()
+                objective += local.detach().double()
+                seen += r1 - r0
+                mid_epoch = s + 1 < len(bounds)  # the end of the epoch is saved below, with its history row
+                if checkpoint is not None and checkpoint_every and (s + 1) % checkpoint_every == 0 and mid_epoch:
+                    save(epoch, s + 1, order, objective, seen)
+                if on_step is not None:
+                    on_step(epoch, s + 1)
+            step, order, partial = 0, None, (0.0, 0)
+            sums = _global_sums(objective, seen)
+            model.eval()
+            row = {"epoch": epoch, "train_objective": float(sums[0] / sums[1])}
+            row["train_loss"], row["train_acc"] = _sharded_evaluate(model, Xtr, ytr, k)
+            row["test_loss"], row["test_acc"] = _sharded_evaluate(model, Xte, yte, k)
+            row["seconds"] = time.perf_counter() - start
+            history.append(row)
+            if checkpoint is not None:
+                save(epoch + 1, 0, None, torch.zeros((), dtype=torch.float64, device=device),
+                     torch.zeros((), dtype=torch.float64, device=device))
     model.eval()
     return {"config": config, "history": history, "seconds": time.perf_counter() - start,
-            "world_size": world, "model": model}
+            "world_size": world, "model": model, "resumed_from": resumed_from}
+
+
+def _global_sums(objective: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+    """``[Σ loss, Σ rows]`` over the ranks (one ``all_reduce``)."""
+    sums = torch.stack([objective, seen]).to(_collective_device(objective.device))
+    dist.all_reduce(sums, op=dist.ReduceOp.SUM)
+    return sums
 
 
 def _optimizer(config, module):
@@ -335,7 +503,8 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--method", default="mixup", choices=DDP_METHODS)
     tr.add_argument("--alpha", type=float, default=1.0)
     tr.add_argument("--epochs", type=int, default=20)
-    tr.add_argument("--batch-size", type=int, default=128, help="per-rank minibatch")
+    tr.add_argument("--batch-size", type=int, default=128, help="global minibatch, split over the ranks "
+                    "(the result does not depend on the number of ranks)")
     tr.add_argument("--lr", type=float, default=0.1)
     tr.add_argument("--optimizer", default="sgd", choices=("sgd", "adam"))
     tr.add_argument("--weight-decay", type=float, default=0.0)
@@ -344,6 +513,10 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--device", default="auto")
     tr.add_argument("--out", default=None, help="JSON file for the history (written by rank 0)")
+    tr.add_argument("--dtype", default="float32", choices=("float32", "float64"), help="training precision")
+    tr.add_argument("--checkpoint", default=None, help="folder for checkpoint.pt; a run resumes from it")
+    tr.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints "
+                    "(default: at the end of each epoch)")
     return p
 
 
@@ -516,7 +689,7 @@ def _setup_loss(args):
 
 def _setup_train(args):
     """``(dataset, TrainConfig)`` of ``train``; every bad argument raises before any work."""
-    from ._usage import UsageError, check_choice, check_int, check_number
+    from ._usage import UsageError, check_choice, check_int, check_number, check_output_dir
     from .datasets import dataset_names, load_dataset
     from .nets import build_model
     from .training import TrainConfig
@@ -530,13 +703,26 @@ def _setup_train(args):
     if not _launched_by_torchrun():
         raise UsageError("train: launch with torchrun (e.g. torchrun --nproc_per_node=2 -m "
                          "experiments.distributed train ...)")
-    data = load_dataset(args.dataset, n=args.n_train, seed=args.seed)
+    check_int(args.checkpoint_every, "--checkpoint-every", optional=True)
+    if args.checkpoint_every is not None and args.checkpoint is None:
+        raise UsageError("--checkpoint-every needs --checkpoint DIR")
+    try:
+        data = load_dataset(args.dataset, n=args.n_train, seed=args.seed)
+    except (ValueError, FileNotFoundError) as exc:
+        raise UsageError(f"--dataset {args.dataset}: {exc}") from None
     config = TrainConfig(dataset=args.dataset, model=args.model, method=args.method, alpha=args.alpha,
                          epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          optimizer=args.optimizer, weight_decay=args.weight_decay,
-                         hidden=tuple(args.hidden), n_train=args.n_train, seed=args.seed, device=args.device)
+                         hidden=tuple(args.hidden), n_train=args.n_train, seed=args.seed, device=args.device,
+                         dtype=args.dtype)
     config.validate()
     build_model(config.model, data.input_shape, data.n_classes, hidden=config.hidden, seed=config.seed)
+    if args.checkpoint is not None:
+        check_output_dir(args.checkpoint, "--checkpoint")
+        try:
+            read_checkpoint(args.checkpoint, config)
+        except ValueError as exc:
+            raise UsageError(f"--checkpoint {args.checkpoint}: {exc}") from None
     return data, config
 
 
@@ -575,10 +761,12 @@ def main(argv=None) -> int:
                 print(json.dumps(record))
         else:
             data, config = setup
-            result = ddp_train(config, dataset=data, progress=True)
+            result = ddp_train(config, dataset=data, progress=True, checkpoint=args.checkpoint,
+                               checkpoint_every=args.checkpoint_every)
             if rank == 0:
                 if args.out:
                     _write_json(args.out, {"config": vars(args), "world_size": result["world_size"],
+                                           "resumed_from": result["resumed_from"],
                                            "seconds": result["seconds"], "history": result["history"]})
                 print(json.dumps(result["history"][-1]))
     finally:

@@ -23,7 +23,7 @@ from theory import MixupLambda
 
 WORLD = 2
 RTOL = 1e-12  # shards add the same terms in another order: rounding only
-DDP_RTOL = 1e-10  # float64 replay of float64 DDP training (a few SGD steps)
+DDP_RTOL = 1e-10  # float64 DDP training vs one process: sums in another order, a dozen SGD steps
 CONVERGED_NODES = 512  # brute-force rule for the exact λ-expectation (margins ≲ 5: converged to rounding)
 
 
@@ -71,7 +71,7 @@ def _brute_force(model, X, y, alpha, beta=None, loss="logistic", nodes=None, sho
 def _train_config(method):
     from experiments.training import TrainConfig
 
-    return TrainConfig(dataset="two_moons", model="mlp", method=method, epochs=2, batch_size=8, lr=0.1,
+    return TrainConfig(dataset="two_moons", model="mlp", method=method, epochs=3, batch_size=8, lr=0.1,
                        hidden=(8,), n_train=40, seed=3, device="cpu", dtype="float64")
 
 
@@ -137,7 +137,7 @@ def _cli_runs(tmp):
     return runs
 
 
-def _worker(rank, init_file, out_dir):
+def _worker(rank, init_file, out_dir, killed_dir):
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD)
@@ -154,15 +154,20 @@ def _worker(rank, init_file, out_dir):
             res = ddp_train(_train_config(method))
             runs[method] = {"params": [p.detach().clone() for p in res["model"].parameters()],
                             "history": res["history"]}
+        res = ddp_train(_train_config("mixup"), checkpoint=os.path.join(out_dir, "ckpt"), checkpoint_every=1)
+        runs["mixup_checkpointed"] = {"params": [p.detach().clone() for p in res["model"].parameters()]}
+        res = ddp_train(_train_config("mixup"), checkpoint=killed_dir, checkpoint_every=CHECKPOINT_EVERY)
+        runs["mixup_resumed"] = {"params": [p.detach().clone() for p in res["model"].parameters()],
+                                 "history": res["history"], "resumed_from": res["resumed_from"]}
         torch.save({"losses": losses, "reads": reads, "runs": runs}, os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
 
 
 @pytest.fixture(scope="module")
-def gloo_results(tmp_path_factory):
+def gloo_results(tmp_path_factory, killed):
     tmp = tmp_path_factory.mktemp("gloo")
-    mp.spawn(_worker, args=(str(tmp / "init"), str(tmp)), nprocs=WORLD, join=True)
+    mp.spawn(_worker, args=(str(tmp / "init"), str(tmp), str(killed["two"])), nprocs=WORLD, join=True)
     results = [torch.load(tmp / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
     return results, tmp
 
@@ -262,35 +267,135 @@ def test_ddp_replicas_stay_in_sync(gloo_ranks):
         assert all(np.isfinite(row["train_loss"]) for row in a["history"])
 
 
-def test_ddp_standard_training_replayed_in_one_process(gloo_ranks):
-    """Each DDP step = SGD on the mean over ranks of the local-batch mean losses' gradients."""
-    from torch.utils.data import DistributedSampler
+def _params(model):
+    return [p.detach().clone() for p in model.parameters()]
 
-    from experiments.datasets import load_dataset
-    from experiments.nets import build_model
-    from experiments.training import batch_bounds, soft_targets, task_loss
 
-    cfg = _train_config("standard")
-    data = load_dataset(cfg.dataset, n=cfg.n_train, seed=cfg.seed)
-    model = build_model(cfg.model, data.input_shape, data.n_classes, hidden=cfg.hidden, seed=cfg.seed,
-                        dtype=torch.float64)
-    X = torch.as_tensor(data.X_train, dtype=torch.float64)
-    T = soft_targets(torch.as_tensor(data.y_train), data.n_classes, torch.float64)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
-    for epoch in range(1, cfg.epochs + 1):
-        orders = []
-        for rank in range(WORLD):
-            sampler = DistributedSampler(range(X.shape[0]), num_replicas=WORLD, rank=rank, shuffle=True, seed=cfg.seed)
-            sampler.set_epoch(epoch)
-            orders.append(torch.as_tensor(list(sampler)))
-        for b0, b1 in batch_bounds(orders[0].shape[0], cfg.batch_size):
-            opt.zero_grad()
-            for order in orders:
-                idx = order[b0:b1]
-                (task_loss(model(X[idx]), T[idx], data.n_classes) / WORLD).backward()
-            opt.step()
-    for p, q in zip(model.parameters(), gloo_ranks[0]["runs"]["standard"]["params"]):
-        assert torch.allclose(p.detach(), q, rtol=DDP_RTOL, atol=DDP_RTOL)
+def _assert_same_weights(a, b, rtol=DDP_RTOL):
+    assert len(a) == len(b)
+    for p, q in zip(a, b):
+        assert torch.allclose(p, q, rtol=rtol, atol=rtol), (p - q).abs().max()
+
+
+@pytest.mark.parametrize("method", ["standard", "mixup"])
+def test_ddp_training_equals_single_process_training(gloo_ranks, method):
+    """2 ranks, global batch split over them, Mixup partners from the whole batch = ``train`` in one
+    process (no collectives, no DDP: an independent implementation of the same minibatch SGD)."""
+    from experiments.training import train
+
+    single = train(_train_config(method))
+    _assert_same_weights(gloo_ranks[0]["runs"][method]["params"], _params(single.model))
+    for row, ref in zip(gloo_ranks[0]["runs"][method]["history"], single.history):
+        for key in ("train_objective", "train_loss", "test_loss", "train_acc", "test_acc"):
+            assert row[key] == pytest.approx(ref[key], rel=DDP_RTOL, abs=DDP_RTOL)
+
+
+def test_checkpointing_does_not_change_the_run(gloo_ranks):
+    a, b = gloo_ranks[0]["runs"]["mixup"], gloo_ranks[0]["runs"]["mixup_checkpointed"]
+    assert all(torch.equal(p, q) for p, q in zip(a["params"], b["params"]))
+
+
+# ------------------------------------------------------------------ kill, resume, other rank counts
+
+KILL_AT = (2, 3)  # (epoch, step): killed after this step; the last checkpoint is (2, 2)
+CHECKPOINT_EVERY = 2
+
+
+def _kill(epoch, step):
+    if (epoch, step) == KILL_AT:
+        os._exit(7)  # no cleanup: as if the job were killed
+
+
+def _killed_worker(rank, init_file, ckpt):
+    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD)
+    ddp_train(_train_config("mixup"), checkpoint=ckpt, checkpoint_every=CHECKPOINT_EVERY, on_step=_kill)
+    raise AssertionError("not killed")
+
+
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory):
+    """A 2-rank Mixup run killed mid-epoch (``os._exit``: no cleanup), its checkpoint folder copied
+    twice (``two``: resumed by the 2-rank worker; ``one``: resumed on one rank)."""
+    import shutil
+
+    tmp = tmp_path_factory.mktemp("killed")
+    ckpt = tmp / "ckpt"
+    with pytest.raises(mp.ProcessExitedException):
+        mp.spawn(_killed_worker, args=(str(tmp / "init"), str(ckpt)), nprocs=WORLD, join=True)
+    out = {"saved": torch.load(ckpt / "checkpoint.pt", weights_only=True), "files": sorted(os.listdir(ckpt))}
+    for name in ("two", "one"):
+        shutil.copytree(ckpt, tmp / name)
+        out[name] = tmp / name
+    return out
+
+
+@pytest.fixture(scope="module")
+def one_rank(killed, tmp_path_factory):
+    """A process group of one rank, in this process: the whole run, and the 2-rank checkpoint resumed."""
+    init = tmp_path_factory.mktemp("one") / "init"
+    dist.init_process_group("gloo", init_method=f"file://{init}", rank=0, world_size=1)
+    try:
+        cfg = _train_config("mixup")
+        whole = _params(ddp_train(cfg)["model"])
+        res = ddp_train(cfg, checkpoint=str(killed["one"]), checkpoint_every=CHECKPOINT_EVERY)
+        return {"whole": whole, "resumed": _params(res["model"]), "resumed_from": res["resumed_from"]}
+    finally:
+        dist.destroy_process_group()
+
+
+def test_killed_run_left_an_atomic_mid_epoch_checkpoint(killed):
+    assert killed["files"] == ["checkpoint.pt"]  # no temporary file left behind
+    saved = killed["saved"]
+    assert (saved["epoch"], saved["step"]) == (KILL_AT[0], KILL_AT[1] // CHECKPOINT_EVERY * CHECKPOINT_EVERY)
+    assert saved["world_size"] == 2 and len(saved["history"]) == KILL_AT[0] - 1
+    assert {"model", "optimizer", "rng", "order", "partial"} <= set(saved)
+
+
+def test_resume_after_a_kill_gives_the_uninterrupted_weights(gloo_ranks):
+    whole = gloo_ranks[0]["runs"]["mixup"]
+    again = gloo_ranks[0]["runs"]["mixup_resumed"]
+    assert again["resumed_from"] == (KILL_AT[0], 2)
+    assert all(torch.equal(p, q) for p, q in zip(whole["params"], again["params"]))  # bit for bit
+    for row, ref in zip(again["history"], whole["history"]):
+        assert row["epoch"] == ref["epoch"] and row["test_loss"] == ref["test_loss"]
+        assert row["train_objective"] == pytest.approx(ref["train_objective"], rel=1e-14)  # sum order
+
+
+def test_one_rank_gives_the_two_rank_weights(gloo_ranks, one_rank):
+    two = gloo_ranks[0]["runs"]["mixup"]["params"]
+    _assert_same_weights(one_rank["whole"], two)
+    assert one_rank["resumed_from"] == (KILL_AT[0], 2)
+    _assert_same_weights(one_rank["resumed"], two)  # a 2-rank checkpoint resumed on 1 rank
+
+
+def test_checkpoint_of_another_run_is_refused(killed, tmp_path, monkeypatch, capsys):
+    import dataclasses
+
+    from experiments import distributed
+    from experiments.distributed import read_checkpoint
+
+    torch.save(killed["saved"], tmp_path / "checkpoint.pt")
+    cfg = _train_config("mixup")
+    assert read_checkpoint(tmp_path, cfg)["step"] == 2
+    with pytest.raises(ValueError, match="seed: 3 in the checkpoint, 4 now"):
+        read_checkpoint(tmp_path, dataclasses.replace(cfg, seed=4))
+    with pytest.raises(ValueError, match="more than epochs = 1"):
+        read_checkpoint(tmp_path, dataclasses.replace(cfg, epochs=1))
+    assert read_checkpoint(tmp_path, dataclasses.replace(cfg, epochs=9)) is not None  # more epochs: resumable
+
+    def tripwire(*a, **k):
+        raise AssertionError("work started")
+
+    monkeypatch.setattr(distributed, "_init_from_env", tripwire)
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    argv = ["train", "--dataset", "two_moons", "--model", "mlp", "--hidden", "8", "--n-train", "40",
+            "--epochs", "3", "--batch-size", "8", "--seed", "5", "--device", "cpu", "--checkpoint", str(tmp_path)]
+    assert distributed.main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "belongs to another run" in err
 
 
 # ------------------------------------------------------------------ loss command: errors before any work
