@@ -141,29 +141,57 @@ def _pair_kinks(layers, xi, xj):
     return kinks
 
 
+def _log_ratio(x: float, c: float) -> float:
+    """``log(x/c)`` without the cancellation of ``log x − log c`` for x near c."""
+    return math.log1p((x - c) / c) if abs(x - c) < 0.5 * c else math.log(x / c)
+
+
+DENSITY_SPLITS = (1e-12, 1e-9, 1e-6, 1e-4, 1e-3, 1e-2, 0.05, 0.15, 0.3, 0.5, 0.7, 0.85, 0.95, 0.99, 0.999, 1 - 1e-4,
+                  1 - 1e-6)
+
+
 def kink_reference(model, X, Y, loss: str, a: float, b: float) -> tuple[float, float]:
     """``(L_mix, QUADPACK's error estimate)`` for an MLP of Linear/ReLU/LeakyReLU layers, integrating each
     pair piece by piece between kinks found independently (numpy forward pass, pattern bisection):
-    the end pieces with QUADPACK's algebraic weight, the others with plain ``quad``."""
+    the end pieces with QUADPACK's algebraic weight where the density is singular there, the others
+    with plain ``quad``; pieces in [½, 1] in the variable u = 1 − λ.
+
+    The density is scaled by ``c^(1−a)(1−c)^(1−b)`` (c = a/(a+b)) so that large α, β neither under- nor
+    overflow, normalised by ``B(a, b)`` from mpmath at 30 digits; pieces are also split at quantiles of
+    Beta(a, b) (``scipy.special.betaincinv``) so that QUADPACK sees a concentrated density's bulk."""
+    import mpmath
+
     layers = _mlp_layers(model)
     f = lambda x: _forward_with_pattern(layers, np.asarray(x)[None])[0][0]
-    norm = math.exp(special.betaln(a, b))
+    c = a / (a + b)
+    with mpmath.workdps(30):
+        log_norm = float(mpmath.log(mpmath.beta(a, b)) - (a - 1) * mpmath.log(c) - (b - 1) * mpmath.log(1 - c))
+    norm = math.exp(log_norm)
+    splits = [float(q) for q in special.betaincinv(a, b, DENSITY_SPLITS) if 1e-8 < q < 1.0 - 1e-8] \
+        if max(a, b) > 3.0 else []
     opts = dict(epsabs=KINK_EPSABS, epsrel=KINK_EPSREL, limit=200)
+
+    def half(g, A, B, C, lo, hi):
+        """∫_lo^hi g(u) u^(A−1)(1−u)^(B−1) / (C^(A−1)(1−C)^(B−1)) du on a piece of [0, ½] (u is the distance
+        to the nearer end of [0, 1], so nothing near 1 is formed as 1 − u)."""
+        if lo == 0.0 and A < 1.0:
+            h = lambda u: g(u) * math.exp((B - 1) * _log_ratio(1 - u, 1 - C) + (1 - A) * math.log(C))
+            return integrate.quad(h, lo, hi, weight="alg", wvar=(A - 1.0, 0.0), **opts)
+        h = lambda u: g(u) * math.exp((A - 1) * _log_ratio(u, C) + (B - 1) * _log_ratio(1 - u, 1 - C))
+        return integrate.quad(h, lo, hi, **opts)
+
     n = len(X)
     total = err = 0.0
     for i in range(n):
         for j in range(n):
-            g = lambda lam: loss_np(loss, f(X[j] + lam * (X[i] - X[j])), Y[j] + lam * (Y[i] - Y[j]))
-            cuts = sorted(set([0.0, 0.5, 1.0] + _pair_kinks(layers, X[i], X[j])))
+            left = lambda lam: loss_np(loss, f(X[j] + lam * (X[i] - X[j])), Y[j] + lam * (Y[i] - Y[j]))
+            right = lambda u: loss_np(loss, f(X[i] + u * (X[j] - X[i])), Y[i] + u * (Y[j] - Y[i]))  # λ = 1 − u
+            cuts = sorted(set([0.0, 0.5, 1.0] + splits + _pair_kinks(layers, X[i], X[j])))
             for lo, hi in zip(cuts[:-1], cuts[1:]):
-                if lo == 0.0:
-                    v, e = integrate.quad(lambda t: g(t) * (1 - t) ** (b - 1), lo, hi, weight="alg",
-                                          wvar=(a - 1.0, 0.0), **opts)
-                elif hi == 1.0:
-                    v, e = integrate.quad(lambda t: g(t) * t ** (a - 1), lo, hi, weight="alg",
-                                          wvar=(0.0, b - 1.0), **opts)
+                if hi <= 0.5:
+                    v, e = half(left, a, b, c, lo, hi)
                 else:
-                    v, e = integrate.quad(lambda t: g(t) * t ** (a - 1) * (1 - t) ** (b - 1), lo, hi, **opts)
+                    v, e = half(right, b, a, 1 - c, 1.0 - hi, 1.0 - lo)
                 total += v
                 err += e
     return total / norm / n ** 2, err / norm / n ** 2

@@ -1,28 +1,43 @@
-"""Kink-aware exact Mixup loss for piecewise-linear networks (docs/theory.md §2).
+"""Kink-aware exact Mixup loss for piecewise-linear networks, vectorised (docs/theory.md §2.3).
 
 Along a pair's segment ``λ ↦ u_j + λ(u_i − u_j)`` a network of affine layers and piecewise-linear
-activations (ReLU, LeakyReLU, ReLU6, Hardtanh) is affine in λ between breakpoints. The breakpoints
-are found exactly, layer by layer: on each piece a unit's pre-activation is affine, so it crosses an
-activation threshold θ at most once, at ``t = t_k + (t_{k+1} − t_k)(z_k − θ)/(z_k − z_{k+1})``.
-Values at new breakpoints are interpolated linearly (exact on an affine piece), then the layer is
-applied at all breakpoints. On each piece the logit is affine, so the integrand is the smooth loss
-of an affine function of λ times the Beta(α, β) density; it is integrated by rules that converge
-geometrically on every piece:
+activations (ReLU, LeakyReLU, ReLU6, Hardtanh) is affine in λ between breakpoints. All pairs of a
+block are processed at once, layer by layer, with tensor operations only:
 
-- pieces touching 0 (or 1) by Gauss–Jacobi in the weight λ^(α−1) (or (1−λ)^(β−1)) on ``[0, x]``
-  (``[x, 1]``); ½ is always a breakpoint, so the other factor of the density is analytic there;
-- pieces ``[l, r] ⊂ [0, ½]`` with ``l ≥ r/2`` (away from 0 relative to their length) by
-  Gauss–Legendre; closer pieces as ``∫_0^r − ∫_0^l`` of the piece's affine extension (twice the
-  piece's length at most), each by Gauss–Jacobi; the same mirrored on ``[½, 1]``.
+- the breakpoints ``T`` (pairs × B, sorted) start as fixed cuts (0, ½, 1 and, for a concentrated
+  Beta density, its quantiles); at an activation every unit whose pre-activation changes side of a
+  threshold between two neighbouring breakpoints crosses it once there (it is affine on the piece),
+  at a λ found by linear interpolation; up to ``cap`` such crossings per pair are compacted with a
+  cumulative sum (no sort of candidates, no per-pair loop) and the layer's values there interpolated;
+- the next affine block is applied at all points, which are then sorted;
+- a pair with more crossings than ``cap`` raises its block's overflow flag (a device tensor); after
+  all blocks one synchronisation reads the flags and recomputes the flagged blocks with the exact
+  worst-case cap. Nothing inside the block loop reads a value back to the host.
 
-Every integral is evaluated with m and m/2 nodes; ``Σ|Q_m − Q_{m/2}|`` (an estimate of the m/2-node
-error, so a large over-estimate of the returned m-node error when convergence is geometric) plus a
-rounding allowance is the reported error; m doubles on the integrals whose difference is too large.
+On each piece the logit is affine, so the integrand is the loss of an affine function of λ times the
+Beta density. Every piece is integrated on its own interval (never as a difference of two integrals
+of an extension): in the half of [0, 1] it lies in, with μ = λ (left) or μ = 1 − λ (right),
+
+- the end pieces ``[0, T₁]`` and ``[T_{B−2}, 1]`` by Gauss–Jacobi in the weight ``μ^(a−1)`` (the
+  density's endpoint singularity is in the weight);
+- every other piece ``[l, r]`` by Gauss–Legendre in ``s = log μ`` (``dμ = μ ds``): the singularity
+  at μ = 0 is at s = −∞, so the rule converges geometrically however close the piece is to 0.
+
+The density enters as ``(μ/c)^(a−1)((1−μ)/(1−c))^(b−1)`` with ``log1p`` of relative offsets from a
+dyadic centre ``c`` (no cancellation of large logarithms at large α, β), normalised by its integral
+computed with the same rules over the fixed cuts (no ``betaln``). Each piece is integrated with m and
+m/2 nodes; ``Σ|Q_m − Q_{m/2}|`` (an estimate of the m/2-node error, so an over-estimate of the returned
+m-node value's error when convergence is geometric) plus a rounding allowance is the reported error.
+When it exceeds ``rtol``·value, the whole sum is redone with 2m nodes (one synchronisation per round).
+
+With ``rows=None`` only the pairs i < j are integrated, with the density ``Beta(α, β) + Beta(β, α)``
+(pair (j, i) at λ is pair (i, j) at 1 − λ), and the n pairs i = i contribute their standard loss.
 """
 from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -36,15 +51,38 @@ from ._validate import DTYPE
 from ._warnings import AccuracyWarning
 
 KINK_AFFINE_LAYERS = AFFINE_LAYERS + (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.Dropout, nn.BatchNorm1d,
-                                      nn.BatchNorm2d)
+                                      nn.BatchNorm2d, nn.BatchNorm3d, nn.Unflatten)
 """Layers applied as they are at the breakpoints: affine maps in eval mode (the model is evaluated as an
 eval-mode copy, where ``Dropout`` is the identity and batch norm uses its running statistics)."""
 KINK_ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ReLU6, nn.Hardtanh)
 FIRST_NODES = 8
-"""Nodes per piece on the first try (the m/2 = 4-node rule gives the error estimate)."""
-MAX_PIECE_NODES = 512
+"""Nodes per piece in the first round (the m/2 = 4-node rule gives the error estimate)."""
+MAX_PIECE_NODES = 256
 ROUNDING_RTOL = 64 * float(np.finfo(np.float64).eps)
 """Rounding allowance added to the error estimate, relative to Σ|terms| (≈ 1.4e-14)."""
+QUANTILE_LEVELS = (1e-15, 1e-12, 1e-9, 1e-6, 1e-4, 1e-3, 1e-2, 0.05, 0.15, 0.3, 0.5)
+"""Cuts at these quantiles of each Beta density (and their complements) when α or β exceeds
+``CONCENTRATED``: every piece then spans at most about one standard deviation of the bulk, where the
+density varies slowly enough for a few nodes."""
+CONCENTRATED = 3.0
+TINY = 1e-290
+"""Crossings closer than this to 0 are moved there (their pieces' logs stay finite; the moved mass is
+below 1e-290^min(α,β), and the logit is continuous)."""
+CHUNK_SCALE = 1
+"""Blocks hold ``CHUNK_SCALE × chunk_elements`` values in the widest tensor (fewer, larger blocks; the
+kink path's per-block work is many small operations)."""
+
+
+# ---------------------------------------------------------------- the network as stages
+
+@dataclass
+class KinkPlan:
+    """``f = stages ∘ head ∘ prefix``: ``prefix`` (affine, applied once per sample, or ``None``),
+    ``head`` (affine layers applied at the breakpoints before the first activation, or ``None``),
+    then ``(activation, affine block)`` stages; every module is a float64 eval-mode copy."""
+    prefix: nn.Module | None
+    head: nn.Module | None
+    stages: list
 
 
 def _thresholds(layer: nn.Module) -> tuple[float, ...]:
@@ -70,165 +108,161 @@ def _flat_layers(model) -> list[nn.Module] | None:
     return out
 
 
-def kink_plan(model, shortcut: bool):
-    """``(prefix_layers, tail_layers)`` when ``model`` is a ``Sequential`` of affine layers and
-    piecewise-linear activations with at least one activation, else ``None``. ``prefix_layers`` is the
-    leading affine block applied once per sample (the first-layer shortcut) when ``shortcut``."""
-    layers = _flat_layers(model)
+def _inplace(act: nn.Module) -> nn.Module:
+    act.inplace = True  # our copy, applied to our own tensors (saves an allocation per layer)
+    return act
+
+
+def plan_from_layers(layers: list[nn.Module], shortcut: bool) -> KinkPlan | None:
+    """The ``KinkPlan`` of a chain of affine layers and piecewise-linear activations (at least one
+    activation), else ``None``."""
     if not layers or not all(isinstance(m, KINK_AFFINE_LAYERS + KINK_ACTIVATIONS) for m in layers):
         return None
     if not any(isinstance(m, KINK_ACTIVATIONS) for m in layers):
         return None
     k = 0
-    if shortcut:
-        while not isinstance(layers[k], KINK_ACTIVATIONS):
-            k += 1
-    return layers[:k], layers[k:]
-
-
-def _float64_eval(layers: list[nn.Module]) -> nn.Sequential:
-    return eval_copy(nn.Sequential(*layers))
-
-
-# ---------------------------------------------------------------- breakpoints
-
-def _insert_kinks(T: torch.Tensor, Z: torch.Tensor, thresholds) -> tuple[torch.Tensor, torch.Tensor]:
-    """Add every crossing of a threshold by a unit on a piece; values there by linear interpolation."""
-    P, B = T.shape
-    H = Z[0, 0].numel()
-    Zf = Z.reshape(P, B, H)
-    news = []
-    for theta in thresholds:
-        D = Zf - theta
-        d0, d1 = D[:, :-1], D[:, 1:]
-        cross = (d0 * d1) < 0
-        if not bool(cross.any()):
-            continue
-        t0, t1 = T[:, :-1, None], T[:, 1:, None]
-        t = t0 + (t1 - t0) * (d0 / torch.where(cross, d0 - d1, torch.ones((), dtype=DTYPE, device=T.device)))
-        t = torch.where(cross, t.clamp(min=0.0, max=1.0), torch.full((), 2.0, dtype=DTYPE, device=T.device))
-        count = int(cross.sum((1, 2)).max())
-        news.append(torch.sort(t.reshape(P, -1), dim=1).values[:, :count])
-    if not news:
-        return T, Z
-    new = torch.cat(news, 1)
-    new = torch.where(new > 1.0, torch.ones((), dtype=DTYPE, device=T.device), new)  # padding: empty pieces at 1
-    T2 = torch.sort(torch.cat([T, new], 1), dim=1).values
-    idx = (torch.searchsorted(T, T2, right=True) - 1).clamp(0, B - 2)
-    ta, tb = T.gather(1, idx), T.gather(1, idx + 1)
-    span = tb - ta
-    frac = torch.where(span > 0, (T2 - ta) / torch.where(span > 0, span, torch.ones_like(span)), torch.zeros_like(span))
-    frac = frac.clamp(0.0, 1.0)
-    gi = idx[:, :, None].expand(P, T2.shape[1], H)
-    Za, Zb = Zf.gather(1, gi), Zf.gather(1, gi + 1)
-    Z2 = torch.lerp(Za, Zb, frac[:, :, None])  # exact at both ends of a piece
-    return T2, Z2.reshape(P, T2.shape[1], *Z.shape[2:])
-
-
-def _breakpoints(Ui, Uj, tail: list[nn.Module]):
-    """Breakpoints ``T`` (P, B), sorted, with 0, ½, 1, and the logits ``F`` (P, B, K) there."""
-    P = Ui.shape[0]
-    T = torch.tensor([0.0, 0.5, 1.0], dtype=DTYPE, device=Ui.device).expand(P, 3).contiguous()
-    shape = Ui.shape[1:]
-    Z = torch.lerp(Uj[:, None].expand(P, 3, *shape), Ui[:, None].expand(P, 3, *shape),
-                   T.reshape(P, 3, *([1] * len(shape))).expand(P, 3, *shape))
-    for layer in tail:
-        if isinstance(layer, KINK_ACTIVATIONS):
-            T, Z = _insert_kinks(T, Z, _thresholds(layer))
-            Z = layer(Z)
+    while not isinstance(layers[k], KINK_ACTIVATIONS):
+        k += 1
+    lead = eval_copy(nn.Sequential(*layers[:k])) if k else None
+    stages, block = [], []
+    for m in layers[k:]:
+        if isinstance(m, KINK_ACTIVATIONS):
+            if stages or block:
+                stages[-1][1] = block
+            stages.append([m, None])
+            block = []
         else:
-            B = T.shape[1]
-            Z = layer(Z.reshape(P * B, *Z.shape[2:]))
-            Z = Z.reshape(P, B, *Z.shape[1:])
-    return T, Z.reshape(T.shape[0], T.shape[1], -1)
+            block.append(m)
+    stages[-1][1] = block
+    stages = [(_inplace(eval_copy(act)), eval_copy(nn.Sequential(*blk)) if blk else None) for act, blk in stages]
+    return KinkPlan(lead if shortcut else None, None if shortcut else lead, stages)
 
 
-# ---------------------------------------------------------------- one activation layer: events and running sums
-
-_REGIONS = {  # activation on the regions between its thresholds: act(z) = σ z + τ
-    nn.ReLU: lambda m: ((0.0, 0.0), (1.0, 0.0)),
-    nn.LeakyReLU: lambda m: ((float(m.negative_slope), 0.0), (1.0, 0.0)),
-    nn.ReLU6: lambda m: ((0.0, 0.0), (1.0, 0.0), (0.0, 6.0)),
-    nn.Hardtanh: lambda m: ((0.0, float(m.min_val)), (1.0, 0.0), (0.0, float(m.max_val))),
-}
+def kink_plan(model, shortcut: bool) -> KinkPlan | None:
+    """The ``KinkPlan`` of an ``nn.Sequential`` of affine layers and piecewise-linear activations, else
+    ``None`` (``theory._trace.traced_plan`` covers other modules)."""
+    layers = _flat_layers(model)
+    return None if layers is None else plan_from_layers(layers, shortcut)
 
 
-def _regions(layer):
-    for cls, fn in _REGIONS.items():
-        if type(layer) is cls:
-            return fn(layer)
-    return None
+# ---------------------------------------------------------------- breakpoints, vectorised
+
+def _first_crossings(Z0: torch.Tensor, Z1: torch.Tensor, thresholds: torch.Tensor, cuts: torch.Tensor):
+    """Sorted breakpoints (P, B) of the first activation, whose pre-activation ``Z0 + λ(Z1 − Z0)`` is affine
+    on all of [0, 1]: each unit crosses each threshold at most once, at ``(θ − Z0)/(Z1 − Z0)``. Units that do
+    not cross put a copy of the cut ½ (a zero-length piece), so the count is fixed: units × thresholds."""
+    P = Z0.shape[0]
+    D0 = Z0.reshape(P, -1, 1) - thresholds
+    D1 = Z1.reshape(P, -1, 1) - thresholds
+    cross = D0 * D1 < 0  # strictly inside (0, 1)
+    t = torch.where(cross, D0 / torch.where(cross, D0 - D1, 1.0), 0.5).reshape(P, -1).clamp(min=TINY)
+    return torch.sort(torch.cat([cuts.expand(P, cuts.shape[0]), t], 1), dim=1).values
 
 
-def single_activation(tail: list[nn.Module], U: torch.Tensor):
-    """``(pre, act, M, c)`` when ``tail`` = affine layers, one activation, affine layers: ``pre`` maps
-    the mixed features to the pre-activations and the affine rest is ``v ↦ M v + c`` (M: K × H)."""
-    acts = [k for k, m in enumerate(tail) if isinstance(m, KINK_ACTIVATIONS)]
-    if len(acts) != 1 or _regions(tail[acts[0]]) is None:
-        return None
-    k = acts[0]
-    pre, post = nn.Sequential(*tail[:k]), nn.Sequential(*tail[k + 1:])
+def _crossings(T: torch.Tensor, Z: torch.Tensor, thresholds: torch.Tensor, cap: int):
+    """Up to ``cap`` threshold crossings per pair between neighbouring breakpoints.
+
+    ``T`` (P, B) sorted, ``Z`` (P, B, H) values affine between neighbours. Returns the new points
+    ``t`` (P, cap), the values there ``Zt`` (P, cap, H) and a per-pair overflow flag. Unused slots repeat
+    the last interior breakpoint ``T[:, B−2]`` (a zero-length piece), keeping ``T[:, 1] > 0`` and
+    ``T[:, −2] < 1`` so that the end pieces stay at indices 0 and B − 2."""
+    P, B, H = Z.shape
+    R = thresholds.shape[0]
+    above = Z > thresholds[0] if R == 1 else Z[..., None] > thresholds  # (P, B, H[, R])
+    hit = (above[:, 1:] ^ above[:, :-1]).reshape(P, -1)  # over (piece, unit[, threshold])
+    N = hit.shape[1]
+    rank = torch.cumsum(hit, 1, dtype=torch.int32)
+    overflow = rank[:, -1] > cap
+    slot = (rank * hit).clamp_(max=cap + 1).long()  # 0: no crossing, 1..cap: kept, cap + 1: over the cap
+    sel = torch.full((P, cap + 2), N, dtype=torch.long, device=T.device)
+    sel.scatter_(1, slot, torch.arange(N, device=T.device).expand(P, N))
+    sel = sel[:, 1:cap + 1]
+    used = sel < N
+    sel = torch.where(used, sel, 0)
+    b, h, r = sel // (H * R), (sel // R) % H, sel % R
+    theta = thresholds[r]
+    Zflat = Z.reshape(P, B * H)
+    d0 = Zflat.gather(1, b * H + h) - theta
+    d1 = Zflat.gather(1, (b + 1) * H + h) - theta
+    frac = d0 / torch.where(used, d0 - d1, 1.0)
+    tb, tb1 = T.gather(1, b), T.gather(1, b + 1)
+    t = tb + (tb1 - tb) * frac
+    keep = used & (t > 0) & (t < 1)
+    b = torch.where(keep, b, B - 2)
+    frac = torch.where(keep, frac, 0.0)
+    t = torch.where(keep, t.clamp(min=TINY), T[:, B - 2:B - 1])
+    gi = b[..., None].expand(P, cap, H)
+    Zt = torch.lerp(Z.gather(1, gi), Z.gather(1, gi + 1), frac[..., None])
+    return t, Zt, overflow
+
+
+def _apply(block, Z: torch.Tensor, shape) -> torch.Tensor:
+    """An affine block (or activation) on (P, B, …) points of per-point shape ``shape``."""
+    P, B = Z.shape[:2]
+    out = block(Z.reshape(P * B, *shape))
+    return out.reshape(P, B, *out.shape[1:])
+
+
+def _breakpoints(Ui, Uj, plan: KinkPlan, cuts: torch.Tensor, caps):
+    """Sorted breakpoints ``T`` (P, B) and logits ``F`` (P, B, K) there; per-pair overflow flags."""
+    P = Ui.shape[0]
+    shape = tuple(Ui.shape[1:])
+    Z0, Z1 = (Uj, Ui) if plan.head is None else (plan.head(Uj), plan.head(Ui))
+    unit_shape = tuple(Z0.shape[1:])
+    act, block = plan.stages[0]
+    thr = torch.tensor(_thresholds(act), dtype=DTYPE, device=Ui.device)
+    T = _first_crossings(Z0, Z1, thr, cuts)
+    Z = torch.addcmul(Z0[:, None], T.reshape(P, -1, *([1] * len(unit_shape))), (Z1 - Z0)[:, None])
+    overflow = torch.zeros(P, dtype=torch.bool, device=Ui.device)
+    for k, (act, next_block) in enumerate(plan.stages):
+        if k:
+            unit_shape = tuple(Z.shape[2:])
+            B = Z.shape[1]
+            Zf = Z.reshape(P, B, -1)
+            thr = torch.tensor(_thresholds(act), dtype=DTYPE, device=Ui.device)
+            t, Zt, over = _crossings(T, Zf, thr, caps[k])
+            overflow |= over
+            T, order = torch.sort(torch.cat([T, t], 1), dim=1, stable=True)
+            Z = torch.cat([Zf, Zt], 1).reshape(P, order.shape[1], *unit_shape)
+        else:
+            order = None
+        Z = act(Z)  # in place: the eval copies' activations have inplace=True
+        if next_block is not None:
+            Z = _apply(next_block, Z, unit_shape)
+        if order is not None:  # points back in λ order, after the block (the narrower side for the logits)
+            Zf = Z.reshape(P, order.shape[1], -1)
+            Z = Zf.gather(1, order[..., None].expand_as(Zf)).reshape(Z.shape)
+    return T, Z.reshape(P, T.shape[1], -1), overflow
+
+
+def _unit_counts(U: torch.Tensor, plan: KinkPlan) -> list[int]:
+    """Pre-activation units × thresholds of each activation stage (probed on one row)."""
+    counts = []
     with torch.no_grad():
-        Z0 = pre(U[:1])
-        H = Z0[0].numel()
-        if H > 16384:
-            return None
-        basis = torch.cat([torch.zeros(1, H, dtype=DTYPE, device=U.device),
-                           torch.eye(H, dtype=DTYPE, device=U.device)]).reshape(H + 1, *Z0.shape[1:])
-        out = post(basis).reshape(H + 1, -1)
-    c = out[0]
-    return pre, tail[k], (out[1:] - c).T.contiguous(), c
+        Z = U[:1].clone()  # the activations work in place
+        if plan.head is not None:
+            Z = plan.head(Z)
+        for act, block in plan.stages:
+            counts.append(Z[0].numel() * len(_thresholds(act)))
+            Z = act(Z)
+            if block is not None:
+                Z = block(Z)
+        counts.append(Z[0].numel())
+    return counts
 
 
-def _event_pieces(Zi: torch.Tensor, Zj: torch.Tensor, act: nn.Module, M: torch.Tensor, c: torch.Tensor):
-    """Breakpoints ``T`` (P, B) and per piece the logit at its left end and its slope, for
-    ``F(λ) = M act(Z_j + λ(Z_i − Z_j)) + c``: each unit crossing a threshold is an event that changes
-    its (σ, τ); running sums of ``M_h(Δσ z_h + Δτ)`` and ``M_h Δσ dz_h`` over the sorted events give
-    the affine logit of every piece (no network evaluation between or at breakpoints)."""
-    regions = _regions(act)
-    thresholds = torch.tensor(_thresholds(act), dtype=DTYPE, device=Zi.device)
-    sig = torch.tensor([r[0] for r in regions], dtype=DTYPE, device=Zi.device)
-    tau = torch.tensor([r[1] for r in regions], dtype=DTYPE, device=Zi.device)
-    P = Zi.shape[0]
-    dZ = Zi - Zj  # (P, H)
-    # region just after λ = 0: thresholds below z (or equal with z increasing)
-    start = ((Zj[..., None] > thresholds) | ((Zj[..., None] == thresholds) & (dZ[..., None] > 0))).sum(-1)
-    A = c + (sig[start] * Zj + tau[start]) @ M.T  # (P, K)
-    Bs = (sig[start] * dZ) @ M.T
-    safe = torch.where(dZ != 0, dZ, torch.ones_like(dZ))
-    t = (thresholds - Zj[..., None]) / safe[..., None]  # (P, H, R−1)
-    hit = (dZ[..., None] != 0) & (t > 0) & (t < 1)
-    up = (dZ > 0)[..., None].expand_as(t)
-    # region index after the crossing: above threshold k is region k+1 when rising, k when falling
-    kidx = torch.arange(thresholds.shape[0], device=Zi.device).expand_as(t)
-    old = torch.where(up, kidx, kidx + 1)
-    new = torch.where(up, kidx + 1, kidx)
-    d_sig = torch.where(hit, sig[new] - sig[old], torch.zeros_like(t))
-    d_tau = torch.where(hit, tau[new] - tau[old], torch.zeros_like(t))
-    tt = torch.where(hit, t, torch.full_like(t, 2.0)).reshape(P, -1)
-    order = torch.argsort(tt, dim=1)
-    count = int(hit.reshape(P, -1).sum(1).max()) if hit.numel() else 0
-    order = order[:, :count]
-    te = tt.gather(1, order)  # (P, E) sorted event times (padding 2.0)
-    H = Zi.shape[1]
-    unit = order // thresholds.shape[0]
-    dA = (d_sig.reshape(P, -1).gather(1, order) * Zj.gather(1, unit) + d_tau.reshape(P, -1).gather(1, order))
-    dB = d_sig.reshape(P, -1).gather(1, order) * dZ.gather(1, unit)
-    MA = M.T[unit]  # (P, E, K)
-    cumA = torch.cat([A[:, None], A[:, None] + torch.cumsum(dA[..., None] * MA, 1)], 1)  # (P, E+1, K)
-    cumB = torch.cat([Bs[:, None], Bs[:, None] + torch.cumsum(dB[..., None] * MA, 1)], 1)
-    base = torch.tensor([0.0, 0.5, 1.0], dtype=DTYPE, device=Zi.device).expand(P, 3)
-    T = torch.sort(torch.cat([base, te.clamp(max=1.0)], 1), dim=1).values
-    l = T[:, :-1]
-    idx = torch.searchsorted(te.contiguous(), l.contiguous(), right=True)  # events at or before the piece's start
-    K = M.shape[0]
-    Apiece = cumA.gather(1, idx[..., None].expand(P, idx.shape[1], K))
-    Bpiece = cumB.gather(1, idx[..., None].expand(P, idx.shape[1], K))
-    del H
-    return T, Apiece + l[..., None] * Bpiece, Bpiece
+def _caps(counts: list[int], n_cuts: int, exact: bool) -> list[int]:
+    """Crossings allowed per pair at each activation: its units × thresholds (exact for the first one,
+    which is affine on the whole segment); with ``exact`` the worst case (pieces × units × thresholds)."""
+    caps, B = [], n_cuts
+    for k, c in enumerate(counts[:-1]):
+        cap = c if k == 0 and not exact else ((B - 1) * c if exact else c)
+        caps.append(cap)
+        B += cap
+    return caps
 
 
-# ---------------------------------------------------------------- rules and the smooth loss
+# ---------------------------------------------------------------- the density and the rules
 
 @lru_cache(maxsize=64)
 def _legendre(m: int):
@@ -236,172 +270,248 @@ def _legendre(m: int):
     return (t + 1) / 2, w / 2  # on [0, 1]
 
 
-def _stable_loss(name: str, F: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
-    """The loss as a sum of non-negative terms (no cancellation at large margins)."""
-    if name == "logistic":
-        # ỹ softplus(−f) + (1 − ỹ) softplus(f) = log1p(e^−|f|) + (1 − ỹ) relu(f) + ỹ relu(−f): one exp
-        f, y = F[..., 0], Y[..., 0]
-        return torch.log1p(torch.exp(-f.abs())) + (1 - y) * torch.relu(f) + y * torch.relu(-f)
-    if name == "softmax":
-        return -(Y * torch.log_softmax(F, -1)).sum(-1)
-    R = Y - F
-    return 0.5 * (R * R).sum(-1)
+@dataclass(frozen=True)
+class _Density:
+    """``weight × Beta(a, b)`` on λ, unnormalised as ``(λ/c)^(a−1)((1−λ)/(1−c))^(b−1)``, and ``log_norm``,
+    the log of its integral (so the normalised density is ``exp(log ρ̃ − log_norm)``)."""
+    a: float
+    b: float
+    c: float
+    weight: float
+    log_norm: float = 0.0
+
+
+def _centre(a: float, b: float) -> float:
+    """A dyadic point where the density has its mass (mode, or mean for a, b ≤ 1): 1 − c is exact."""
+    c = (a - 1) / (a + b - 2) if a > 1 and b > 1 else a / (a + b)
+    return min(max(round(c * 2 ** 30) / 2 ** 30, 2.0 ** -30), 1 - 2.0 ** -30)
+
+
+def _log_ratio(x, c, offset=None):
+    """``log(x/c)``; near c from the relative offset ``x − c`` (given exactly as ``offset``, or formed)."""
+    off = x - c if offset is None else offset
+    near = off.abs() < 0.5 * c
+    return torch.where(near, torch.log1p(off / c), torch.log(x) - torch.log(c))
+
+
+def _log_rho(mu, offset, a: float, b: float, c: float, right):
+    """``log ρ̃`` at μ = c' + offset in the coordinates of its half: λ = μ (left) or 1 − μ (right, with
+    a ↔ b, c' = c or 1 − c). The offset from the centre is exact, so large α, β lose nothing to rounding."""
+    if a == 1.0 and b == 1.0:
+        return torch.zeros_like(mu)
+    as_t = lambda v: torch.tensor(v, dtype=DTYPE, device=mu.device)
+    aa, bb, cc = torch.where(right, as_t(b), as_t(a)), torch.where(right, as_t(a), as_t(b)), \
+        torch.where(right, as_t(1 - c), as_t(c))
+    # (a−1)·log(μ/c) + (b−1)·log((1−μ)/(1−c))
+    return (aa - 1) * _log_ratio(mu, cc, offset(cc)) + (bb - 1) * _log_ratio(1 - mu, 1 - cc, -offset(cc))
 
 
 class _Rules:
-    """Node sets for one (α, β) and m: Gauss–Jacobi for λ^(α−1) and (1−λ)^(β−1) on [0, 1], Legendre."""
+    """Nodes of one round: Legendre (m and m/2) and Gauss–Jacobi for μ^(a−1) per density exponent."""
 
-    def __init__(self, alpha: float, beta: float, m: int, device):
+    def __init__(self, densities, m: int, device):
         as_t = lambda v: torch.as_tensor(v, dtype=DTYPE, device=device)
-        self.mu_a, self.nu_a = map(as_t, MixupLambda(alpha, 1.0).nodes(m))
-        self.mu_b, self.nu_b = map(as_t, MixupLambda(beta, 1.0).nodes(m))
-        self.gl_t, self.gl_w = map(as_t, _legendre(m))
+        self.m = m
+        self.legendre = [tuple(map(as_t, _legendre(q))) for q in (m, m // 2)]
+        self.jacobi = {}
+        for d in densities:
+            for e in (d.a, d.b):
+                if e not in self.jacobi:
+                    self.jacobi[e] = [tuple(map(as_t, MixupLambda(e, 1.0).nodes(q))) for q in (m, m // 2)]
 
 
-def _piece_integrals(loss: str, alpha: float, beta: float, rules: _Rules, kind: str, x, sign, l, Fl, S, Yi, Yj):
-    """Signed integrals ``∫ loss(F_l + (λ − l)S, ỹ(λ)) Beta(α, β)(dλ)``, one per row (see the module doc)."""
-    log_norm = special.betaln(alpha, beta)
-    if kind == "left":  # over [0, x], λ = xμ, μ ~ Beta(α, 1)
-        lam = x[:, None] * rules.mu_a
-        off = lam - l[:, None]
-        logc = alpha * torch.log(x) - math.log(alpha) - log_norm
-        wt = rules.nu_a * torch.exp(logc[:, None] + (beta - 1.0) * torch.log1p(-lam))
-    elif kind == "right":  # over [x, 1], 1 − λ = (1 − x)μ, μ ~ Beta(β, 1)
-        s = (1 - x)[:, None] * rules.mu_b
-        lam = 1 - s
-        off = (1 - l)[:, None] - s
-        logc = beta * torch.log1p(-x) - math.log(beta) - log_norm
-        wt = rules.nu_b * torch.exp(logc[:, None] + (alpha - 1.0) * torch.log1p(-s))
-    else:  # Legendre on [l, x]
-        h = (x - l)[:, None]
-        off = h * rules.gl_t
-        lam = l[:, None] + off
-        logd = (alpha - 1.0) * torch.log(lam) + (beta - 1.0) * torch.log1p(-lam) - log_norm
-        wt = h * rules.gl_w * torch.exp(logd)
-    F = Fl[:, None, :] + off[..., None] * S[:, None, :]
-    Y = Yj[:, None, :] + lam[..., None] * (Yi - Yj)[:, None, :]
-    terms = sign[:, None] * wt * _stable_loss(loss, F, Y)
-    return terms.sum(1), terms.abs().sum(1)
+def _interior_terms(l, r, Fl, Fr, Yi, Yj, loss, densities, t, w, singular):
+    """Terms (P, I, q) of ∫ loss·density over interior pieces [l, r] (P, I): Legendre in log μ where the
+    density is singular at μ = 0 (``singular[side]``) and the piece is near it (r > 2l), else in μ."""
+    right = l >= 0.5
+    lm = torch.where(right, 1 - r, l)
+    rm = torch.where(right, 1 - l, r)
+    width = rm - lm
+    logs = (rm > 2 * lm) & torch.where(right, singular[1], singular[0])
+    kappa = torch.where(logs, torch.log1p(width / lm), 0.0)[..., None]  # log(r/l) from the relative width
+    E = torch.expm1(kappa * t)
+    D = torch.expm1(kappa)
+    frac = torch.where(logs[..., None], E / torch.where(logs[..., None], D, 1.0), t)  # (μ − l)/(r − l)
+    jac = torch.where(logs[..., None], kappa * (E + 1) / torch.where(logs[..., None], D, 1.0), 1.0)
+    step = width[..., None] * frac
+    mu = lm[..., None] + step
+    offset = lambda cc: (lm[..., None] - cc) + step  # μ − c without the rounding of μ
+    Fa = torch.where(right[..., None], Fr, Fl)
+    Fb = torch.where(right[..., None], Fl, Fr)
+    F = Fa[:, :, None] + frac[..., None] * (Fb - Fa)[:, :, None]
+    lam = torch.where(right[..., None], 1 - mu, mu)
+    Y = Yj[:, None, None] + lam[..., None] * (Yi - Yj)[:, None, None]
+    rb = right[..., None]
+    dens = 0.0
+    for d in densities:
+        dens = dens + d.weight * torch.exp(_log_rho(mu, offset, d.a, d.b, d.c, rb) - d.log_norm)
+    return (width[..., None] * w) * jac * dens * loss(F, Y)
 
 
-def _slopes(T: torch.Tensor, F: torch.Tensor):
-    """Per piece: the logit at its left end and its slope in λ, from the logits at the breakpoints."""
-    l, r = T[:, :-1], T[:, 1:]
-    h = torch.where(r > l, r - l, torch.ones_like(r))
-    return F[:, :-1], (F[:, 1:] - F[:, :-1]) / h[..., None]
+def _end_terms(x, F0, F1, Yi, Yj, loss, densities, jacobi, q_index, right: bool):
+    """Terms (P, q) of the end piece [0, x] (or, ``right``, [1 − x, 1]) in μ = λ (or 1 − λ): Gauss–Jacobi
+    in μ^(a−1) with a the exponent of that end; F0, F1: the logits at μ = 0 and μ = x."""
+    out = 0.0
+    for d in densities:
+        a, b, c = (d.b, d.a, 1 - d.c) if right else (d.a, d.b, d.c)
+        nodes, nu = jacobi[a][q_index]
+        mu = x[:, None] * nodes  # (P, q)
+        # ∫_0^x μ^(a−1) g dμ = (x^a/a) Σ ν g(xν); with the centring c^(1−a): (x/c)^a · c/a
+        c_t = torch.tensor(c, dtype=DTYPE, device=x.device)
+        log_scale = a * _log_ratio(x, c_t) + math.log(c / a)
+        logw = log_scale[:, None] + torch.log(nu) + (0.0 if b == 1.0 else (b - 1) * _log_ratio(1 - mu, 1 - c_t))
+        F = F0[:, None] + nodes[None, :, None] * (F1 - F0)[:, None]
+        lam = 1 - mu if right else mu
+        Y = Yj[:, None] + lam[..., None] * (Yi - Yj)[:, None]
+        out = out + d.weight * torch.exp(logw - d.log_norm) * loss(F, Y)
+    return out
 
 
-def _panels(T: torch.Tensor, Fl: torch.Tensor, S: torch.Tensor):
-    """Integral items ``(kind, x, sign, l, F_l, S, pair)`` for the pieces between breakpoints."""
-    l, r = T[:, :-1], T[:, 1:]
-    valid = r > l
-    pair = torch.arange(T.shape[0], device=T.device)[:, None].expand_as(l)
-    left_side = r <= 0.5
-    items = []
-
-    def add(kind, mask, x, sign):
-        if bool(mask.any()):
-            items.append((kind, x[mask], torch.full_like(x[mask], sign), l[mask], Fl[mask], S[mask], pair[mask]))
-
-    near0 = valid & left_side & (l < r / 2)  # includes l = 0
-    add("legendre", valid & left_side & ~near0, r, 1.0)
-    add("left", near0, r, 1.0)
-    add("left", near0 & (l > 0), l, -1.0)
-    near1 = valid & ~left_side & ((1 - r) < (1 - l) / 2)  # includes r = 1
-    add("legendre", valid & ~left_side & ~near1, r, 1.0)
-    add("right", near1, l, 1.0)
-    add("right", near1 & (r < 1), r, -1.0)
-    return items
+def _integrate(T, F, Yi, Yj, loss, densities, rules: _Rules):
+    """``(Σ Q_m, Σ|Q_m − Q_{m/2}|, Σ|terms|)`` over all pieces of a block (tensors, no host sync)."""
+    B = T.shape[1]
+    integer = lambda e: float(e).is_integer() and e >= 1  # μ^(e−1) a polynomial: no singularity at μ = 0
+    singular = (not all(integer(d.a) for d in densities), not all(integer(d.b) for d in densities))
+    l, r = T[:, 1:B - 2], T[:, 2:B - 1]
+    Fl, Fr = F[:, 1:B - 2], F[:, 2:B - 1]
+    q = []
+    for k, (t, w) in enumerate(rules.legendre):
+        inner = _interior_terms(l, r, Fl, Fr, Yi, Yj, loss, densities, t, w, singular)
+        left = _end_terms(T[:, 1], F[:, 0], F[:, 1], Yi, Yj, loss, densities, rules.jacobi, k, False)
+        right = _end_terms(1 - T[:, B - 2], F[:, B - 1], F[:, B - 2], Yi, Yj, loss, densities, rules.jacobi, k,
+                           True)
+        pieces = torch.cat([inner.sum(-1), left.sum(-1, keepdim=True), right.sum(-1, keepdim=True)], 1)
+        mag = inner.abs().sum() + left.abs().sum() + right.abs().sum() if k == 0 else None
+        q.append((pieces, mag))
+    (fine, mag), (coarse, _) = q
+    return fine.sum(), (fine - coarse).abs().sum(), mag
 
 
-def _block_integral(loss, alpha, beta, T, Fl, S, Yi, Yj, rtol, device):
-    """``(Q, Σ|Q_m − Q_{m/2}| + rounding, largest m)`` for one block of pairs.
+def _stable_loss(name: str):
+    """The loss as a sum of non-negative terms (no cancellation at large margins), on (..., K) logits."""
+    if name == "logistic":
+        def logistic(F, Y):  # ỹ softplus(−f) + (1 − ỹ) softplus(f) = log1p(e^−|f|) + (1 − ỹ) relu(f) + ỹ relu(−f)
+            f, y = F[..., 0], Y[..., 0]
+            return torch.log1p(torch.exp(-f.abs())) + (1 - y) * torch.relu(f) + y * torch.relu(-f)
+        return logistic
+    if name == "softmax":
+        return lambda F, Y: -(Y * torch.log_softmax(F, -1)).sum(-1)
 
-    Every integral starts with m = ``FIRST_NODES``; those whose ``|Q_m − Q_{m/2}|`` exceeds
-    ``rtol/2 · max(|Q_m|, block value / items)`` are redone with 2m nodes (the m-node value becomes the
-    new comparison), up to ``MAX_PIECE_NODES``."""
-    rules = {}
-
-    def rule(m):
-        if m not in rules:
-            rules[m] = _Rules(alpha, beta, m, device)
-        return rules[m]
-
-    groups = []
-    for kind, x, sign, l, Fl_, S_, pair in _panels(T, Fl, S):
-        args = (kind, x, sign, l, Fl_, S_, Yi[pair], Yj[pair])
-        fine, mag = _piece_integrals(loss, alpha, beta, rule(FIRST_NODES), *args)
-        coarse, _ = _piece_integrals(loss, alpha, beta, rule(FIRST_NODES // 2), *args)
-        groups.append([args, fine, coarse, mag])
-    total = sum(float(g[1].sum()) for g in groups)
-    count = sum(g[1].shape[0] for g in groups)
-    floor = abs(total) / max(count, 1)
-    m = FIRST_NODES
-    while m < MAX_PIECE_NODES:
-        todo = [(g, (g[1] - g[2]).abs() > 0.5 * rtol * torch.clamp(g[1].abs(), min=floor)) for g in groups]
-        if not any(bool(bad.any()) for _, bad in todo):
-            break
-        m *= 2
-        for g, bad in todo:
-            if bool(bad.any()):
-                args = tuple(a[bad] if isinstance(a, torch.Tensor) else a for a in g[0])
-                fine, mag = _piece_integrals(loss, alpha, beta, rule(m), *args)
-                g[2] = g[2].clone()
-                g[2][bad] = g[1][bad]
-                g[1] = g[1].clone()
-                g[1][bad] = fine
-                g[3] = g[3].clone()
-                g[3][bad] = mag
-    value = sum(g[1].sum() for g in groups)
-    error = sum((g[1] - g[2]).abs().sum() + ROUNDING_RTOL * g[3].sum() for g in groups)
-    return value, error, m
+    def squared(F, Y):
+        R = Y - F
+        return 0.5 * (R * R).sum(-1)
+    return squared
 
 
-def _per_pair_width(U: torch.Tensor, tail: list[nn.Module]) -> int:
-    """A size estimate for one pair's breakpoint tensor: (3 + possible kinks) × widest layer."""
-    with torch.no_grad():
-        Z = U[:1]
-        widest, kinks = Z[0].numel(), 0
-        for layer in tail:
-            if isinstance(layer, KINK_ACTIVATIONS):
-                kinks += len(_thresholds(layer)) * Z[0].numel()
-            Z = layer(Z)
-            widest = max(widest, Z[0].numel())
-    return (3 + min(kinks, 4096)) * widest
+def _cuts(alpha: float, beta: float) -> np.ndarray:
+    """Fixed breakpoints: 0, ½, 1 and, for a concentrated density, quantiles of Beta(α, β) and Beta(β, α)."""
+    pts = {0.0, 0.5, 1.0}
+    if max(alpha, beta) > CONCENTRATED:
+        levels = np.array(QUANTILE_LEVELS)
+        for a, b in ((alpha, beta), (beta, alpha)):
+            q = np.concatenate([special.betaincinv(a, b, levels), 1 - special.betaincinv(b, a, levels)])
+            pts.update(float(v) for v in q if TINY < v < 1 - 1e-15 and np.isfinite(v))
+    return np.array(sorted(pts))
 
 
-def kink_pair_sum(P, alpha: float, beta: float, plan, rtol: float, chunk_elements: int, rows, pair_blocks):
-    """``(Σ_pairs E_λ l, error bound)``: the kink-aware sum over ordered pairs (or a shard's rows)."""
-    prefix_layers, tail_layers = plan
-    with torch.no_grad():
-        X = P.inputs  # the caller's shape (n, …): a conv first layer needs it
-        U = _float64_eval(prefix_layers)(X) if prefix_layers else X
-        layers = list(_float64_eval(tail_layers))
-        fast = single_activation(layers, U)
-        if fast is not None:
-            pre, act, M, c = fast
-            U = pre(U).reshape(U.shape[0], -1)
-            width = U.shape[1] * len(_thresholds(act)) * (2 * FIRST_NODES + 4 * M.shape[0]) + 2 * U.shape[1]
+def _normalised(densities, cuts: torch.Tensor, device) -> tuple[list[_Density], float]:
+    """Each density with ``log_norm`` = log ∫ρ̃, computed with the integrator's own rules over the fixed
+    cuts (128 nodes per piece), and the relative difference from 64 nodes (its error estimate)."""
+    out, err = [], 0.0
+    T = cuts[None]
+    one = lambda F, Y: torch.ones(F.shape[:-1], dtype=DTYPE, device=device)
+    F = torch.zeros(1, T.shape[1], 1, dtype=DTYPE, device=device)
+    Y = torch.zeros(1, 1, dtype=DTYPE, device=device)
+    for d in densities:
+        unit = _Density(d.a, d.b, d.c, 1.0)
+        rules = _Rules([unit], 128, device)
+        fine, diff, _ = _integrate(T, F, Y, Y, one, [unit], rules)
+        fine, diff = float(fine), float(diff)
+        out.append(_Density(d.a, d.b, d.c, d.weight, math.log(fine)))
+        err = max(err, diff / fine)
+    return out, err
+
+
+# ---------------------------------------------------------------- the sum over pairs
+
+def _upper_pairs(n: int, per_block: int, device):
+    """Index tensors ``(I, J)`` of the pairs i < j, at most ``per_block`` pairs per block (row-wise)."""
+    i0 = 0
+    while i0 < n - 1:
+        counts, i1 = [], i0
+        while i1 < n - 1 and (not counts or sum(counts) + (n - 1 - i1) <= per_block):
+            counts.append(n - 1 - i1)
+            i1 += 1
+        if sum(counts) > per_block:  # one long row: split its j-range
+            for j0 in range(i0 + 1, n, per_block):
+                J = np.arange(j0, min(n, j0 + per_block))
+                yield (torch.full((len(J),), i0, dtype=torch.long, device=device),
+                       torch.as_tensor(J, device=device))
         else:
-            width = _per_pair_width(U, layers)
-        total = torch.zeros((), dtype=DTYPE, device=U.device)
-        err = torch.zeros((), dtype=DTYPE, device=U.device)
-        worst_m = FIRST_NODES
-        for i0, i1, j0, j1 in pair_blocks(P.n, width, chunk_elements, rows):
-            bi, bj = i1 - i0, j1 - j0
-            Ui = U[i0:i1, None].expand(bi, bj, *U.shape[1:]).reshape(bi * bj, *U.shape[1:])
-            Uj = U[None, j0:j1].expand(bi, bj, *U.shape[1:]).reshape(bi * bj, *U.shape[1:])
-            Yi = P.Y[i0:i1, None].expand(bi, bj, P.K).reshape(bi * bj, P.K)
-            Yj = P.Y[None, j0:j1].expand(bi, bj, P.K).reshape(bi * bj, P.K)
-            if fast is not None:
-                T, Fl, S = _event_pieces(Ui, Uj, act, M, c)
-            else:
-                T, F = _breakpoints(Ui, Uj, layers)
-                Fl, S = _slopes(T, F)
-            value, error, m = _block_integral(P.loss.name, alpha, beta, T, Fl, S, Yi, Yj, rtol, U.device)
-            worst_m = max(worst_m, m)
-            total, err = total + value, err + error
-    if float(err) > rtol * float(total):
-        warnings.warn(f"kink-aware Mixup loss: error estimate {float(err):.2e} above rtol × value with "
-                      f"{MAX_PIECE_NODES} nodes per piece", AccuracyWarning, stacklevel=3)
+            I = np.repeat(np.arange(i0, i1), counts)
+            J = np.concatenate([np.arange(i + 1, n) for i in range(i0, i1)])
+            yield torch.as_tensor(I, device=device), torch.as_tensor(J, device=device)
+        i0 = i1
+
+
+def _rect_pairs(n: int, per_block: int, rows, pair_blocks, device):
+    """Index tensors of the ordered pairs (i, j), i in ``rows``, j in range(n)."""
+    for i0, i1, j0, j1 in pair_blocks(n, 1, per_block, rows):
+        I = torch.arange(i0, i1, device=device)[:, None].expand(i1 - i0, j1 - j0).reshape(-1)
+        J = torch.arange(j0, j1, device=device)[None].expand(i1 - i0, j1 - j0).reshape(-1)
+        yield I, J
+
+
+def kink_pair_sum(P, alpha: float, beta: float, plan: KinkPlan, rtol: float, chunk_elements: int, rows,
+                  pair_blocks):
+    """``(Σ_pairs E_λ l, error bound)`` as tensors: the kink-aware sum over ordered pairs (all of them, or
+    those with i in ``rows``)."""
+    device = P.device
+    folded = rows is None or (int(rows[0]) == 0 and int(rows[1]) == P.n)
+    if folded:
+        dens = [_Density(alpha, alpha, _centre(alpha, alpha), 2.0)] if alpha == beta else \
+            [_Density(alpha, beta, _centre(alpha, beta), 1.0), _Density(beta, alpha, _centre(beta, alpha), 1.0)]
+    else:
+        dens = [_Density(alpha, beta, _centre(alpha, beta), 1.0)]
+    cuts = torch.as_tensor(_cuts(alpha, beta), dtype=DTYPE, device=device)
+    dens, norm_err = _normalised(dens, cuts, device)
+    loss = _stable_loss(P.loss.name)
+    with torch.no_grad():
+        U = plan.prefix(P.inputs) if plan.prefix is not None else P.inputs
+        counts = _unit_counts(U, plan)
+        caps = _caps(counts, cuts.shape[0], exact=False)
+        width = (cuts.shape[0] + sum(caps)) * max(max(counts), int(np.prod(U.shape[1:])), 2 * FIRST_NODES * P.K)
+        per_block = max(1, CHUNK_SCALE * chunk_elements // width)
+        blocks = list(_upper_pairs(P.n, per_block, device) if folded else
+                      _rect_pairs(P.n, per_block, rows, pair_blocks, device))
+        diag = torch.zeros((), dtype=DTYPE, device=device)
+        if folded:
+            diag = loss(P.F, P.Y).sum()
+        m = FIRST_NODES
+        while True:
+            rules = _Rules(dens, m, device)
+            parts = [_block(P, U, I, J, plan, cuts, caps, loss, dens, rules) for I, J in blocks]
+            if parts:
+                redo = torch.stack([p[3] for p in parts]).cpu().numpy()  # the one synchronisation of the round
+                if redo.any():
+                    exact = _caps(counts, cuts.shape[0], exact=True)
+                    for k in np.flatnonzero(redo):
+                        parts[k] = _block(P, U, *blocks[k], plan, cuts, exact, loss, dens, rules)
+            total = diag + sum(p[0] for p in parts)
+            mag = diag.abs() + sum(p[2] for p in parts)
+            err = sum(p[1] for p in parts) + (ROUNDING_RTOL + norm_err) * mag
+            tot, e = float(total), float(err)
+            if e <= rtol * abs(tot) or 2 * m > MAX_PIECE_NODES:
+                break
+            m *= 2
+    if not e <= rtol * abs(tot):
+        warnings.warn(f"kink-aware Mixup loss: error estimate {e:.2e} above rtol × value with {m} nodes per "
+                      f"piece", AccuracyWarning, stacklevel=3)
     return total, err
+
+
+def _block(P, U, I, J, plan, cuts, caps, loss, dens, rules):
+    """One block's ``(value, Σ|Q_m − Q_{m/2}|, Σ|terms|, overflow flag)``, all device tensors."""
+    T, F, overflow = _breakpoints(U[I], U[J], plan, cuts, caps)
+    value, diff, mag = _integrate(T, F, P.Y[I], P.Y[J], loss, dens, rules)
+    return value, diff, mag, overflow.any()
