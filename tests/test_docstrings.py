@@ -62,6 +62,20 @@ def test_every_function_documents_what_it_raises():
     assert not missing, f"public functions without a Raises section: {missing}"
 
 
+def test_result_records_document_every_field():
+    """A record's Attributes section names each of its dataclass fields (``r1, r2, r3 : float`` counts for three)."""
+    import dataclasses
+
+    from numpydoc.docscrape import ClassDoc
+
+    missing = []
+    for name, obj in documented_objects():
+        if inspect.isclass(obj) and dataclasses.is_dataclass(obj) and "\nAttributes\n---" in (inspect.getdoc(obj) or ""):
+            documented = {part.strip() for entry in ClassDoc(obj)["Attributes"] for part in entry.name.split(",")}
+            missing += [f"{name}.{f.name}" for f in dataclasses.fields(obj) if f.name not in documented]
+    assert not missing, f"record fields missing from Attributes: {missing}"
+
+
 def test_see_also_names_exist():
     """Every name a See Also section links is a public name of ``theory`` (or a method of one)."""
     from numpydoc.docscrape import FunctionDoc, ClassDoc
