@@ -5,7 +5,8 @@ The checks, and why these:
 - every function: ``GL08`` (a docstring), ``SS01``/``SS06`` (a one-line summary), ``PR01``/``PR02``/
   ``PR03`` (the Parameters section lists exactly the signature's parameters, in order), ``RT01``
   (a Returns section), ``SA01`` (See Also, linking the related functions), ``EX01`` (an Examples
-  block; the suite runs it as a doctest, so it is also correct);
+  block; the suite runs it as a doctest, so it is also correct), and a Raises section (our own check:
+  numpydoc has none) except for the four structural queries that accept any object;
 - every class: ``GL08``, ``SS01``, ``SS06``, ``SA01``; classes a user constructs (``MixupLambda``)
   also ``PR01``/``PR02``. Result records (``Expansion``, ``RobustnessBound``, …) document their fields
   under "Attributes" instead of "Parameters" — they are returned, never built by hand — and take
@@ -24,6 +25,9 @@ numpydoc_validate = pytest.importorskip("numpydoc.validate", reason="numpydoc is
 import theory  # noqa: E402
 
 FUNCTION_CHECKS = {"GL08", "SS01", "SS06", "PR01", "PR02", "PR03", "RT01", "SA01", "EX01"}
+# numpydoc has no check for a missing Raises section; every public function has one except these
+# structural queries, which accept any object and return a bool or None.
+WITHOUT_RAISES = {"has_bias", "is_affine", "is_piecewise_linear", "split_affine_prefix"}
 CLASS_CHECKS = {"GL08", "SS01", "SS06", "SA01"}
 CONSTRUCTED_CLASS_CHECKS = CLASS_CHECKS | {"PR01", "PR02"}
 
@@ -48,6 +52,28 @@ def test_public_docstring_is_numpydoc(name):
     report = numpydoc_validate.validate(f"theory.{name}")
     errors = [f"{code}: {message}" for code, message in report["errors"] if code in checks_for(obj)]
     assert not errors, f"theory.{name}:\n" + "\n".join(errors)
+
+
+def test_every_function_documents_what_it_raises():
+    from numpydoc.docscrape import FunctionDoc
+
+    missing = [name for name, obj in documented_objects()
+               if inspect.isfunction(obj) and name not in WITHOUT_RAISES and not FunctionDoc(obj)["Raises"]]
+    assert not missing, f"public functions without a Raises section: {missing}"
+
+
+def test_result_records_document_every_field():
+    """A record's Attributes section names each of its dataclass fields (``r1, r2, r3 : float`` counts for three)."""
+    import dataclasses
+
+    from numpydoc.docscrape import ClassDoc
+
+    missing = []
+    for name, obj in documented_objects():
+        if inspect.isclass(obj) and dataclasses.is_dataclass(obj) and "\nAttributes\n---" in (inspect.getdoc(obj) or ""):
+            documented = {part.strip() for entry in ClassDoc(obj)["Attributes"] for part in entry.name.split(",")}
+            missing += [f"{name}.{f.name}" for f in dataclasses.fields(obj) if f.name not in documented]
+    assert not missing, f"record fields missing from Attributes: {missing}"
 
 
 def test_see_also_names_exist():

@@ -109,6 +109,12 @@ def ellipsoid_sup(X, c, sigma) -> np.ndarray:
     numpy.ndarray
         The supremum per sign vector (a 0-d array for one vector).
 
+    Raises
+    ------
+    ValueError
+        If ``X`` is not a numeric ``(n, d)`` array, ``c ≤ 0``, or ``sigma`` does not have ``n`` entries
+        per sign vector.
+
     See Also
     --------
     ridge_sup : The ridge ball.
@@ -148,6 +154,12 @@ def ridge_sup(X, c, sigma) -> np.ndarray:
     -------
     numpy.ndarray
         The supremum per sign vector.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` is not a numeric ``(n, d)`` array, ``c ≤ 0``, or ``sigma`` does not have ``n`` entries
+        per sign vector.
 
     See Also
     --------

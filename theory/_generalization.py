@@ -71,6 +71,11 @@ def retentiveness_ratio(X, V) -> np.ndarray:
     numpy.ndarray, shape (m,)
         The ratio per direction.
 
+    Raises
+    ------
+    ValueError
+        If the rows of ``V`` and of ``X`` differ in length.
+
     See Also
     --------
     retentive_constant : Its minimum over a sphere.
@@ -275,6 +280,11 @@ def wgamma_value(X, theta) -> np.ndarray:
     -------
     numpy.ndarray
         ``E_x[h''(θᵀx)]·θᵀΣ̂₀θ`` per row.
+
+    Raises
+    ------
+    ValueError
+        If ``theta`` and the rows of ``X`` differ in length.
 
     See Also
     --------

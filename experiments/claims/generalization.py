@@ -1,4 +1,4 @@
-"""Checks of the generalization results (Zhang et al. 2021, Section 4; docs/theory.md §5): C9, C10, C11, C12."""
+"""Checks of the generalization results (Zhang et al. 2021, Section 4: Lemma 4.1, Theorems 4.2 and 4.3; docs/theory.md §5): C9, C10, C11, C12."""
 from __future__ import annotations
 
 import math

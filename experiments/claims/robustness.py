@@ -1,4 +1,4 @@
-"""Checks of the robustness results (Zhang et al. 2021, Section 3; docs/theory.md §4): C4, C5, C6, C7, C8, C13."""
+"""Checks of the robustness results (Zhang et al. 2021, Section 3: Theorems 3.1 and 3.3; docs/theory.md §4): C4, C5, C6, C7, C8, C13."""
 from __future__ import annotations
 
 import json

@@ -1,6 +1,6 @@
 """C10: Rademacher complexity of the Mixup-induced (ellipsoid) class vs the ridge class across intrinsic dimension.
 
-Data ``x = A z`` with ``rank(Σ_X) = r`` in ambient dimension ``d = 100`` (``theory.generalization.
+Data ``x = A z`` with ``rank(Σ₀) = r`` in ambient dimension ``d = 100`` (``theory.generalization.
 lowrank_gaussian``, unit variance per coordinate on average, so ``tr Σ ≈ d`` whatever r). One task per r:
 ``theory.generalization.intrinsic_dimension_sweep`` (issue 4) computes the Monte-Carlo Rademacher
 complexity of ``E_c = {θᵀΣ̂₀θ ≤ c}`` (exact per sign vector: ``√(c/n)‖Pξ‖``) and of the ridge ball

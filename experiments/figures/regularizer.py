@@ -3,7 +3,7 @@
 One task per dataset: ``theory.regularizer.regularizer_comparison`` (issue 4) on the centered
 training set with logistic regression fitted by scikit-learn (no intercept). Plotted per dataset:
 the exact excess ``L_mix − S(θ)`` (``S = E_{D̃} L_std(λθ)``), the shrinkage form
-``(1/2n) E_{D̃}[(1−λ)² Σ A''(λx_iᵀθ)] θᵀΣ̂θ`` and the paper form ``(1/2n)[Σ A''(x_iᵀθ)] ρ₂ θᵀΣ̂θ``;
+``(1/2n) E_{D̃}[(1−λ)² Σ h''(λx_iᵀθ)] θᵀΣ̂θ`` and the paper form ``(1/2n)[Σ h''(x_iᵀθ)] ρ₂ θᵀΣ̂θ``;
 for context ``L_mix − L_std`` and ``R1 + R2 + R3`` (C2). The paper form is +∞ for α ≤ 1 (ρ₂ = ∞):
 drawn as ▲ markers on the top edge, not hidden.
 """
