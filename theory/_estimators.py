@@ -301,6 +301,35 @@ class EstimatorMoments:
     ``batch_sizes`` for each scheme ``s`` of ``schemes``. ``mixup_loss`` (= L_mix), ``standard_loss``
     (= L_std, the mean self-pair loss) and ``off_diagonal`` (the mean over ordered pairs i ≠ j) are
     computed with the smoothed targets.
+
+    Attributes
+    ----------
+    schemes : tuple of str
+        The schemes computed.
+    batch_sizes : numpy.ndarray
+        The batch sizes computed.
+    n : int
+        Number of points.
+    label_smoothing : float
+        ``s``: targets ``(1 − s)·y + s/K`` before mixing.
+    last_batch : str
+        What happens to a last, smaller batch.
+    mixup_loss, standard_loss, off_diagonal : float
+        L_mix, L_std (the mean self-pair loss) and the mean over ordered pairs i ≠ j.
+    pair_sum_error : float
+        Error bound of the pair sum n²·L_mix (the only inexact ingredient of the expectations).
+    expectation, expectation_error : dict
+        Per scheme, numpy arrays over ``batch_sizes``: the exact expectation of one step's loss and its bound.
+    variance, variance_error : dict
+        Per scheme, numpy arrays over ``batch_sizes``: the variance of one step's loss and its error estimate
+        (empty when not computed).
+    nodes : int
+        λ-nodes of the variance's rule.
+
+    See Also
+    --------
+    estimator_moments : Returns this record.
+    estimator_expectation, estimator_variance : One scheme and batch size at a time.
     """
 
     schemes: tuple
@@ -418,7 +447,7 @@ def estimator_moments(model, X, y, alpha, beta=None, *, schemes=ESTIMATOR_SCHEME
 
     Parameters
     ----------
-    model, X, y, alpha, beta, loss
+    model, X, y, alpha, beta
         As for :func:`theory.mixup_loss`.
     schemes : str or sequence of str
         Among ``"uniform"``, ``"permutation"``, ``"flip"``, ``"flip-per-sample"`` (see
@@ -427,6 +456,8 @@ def estimator_moments(model, X, y, alpha, beta=None, *, schemes=ESTIMATOR_SCHEME
         Batch sizes, each >= 1.
     label_smoothing : float
         ``s`` in [0, 1]: targets ``(1 − s)·y + s/K`` before mixing.
+    loss : {"logistic", "softmax", "squared"}
+        As for :func:`theory.mixup_loss`.
     last_batch : {"keep", "drop", "merge"}
         What happens to a last, smaller batch (:func:`epoch_batch_sizes`).
     variance : bool
@@ -503,7 +534,7 @@ def estimator_expectation(model, X, y, alpha, beta=None, *, scheme: str, batch_s
 
     Parameters
     ----------
-    model, X, y, alpha, beta, loss
+    model, X, y, alpha, beta
         As for :func:`theory.mixup_loss`.
     scheme : {"uniform", "permutation", "flip", "flip-per-sample"}
         How partners (and λ) are drawn inside a batch.
@@ -511,6 +542,8 @@ def estimator_expectation(model, X, y, alpha, beta=None, *, scheme: str, batch_s
         Batch size, >= 1 (larger than n: one batch of all points).
     label_smoothing : float
         ``s`` in [0, 1].
+    loss : {"logistic", "softmax", "squared"}
+        As for :func:`theory.mixup_loss`.
     last_batch : {"keep", "drop", "merge"}
         A last, smaller batch: a step of its own (default, ``DataLoader(drop_last=False)``), dropped,
         or (one sample only) merged into the previous batch (``experiments.training``).
