@@ -187,9 +187,15 @@ def test_rows_gradient_matches_pairs_share():
 
 @pytest.mark.slow
 def test_margins_beyond_auto_limit_against_converged_pairs():
-    """Margins of ±500: still within 1e-12 of numpy all pairs with a
-    4096-node rule (which agrees with 2048 nodes to 1e-14); ~30 s."""
+    """Margins up to 487 (just below MAX_MARGIN): still within 1e-12 of numpy all pairs with a
+    4096-node rule (which agrees with 2048 nodes to 1e-14); ~30 s. Beyond MAX_MARGIN: refused at once."""
+    from theory._separated import MAX_MARGIN
     model, X, y, z = problem(20, 2, 400.0, seed=21)
+    assert np.abs(z).max() > MAX_MARGIN
+    with pytest.raises(ValueError, match="MAX_MARGIN"):
+        mixup_loss_error(model, X, y, 0.3, 2.0)
+    model, X, y, z = problem(20, 2, 250.0, seed=21)
+    assert 400 < np.abs(z).max() <= MAX_MARGIN
 
     def pairs(q):
         lam, w = _beta_rule(q, 0.3, 2.0)

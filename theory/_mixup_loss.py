@@ -21,7 +21,7 @@ from ._summary import summary_repr
 from ._kinks import kink_pair_sum, kink_plan
 from ._mixing import MAX_NODES, MixupLambda
 from ._models import AFFINE_LAYERS, eval_copy, is_affine, is_piecewise_linear, layers_of, split_affine_prefix
-from ._separated import check_margins, panel_edges, separated_pair_sum
+from ._separated import MAX_MARGIN_FIXED_RULE, check_margins, panel_edges, separated_pair_sum
 from ._warnings import AccuracyWarning
 
 DEFAULT_NODES = 64
@@ -276,7 +276,8 @@ def _value_and_error(model, X, y, alpha, beta, loss, nodes, rtol, method, shortc
     P = prepare(model, X, y, loss)
     rows = check_rows(rows, P.n)
     if method == "separated" or (method == "auto" and shortcut and _separated_applies(P)
-                                 and ((nodes is None and wide_margins(P.F)) or separated_preferred(P.F, P.n))):
+                                 and ((nodes is None and wide_margins(P.F)) or separated_preferred(P.F, P.n))
+                                 and (nodes is None or float(P.F.abs().max()) <= MAX_MARGIN_FIXED_RULE)):
         return (*_separated(P, alpha, beta, nodes, rtol, rows), P.n)
     if method == "pairs" and _separated_applies(P) and wide_margins(P.F) and nodes is None:
         warnings.warn(f"mixup_loss: logistic margins up to {float(P.F.abs().max()):.3g} make the λ-integrand nearly "
@@ -362,7 +363,7 @@ def _separated(P: Problem, alpha, beta, nodes, rtol, rows) -> tuple[torch.Tensor
     if not _separated_applies(P):
         raise ValueError("method='separated' needs loss='logistic' and a model affine end-to-end with one "
                          "output (theory.linear_model); use method='pairs' or 'auto'")
-    check_margins(P.F)
+    check_margins(P.F, nodes)
     r = SEPARATED_RTOL if rtol is None else rtol
     total, bound = separated_pair_sum(P.F, P.Y, alpha, beta, nodes=nodes, rtol=r, rows=_row_range(P.n, rows))
     return total, torch.as_tensor(bound, dtype=DTYPE)
@@ -379,6 +380,7 @@ def mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: 
     - logistic regression (a model affine end-to-end with one output, ``loss="logistic"``;
       ``method="auto"`` or ``"separated"``): the separated expansion, O(n) (docs/theory.md §2.6).
       Default ``rtol`` 1e-12; λ integrated exactly (with ``nodes=q``: the q-node rule's value).
+      Margins ``|f(x_i)|`` above ``MAX_MARGIN`` = 512 raise ``ValueError`` (ranges: docs/theory.md §0.1).
     - piecewise-linear ``nn.Sequential`` models (affine layers — Linear, Conv, Flatten, AvgPool — and
       ReLU, LeakyReLU, ReLU6, Hardtanh; ``method="auto"`` or ``"kinks"``): kink-aware integration.
       Each pair's λ-breakpoints are found exactly layer by layer and each affine piece is integrated

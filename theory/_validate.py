@@ -136,13 +136,17 @@ RTOL_RANGE = (1e-15, 1.0)
 """Relative tolerances accepted (``rtol=``): from a few ulps (below, rounding alone exceeds it) to 1 (excluded)."""
 
 
+CLOSED_FORM_ALPHA_RANGE = (1e-300, 1e100)
+"""α, β accepted by ``MixupLambda`` (closed-form moments only): beyond, products such as αβ overflow or the
+moments underflow to subnormals."""
+
+
 def check_alpha_beta(alpha: Any, beta: Any = None, *, bounded: bool = True) -> tuple[float, float]:
     """Mixup's Beta(alpha, beta) parameters; ``beta=None`` means ``beta = alpha``. In ``ALPHA_RANGE`` unless
-    ``bounded=False`` (any finite value > 0)."""
-    lo, hi = ALPHA_RANGE if bounded else (0, None)
-    edges = "both" if bounded else "right"
-    a = check_scalar(alpha, "alpha", float, min_val=lo, max_val=hi, include_boundaries=edges)
-    b = a if beta is None else check_scalar(beta, "beta", float, min_val=lo, max_val=hi, include_boundaries=edges)
+    ``bounded=False`` (``CLOSED_FORM_ALPHA_RANGE``)."""
+    lo, hi = ALPHA_RANGE if bounded else CLOSED_FORM_ALPHA_RANGE
+    a = check_scalar(alpha, "alpha", float, min_val=lo, max_val=hi)
+    b = a if beta is None else check_scalar(beta, "beta", float, min_val=lo, max_val=hi)
     return a, b
 
 
