@@ -73,6 +73,7 @@ def manifold_mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "squared",
     C11 — Zhang et al. 2021, two-layer ReLU network result (Section 4); docs/theory.md §5.3.
 
     ``theory.mixup_loss`` of the last ``nn.Linear`` on the hidden features (all pairs × Gauss–Jacobi).
+    ``y``: real targets for ``loss="squared"`` (the default, as in C11), labels in {0, 1} for ``"logistic"``.
     """
     from ._mixup_loss import mixup_loss
 

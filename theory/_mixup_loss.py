@@ -16,7 +16,7 @@ from torch import nn
 
 from ._problem import Problem, prepare
 from ._validate import (DTYPE, MAX_CHUNK_ELEMENTS, MAX_DRAWS, MAX_NODES, as_labels, check_alpha_beta, check_choice, check_count,
-                        check_nodes, check_nonnegative, check_rng, check_rows, check_rtol, check_scalar)
+                        check_nodes, check_nonnegative, check_pairs, check_rng, check_rows, check_rtol, check_scalar)
 from ._summary import summary_repr
 from ._kinks import kink_pair_sum, kink_plan
 from ._mixing import MAX_NODES, MixupLambda
@@ -279,6 +279,8 @@ def _value_and_error(model, X, y, alpha, beta, loss, nodes, rtol, method, shortc
                                  and ((nodes is None and wide_margins(P.F)) or separated_preferred(P.F, P.n))
                                  and (nodes is None or float(P.F.abs().max()) <= MAX_MARGIN_FIXED_RULE)):
         return (*_separated(P, alpha, beta, nodes, rtol, rows), P.n)
+    if not (P.K == 1 and P.loss.name == "squared" and shortcut and is_affine(P.model)):  # that one is O(n)
+        check_pairs(rows[1] - rows[0], P.n)
     if method == "pairs" and _separated_applies(P) and wide_margins(P.F) and nodes is None:
         warnings.warn(f"mixup_loss: logistic margins up to {float(P.F.abs().max()):.3g} make the λ-integrand nearly "
                       f"kinked; the node-doubling error estimate is not a bound there (method='auto' takes the "
@@ -481,6 +483,7 @@ def mixup_loss_unmixed(model, X, y, alpha, beta=None, *, loss: str = "logistic",
     if nodes is not None:
         check_nodes(nodes)
     P = prepare(model, X, y, loss)
+    check_pairs(P.n, P.n)
     lam, w = _rule(alpha, beta, nodes, True, P.device)
     own = 1 - s * (1 - lam)  # weight on x_i after the homotopy
     U, rest = _features(P, shortcut)
