@@ -312,3 +312,25 @@ def test_wide_margins_tiny_alpha_estimate_is_honest(scale):
     value, bound = mixup_loss_error(model, X, y, al)
     assert abs(value - ref) <= bound + 1e-12 * ref
     assert value == pytest.approx(ref, rel=1e-11)
+
+
+@pytest.mark.parametrize("kind", ["linear", "tanh"])
+def test_row_share_is_the_documented_partial_sum_for_symmetric_rules(kind):
+    """``rows=(r0, r1)`` is ``(1/n²) Σ_{r0≤i<r1} Σ_j E_λ l`` also for α = β, where the all-pairs paths fold the
+    λ-rule (the fold preserves only the full sum: a shard used to get another share of the same total)."""
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(6, 2)), np.array([1, 0, 1, 1, 0, 0])
+    model = (theory.linear_model(2, weight=[1.0, -0.5], intercept=0.2) if kind == "linear"
+             else theory.smooth_mlp(2, [3], generator=torch.Generator().manual_seed(1)))
+    q, al = 16, 0.7
+    lam, w = _beta_rule(q, al, al)
+    with torch.no_grad():
+        f = lambda Z: model(torch.as_tensor(Z)).reshape(-1).numpy()
+        share = 0.0
+        for i in range(0, 2):
+            for j in range(6):
+                Z = lam[:, None] * X[i] + (1 - lam)[:, None] * X[j]
+                t, yt = f(Z), lam * y[i] + (1 - lam) * y[j]
+                share += w @ (yt * np.logaddexp(0, -t) + (1 - yt) * np.logaddexp(0, t))
+    got = mixup_loss(model, X, y, al, nodes=q, rows=(0, 2), method="pairs")
+    assert got == pytest.approx(share / 36, rel=1e-13)
