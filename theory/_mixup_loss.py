@@ -112,8 +112,8 @@ def _pair_blocks(n: int, per_pair: int, chunk_elements: int, rows=None):
 def _linear_pair_sum(P: Problem, z: torch.Tensor, lam, w, chunk_elements: int, rows=None) -> torch.Tensor:
     """Σ_ij E_λ l for a model affine end-to-end (K = 1): only the n margins are mixed.
 
-    Logistic: ``Σ_ij E_λ softplus(λz_i + (1−λ)z_j)`` pair by pair — the cost — minus the label term
-    ``Σ_ij E_λ ỹ_ij z̃_ij`` in closed form. The λ-rule is folded for α = β (half the softplus
+    Logistic: ``Σ_ij E_λ [ỹ·softplus(−z̃) + (1−ỹ)·softplus(z̃)]`` pair by pair — the cost — with mixed margins
+    and labels (no cancellation for tiny losses). The λ-rule is folded for α = β (half the softplus
     evaluations, ``_fold_symmetric``); blocks live in one preallocated buffer of ``chunk_elements``.
     Squared: a second moment of the mixed residuals ``z − y``, so the sum is closed form, O(n).
     ``rows`` restricts i (sharding); the shards' sums add up to the total.
