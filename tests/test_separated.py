@@ -187,9 +187,15 @@ def test_rows_gradient_matches_pairs_share():
 
 @pytest.mark.slow
 def test_margins_beyond_auto_limit_against_converged_pairs():
-    """Margins of ±500: still within 1e-12 of numpy all pairs with a
-    4096-node rule (which agrees with 2048 nodes to 1e-14); ~30 s."""
+    """Margins up to 487 (just below MAX_MARGIN): still within 1e-12 of numpy all pairs with a
+    4096-node rule (which agrees with 2048 nodes to 1e-14); ~30 s. Beyond MAX_MARGIN: refused at once."""
+    from theory._separated import MAX_MARGIN
     model, X, y, z = problem(20, 2, 400.0, seed=21)
+    assert np.abs(z).max() > MAX_MARGIN
+    with pytest.raises(ValueError, match="MAX_MARGIN"):
+        mixup_loss_error(model, X, y, 0.3, 2.0)
+    model, X, y, z = problem(20, 2, 250.0, seed=21)
+    assert 400 < np.abs(z).max() <= MAX_MARGIN
 
     def pairs(q):
         lam, w = _beta_rule(q, 0.3, 2.0)
@@ -236,3 +242,95 @@ def test_method_validation():
         mixup_loss(theory.linear_model(2), X, y, 1.0, rtol=0.0)
     with pytest.raises(ValueError, match="model"):
         mixup_loss_separated(net, X, y, 1.0)
+
+
+# ------------------------------------------------------------ tiny losses and wide margins (no cancellation)
+
+def one_class_uniform_reference(z) -> float:
+    """``(1/n²) Σ_ij E_{λ~U(0,1)} log1p(e^{−(λz_i + (1−λ)z_j)})`` for labels all 1 and margins z ≥ 20, in closed
+    form: ``log1p(e^{−t}) = Σ_k (−1)^{k+1} e^{−kt}/k`` and ``E_λ e^{−kt} = e^{−kb}(1 − e^{−k(a−b)})/(k(a−b))``
+    (−expm1, no cancellation); three terms reach 1e-26 relative at t ≥ 20."""
+    a, b = np.maximum.outer(z, z), np.minimum.outer(z, z)
+    total = np.zeros_like(a)
+    for k in (1, 2, 3):
+        d = k * (a - b)
+        ratio = np.where(d > 0, -np.expm1(-d) / np.where(d > 0, d, 1.0), 1.0)
+        total += (-1) ** (k + 1) * np.exp(-k * b) * ratio / k
+    return float(total.mean())
+
+
+@pytest.mark.parametrize("lo,hi,n", [(20.0, 100.0, 40), (40.0, 400.0, 40), (20.0, 100.0, 2000)])
+def test_tiny_losses_keep_relative_accuracy(lo, hi, n):
+    """One class, well classified: L_mix ≈ 7.4e-12 (margins 20–100) or 5.1e-21 (40–400). Written as
+    softplus(z̃) − ỹz̃ this lost 4 digits and all of them (0.0); the separated method returned −3e-14 at n = 2000."""
+    z = np.linspace(lo, hi, n)
+    model = theory.linear_model(1, weight=[1.0], intercept=0.0)
+    ref = one_class_uniform_reference(z)
+    value, bound = mixup_loss_error(model, z[:, None], np.ones(n), 1.0)
+    assert value > 0
+    assert value == pytest.approx(ref, rel=TARGET_RTOL, abs=0)
+    assert abs(value - ref) <= bound + 1e-14 * ref
+    if n <= 40:  # the all-pairs kernel is written without cancellation too
+        pairs = mixup_loss(model, z[:, None], np.ones(n), 1.0, method="pairs", nodes=1024)
+        assert pairs == pytest.approx(ref, rel=1e-9, abs=0)  # 1024 nodes: kink-free, converged to ~1e-10
+
+
+def test_mpmath_reference_for_the_closed_form():
+    """The closed form above against mpmath's tanh-sinh quadrature at 40 digits, one pair."""
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 40
+    a, b = 37.0, 180.0
+    exact = mpmath.quad(lambda lam: mpmath.log1p(mpmath.exp(-(lam * a + (1 - lam) * b))), [0, 1])
+    pair = one_class_uniform_reference(np.array([a, b])) * 4 - (
+        one_class_uniform_reference(np.array([a])) + one_class_uniform_reference(np.array([b])))
+    assert pair / 2 == pytest.approx(float(exact), rel=1e-14)
+
+
+def quad_pair_loss(a, b, ya, yb, al, be) -> float:
+    """``E_λ[ỹ softplus(−z̃) + (1−ỹ) softplus(z̃)]`` by QUADPACK (algebraic weight), split at the crossing."""
+    def f(lam):
+        t, yt = lam * a + (1 - lam) * b, lam * ya + (1 - lam) * yb
+        return yt * np.logaddexp(0.0, -t) + (1 - yt) * np.logaddexp(0.0, t)
+    total = integrate.quad(f, 0.0, 1.0, weight="alg", wvar=(al - 1.0, be - 1.0), epsabs=0.0, epsrel=QUAD_EPSREL,
+                           limit=4000, points=None)[0]
+    return total / math.exp(special.betaln(al, be))
+
+
+@pytest.mark.parametrize("scale", [pytest.param(1.0, marks=pytest.mark.slow), 0.4])
+def test_wide_margins_tiny_alpha_estimate_is_honest(scale):
+    """α = β = 1e-4, margins up to ±250 (±100) with an intercept, n = 10: the default method's estimate is never
+    below its true error (all-pairs node doubling under-reported 20× at ±210) against QUADPACK pair by pair;
+    ~13 s (2 s) on one idle core, the rules of the wide case dominate."""
+    rng = np.random.default_rng(65)
+    n, al = 10, 1e-4
+    X = rng.normal(size=(n, 2))
+    model = theory.linear_model(2, weight=[150.0 * scale, 80.0 * scale], intercept=[3.0])
+    z = model(torch.as_tensor(X)).detach().numpy().ravel()
+    y = (z + rng.normal(size=n) * 30 * scale > 0).astype(int)
+    assert np.abs(z).max() > 90
+    ref = sum(quad_pair_loss(z[i], z[j], y[i], y[j], al, al) for i in range(n) for j in range(n)) / n ** 2
+    value, bound = mixup_loss_error(model, X, y, al)
+    assert abs(value - ref) <= bound + 1e-12 * ref
+    assert value == pytest.approx(ref, rel=1e-11)
+
+
+@pytest.mark.parametrize("kind", ["linear", "tanh"])
+def test_row_share_is_the_documented_partial_sum_for_symmetric_rules(kind):
+    """``rows=(r0, r1)`` is ``(1/n²) Σ_{r0≤i<r1} Σ_j E_λ l`` also for α = β, where the all-pairs paths fold the
+    λ-rule (the fold preserves only the full sum: a shard used to get another share of the same total)."""
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(6, 2)), np.array([1, 0, 1, 1, 0, 0])
+    model = (theory.linear_model(2, weight=[1.0, -0.5], intercept=0.2) if kind == "linear"
+             else theory.smooth_mlp(2, [3], generator=torch.Generator().manual_seed(1)))
+    q, al = 16, 0.7
+    lam, w = _beta_rule(q, al, al)
+    with torch.no_grad():
+        f = lambda Z: model(torch.as_tensor(Z)).reshape(-1).numpy()
+        share = 0.0
+        for i in range(0, 2):
+            for j in range(6):
+                Z = lam[:, None] * X[i] + (1 - lam)[:, None] * X[j]
+                t, yt = f(Z), lam * y[i] + (1 - lam) * y[j]
+                share += w @ (yt * np.logaddexp(0, -t) + (1 - yt) * np.logaddexp(0, t))
+    got = mixup_loss(model, X, y, al, nodes=q, rows=(0, 2), method="pairs")
+    assert got == pytest.approx(share / 36, rel=1e-13)

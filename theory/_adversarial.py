@@ -163,6 +163,16 @@ def adversarial_losses(model, X, y, eps, *, loss: str = "logistic", norm=2, meth
         raise ValueError(f"unexpected option(s) {sorted(unknown)} for method={method!r}; accepted: {_OPTIONS[method]}")
     certify = certified_options(options) if method == "certified" else {}
     P = prepare(model, X, y, loss)
+    try:
+        out = _losses_by_method(P, eps, norm, method, options)
+    except OverflowError:
+        out = torch.full((P.n,), math.inf, dtype=DTYPE, device=P.device)
+    if not (method == "certified" and bool(out.isnan().all())) and not bool(torch.isfinite(out).all()):
+        raise ValueError(f"eps = {eps!r} is too large for X and the model: the adversarial loss overflows float64")
+    return out.detach().cpu().numpy()
+
+
+def _losses_by_method(P: Problem, eps: float, norm: float, method: str, options: dict) -> torch.Tensor:
     if method == "exact":
         out = exact_losses(P, eps, norm)
     elif method == "second_order":
@@ -180,7 +190,7 @@ def adversarial_losses(model, X, y, eps, *, loss: str = "logistic", norm=2, meth
             out = fgsm_losses(P, eps, norm, box)
         else:
             out = pgd_losses(P, eps, norm, box=box, **options)
-    return out.detach().cpu().numpy()
+    return out
 
 
 def adversarial_examples(model, X, y, eps, *, loss: str = "logistic", norm=2, method: str = "pgd",
@@ -314,4 +324,5 @@ def adversarial_loss(model, X, y, eps, *, loss: str = "logistic", norm=2, method
     >>> round(lower, 6), round(upper, 6)  # both tight for a linear model
     (0.456413, 0.456413)
     """
-    return float(np.mean(adversarial_losses(model, X, y, eps, loss=loss, norm=norm, method=method, **options)))
+    losses = adversarial_losses(model, X, y, eps, loss=loss, norm=norm, method=method, **options)
+    return float(np.sum(losses / losses.shape[0]))  # the mean without overflow of the sum

@@ -626,7 +626,7 @@ def generalization_gap_bound(X_train, y_train, X_test, y_test, *, C: float = 1.0
 
     def loss(X, y):
         z = X @ theta
-        return float((_softplus(z) - y * z).mean())
+        return float((y * _softplus(-z) + (1 - y) * _softplus(z)).mean())  # = softplus(z) − yz, no cancellation
 
     train_loss, test_loss = loss(Xtr, ytr), loss(Xte, yte)
     train_acc = float(((Xtr @ theta > 0) == (ytr == 1)).mean())

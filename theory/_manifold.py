@@ -135,6 +135,8 @@ def manifold_mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "squared",
 
     ``theory.mixup_loss`` of the last ``nn.Linear`` on the hidden features (all pairs × Gauss–Jacobi).
 
+    ``y``: real targets for ``loss="squared"`` (the default, as in C11), labels in {0, 1} for ``"logistic"``.
+
     Parameters
     ----------
     model : torch.nn.Sequential

@@ -16,12 +16,12 @@ from torch import nn
 
 from ._problem import Problem, prepare
 from ._validate import (DTYPE, MAX_CHUNK_ELEMENTS, MAX_DRAWS, MAX_NODES, as_labels, check_alpha_beta, check_choice, check_count,
-                        check_nodes, check_nonnegative, check_rng, check_rows, check_rtol, check_scalar)
+                        check_nodes, check_nonnegative, check_pairs, check_rng, check_rows, check_rtol, check_scalar)
 from ._summary import summary_repr
 from ._kinks import kink_pair_sum, kink_plan
 from ._mixing import MAX_NODES, MixupLambda
 from ._models import AFFINE_LAYERS, eval_copy, is_affine, is_piecewise_linear, layers_of, split_affine_prefix
-from ._separated import check_margins, panel_edges, separated_pair_sum
+from ._separated import MAX_MARGIN_FIXED_RULE, check_margins, panel_edges, separated_pair_sum
 from ._warnings import AccuracyWarning
 
 DEFAULT_NODES = 64
@@ -112,8 +112,8 @@ def _pair_blocks(n: int, per_pair: int, chunk_elements: int, rows=None):
 def _linear_pair_sum(P: Problem, z: torch.Tensor, lam, w, chunk_elements: int, rows=None) -> torch.Tensor:
     """Σ_ij E_λ l for a model affine end-to-end (K = 1): only the n margins are mixed.
 
-    Logistic: ``Σ_ij E_λ softplus(λz_i + (1−λ)z_j)`` pair by pair — the cost — minus the label term
-    ``Σ_ij E_λ ỹ_ij z̃_ij`` in closed form. The λ-rule is folded for α = β (half the softplus
+    Logistic: ``Σ_ij E_λ [ỹ·softplus(−z̃) + (1−ỹ)·softplus(z̃)]`` pair by pair — the cost — with mixed margins
+    and labels (no cancellation for tiny losses). The λ-rule is folded for α = β (half the softplus
     evaluations, ``_fold_symmetric``); blocks live in one preallocated buffer of ``chunk_elements``.
     Squared: a second moment of the mixed residuals ``z − y``, so the sum is closed form, O(n).
     ``rows`` restricts i (sharding); the shards' sums add up to the total.
@@ -285,8 +285,12 @@ def pair_sum_and_error(P: Problem, alpha: float, beta: float, nodes, rtol, metho
     ``P.Y`` may hold any targets the loss takes, soft ones included (label smoothing: the estimators
     of docs/theory.md §2.7); every path is affine in the target."""
     if method == "separated" or (method == "auto" and shortcut and _separated_applies(P)
-                                 and ((nodes is None and wide_margins(P.F)) or separated_preferred(P.F, P.n))):
+                                 and ((nodes is None and wide_margins(P.F)) or separated_preferred(P.F, P.n))
+                                 and (nodes is None or float(P.F.abs().max()) <= MAX_MARGIN_FIXED_RULE)):
         return _separated(P, alpha, beta, nodes, rtol, rows)
+    if not (P.K == 1 and P.loss.name == "squared" and shortcut and is_affine(P.model)):  # that one is O(n)
+        r0, r1 = (0, P.n) if rows is None else rows
+        check_pairs(r1 - r0, P.n)
     if method == "pairs" and _separated_applies(P) and wide_margins(P.F) and nodes is None:
         warnings.warn(f"mixup_loss: logistic margins up to {float(P.F.abs().max()):.3g} make the λ-integrand nearly "
                       f"kinked; the node-doubling error estimate is not a bound there (method='auto' takes the "
@@ -370,7 +374,7 @@ def _separated(P: Problem, alpha, beta, nodes, rtol, rows) -> tuple[torch.Tensor
     if not _separated_applies(P):
         raise ValueError("method='separated' needs loss='logistic' and a model affine end-to-end with one "
                          "output (theory.linear_model); use method='pairs' or 'auto'")
-    check_margins(P.F)
+    check_margins(P.F, nodes)
     r = SEPARATED_RTOL if rtol is None else rtol
     total, bound = separated_pair_sum(P.F, P.Y, alpha, beta, nodes=nodes, rtol=r, rows=_row_range(P.n, rows))
     return total, torch.as_tensor(bound, dtype=DTYPE)
@@ -387,6 +391,7 @@ def mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: 
     - logistic regression (a model affine end-to-end with one output, ``loss="logistic"``;
       ``method="auto"`` or ``"separated"``): the separated expansion, O(n) (docs/theory.md §2.6).
       Default ``rtol`` 1e-12; λ integrated exactly (with ``nodes=q``: the q-node rule's value).
+      Margins ``|f(x_i)|`` above ``MAX_MARGIN`` = 512 raise ``ValueError`` (ranges: docs/theory.md §0.1).
     - piecewise-linear ``nn.Sequential`` models (affine layers — Linear, Conv, Flatten, AvgPool — and
       ReLU, LeakyReLU, ReLU6, Hardtanh; ``method="auto"`` or ``"kinks"``): kink-aware integration.
       Each pair's λ-breakpoints are found exactly layer by layer and each affine piece is integrated
@@ -601,6 +606,7 @@ def mixup_loss_unmixed(model, X, y, alpha, beta=None, *, loss: str = "logistic",
     if nodes is not None:
         check_nodes(nodes)
     P = prepare(model, X, y, loss)
+    check_pairs(P.n, P.n)
     lam, w = _rule(alpha, beta, nodes, True, P.device)
     own = 1 - s * (1 - lam)  # weight on x_i after the homotopy
     U, rest = _features(P, shortcut)

@@ -41,7 +41,7 @@ import torch
 
 from ._problem import evaluate
 from ._validate import (DTYPE, MAX_CHUNK_ELEMENTS, as_labels, as_matrix, check_alpha_beta, check_choice, check_count, check_model,
-                        check_nodes, check_scalar, model_device)
+                        check_nodes, check_pairs, check_scalar, model_device)
 from ._losses import get_loss
 from ._mixing import MixupLambda
 from ._models import as_function, is_affine
@@ -304,6 +304,7 @@ def frozen_scale_excess(model, X, y, alpha, beta=None, *, loss: str = "logistic"
         if second == 0.0:
             return first
         return math.inf if math.isinf(rho2) else first + 0.5 * rho2 * second
+    check_pairs(n, n, "the frozen-scale expectation")
     q = DEFAULT_NODES if nodes is None else nodes
     lam_np, w_np = MixupLambda(alpha, beta).nodes(q)
     lam = torch.as_tensor(lam_np, dtype=DTYPE, device=F.device)

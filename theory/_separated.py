@@ -463,15 +463,27 @@ about ``4·max|f|`` Gauss–Jacobi nodes, and building one costs O(q²): measure
 margins are refused up front."""
 
 
-def check_margins(z: torch.Tensor) -> None:
-    """``ValueError`` naming X and the model when a logit exceeds ``MAX_MARGIN`` in magnitude."""
+MAX_MARGIN_FIXED_RULE = 160.0
+"""Largest ``|f(x_i)|`` the separated method accepts with ``nodes`` given: a fixed rule needs uniform panels of
+width 4 (each node's softplus ridge crosses them), so the work grows with the square of the margins (measured
+5 s at 110, 77 s at 440 on n = 4); the all-pairs path (``method="pairs"``) takes the same rule at O(n²q)."""
+
+
+def check_margins(z: torch.Tensor, nodes=None) -> None:
+    """``ValueError`` naming X and the model when a logit exceeds ``MAX_MARGIN`` (``MAX_MARGIN_FIXED_RULE`` with
+    ``nodes`` given) in magnitude."""
     size = z.detach().abs().reshape(-1)
     reach = float(size.max())
-    if reach > MAX_MARGIN:
+    if nodes is None and reach > MAX_MARGIN:
         raise ValueError(f"X and model give logits up to |f(x_i)| = {reach:.6g} (at i = {int(size.argmax())}); the "
                          f"exact Mixup loss of logistic regression accepts |f(x_i)| <= {MAX_MARGIN:g} (MAX_MARGIN: "
                          f"its λ-rules need about 4·max|f| nodes). Rescale X or the model, or estimate the loss "
                          f"with mixup_loss_sampled")
+    if nodes is not None and reach > MAX_MARGIN_FIXED_RULE:
+        raise ValueError(f"X and model give logits up to |f(x_i)| = {reach:.6g} (at i = {int(size.argmax())}); with "
+                         f"nodes given the separated method accepts |f(x_i)| <= {MAX_MARGIN_FIXED_RULE:g} "
+                         f"(MAX_MARGIN_FIXED_RULE: its panels grow with the margins); use method='pairs' for a fixed "
+                         f"rule at wide margins, or nodes=None")
 
 
 def mixup_loss_separated(model, X, y, alpha, beta=None, *, nodes: int | None = None, rtol: float = 1e-12,
@@ -540,7 +552,7 @@ def mixup_loss_separated(model, X, y, alpha, beta=None, *, nodes: int | None = N
                          "mixup_loss_separated")
     n = P.n
     r0, r1 = check_rows(rows, n)
-    check_margins(P.F)
+    check_margins(P.F, q)
     Xg = X if isinstance(X, torch.Tensor) and X.requires_grad else P.X
     if isinstance(model, torch.nn.Module):  # the module itself, so gradients reach its parameters
         dtype = next((t.dtype for t in model.parameters()), DTYPE)

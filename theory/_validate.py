@@ -132,17 +132,24 @@ MAX_CHUNK_ELEMENTS = 1 << 28
 """Largest ``chunk_elements`` accepted (2 GiB per float64 block)."""
 MAX_DRAWS = 10 ** 7
 """Largest number of Monte-Carlo draws (``draws=``) accepted."""
+MAX_PAIRS = 10 ** 9
+"""Largest number of ordered pairs (i, j) one call of an all-pairs method sums (a row shard counts its own
+rows × n): beyond, the work is hours to days; shard it (``rows=``) or use a linear-time or sampled method."""
 RTOL_RANGE = (1e-15, 1.0)
 """Relative tolerances accepted (``rtol=``): from a few ulps (below, rounding alone exceeds it) to 1 (excluded)."""
 
 
+CLOSED_FORM_ALPHA_RANGE = (1e-300, 1e100)
+"""α, β accepted by ``MixupLambda`` (closed-form moments only): beyond, products such as αβ overflow or the
+moments underflow to subnormals."""
+
+
 def check_alpha_beta(alpha: Any, beta: Any = None, *, bounded: bool = True) -> tuple[float, float]:
     """Mixup's Beta(alpha, beta) parameters; ``beta=None`` means ``beta = alpha``. In ``ALPHA_RANGE`` unless
-    ``bounded=False`` (any finite value > 0)."""
-    lo, hi = ALPHA_RANGE if bounded else (0, None)
-    edges = "both" if bounded else "right"
-    a = check_scalar(alpha, "alpha", float, min_val=lo, max_val=hi, include_boundaries=edges)
-    b = a if beta is None else check_scalar(beta, "beta", float, min_val=lo, max_val=hi, include_boundaries=edges)
+    ``bounded=False`` (``CLOSED_FORM_ALPHA_RANGE``)."""
+    lo, hi = ALPHA_RANGE if bounded else CLOSED_FORM_ALPHA_RANGE
+    a = check_scalar(alpha, "alpha", float, min_val=lo, max_val=hi)
+    b = a if beta is None else check_scalar(beta, "beta", float, min_val=lo, max_val=hi)
     return a, b
 
 
@@ -167,6 +174,14 @@ def check_rows(rows: Any, n: int, name: str = "rows") -> tuple[int, int]:
     if not 0 <= r0 <= r1 <= n:
         raise ValueError(f"{name} must satisfy 0 <= r0 <= r1 <= n = {n}, got {tuple(rows)!r}")
     return r0, r1
+
+
+def check_pairs(rows: int, n: int, what: str = "the all-pairs method") -> None:
+    """``ValueError`` naming X when ``rows × n`` ordered pairs exceed ``MAX_PAIRS``."""
+    if rows * n > MAX_PAIRS:
+        raise ValueError(f"X has n = {n} samples: {rows} × {n} = {rows * n:.3g} ordered pairs for {what}, above "
+                         f"MAX_PAIRS = {MAX_PAIRS:.0e} per call; shard the rows (rows=(r0, r1)), or use the separated "
+                         f"method (logistic regression) or mixup_loss_sampled")
 
 
 def check_model(model: Any, name: str = "model") -> None:
