@@ -502,6 +502,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--model", default="mlp")
     tr.add_argument("--method", default="mixup", choices=DDP_METHODS)
     tr.add_argument("--alpha", type=float, default=1.0)
+    tr.add_argument("--beta", type=float, default=None, help="Beta(alpha, beta); default beta = alpha")
     tr.add_argument("--epochs", type=int, default=20)
     tr.add_argument("--batch-size", type=int, default=128, help="global minibatch, split over the ranks "
                     "(the result does not depend on the number of ranks)")
@@ -711,7 +712,7 @@ def _setup_train(args):
     except (ValueError, FileNotFoundError) as exc:
         raise UsageError(f"--dataset {args.dataset}: {exc}") from None
     config = TrainConfig(dataset=args.dataset, model=args.model, method=args.method, alpha=args.alpha,
-                         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                         beta=args.beta, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          optimizer=args.optimizer, weight_decay=args.weight_decay,
                          hidden=tuple(args.hidden), n_train=args.n_train, seed=args.seed, device=args.device,
                          dtype=args.dtype)

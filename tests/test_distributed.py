@@ -137,6 +137,11 @@ def _cli_runs(tmp):
     return runs
 
 
+TRAIN_ARGV = ["train", "--dataset", "two_moons", "--model", "mlp", "--hidden", "8", "--n-train", "40",
+              "--method", "mixup", "--alpha", "0.4", "--beta", "1.5", "--epochs", "2", "--batch-size", "6",
+              "--lr", "0.05", "--optimizer", "adam", "--seed", "2", "--device", "cpu", "--dtype", "float64"]
+
+
 def _worker(rank, init_file, out_dir, killed_dir):
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     torch.set_num_threads(1)
@@ -156,6 +161,8 @@ def _worker(rank, init_file, out_dir, killed_dir):
                             "history": res["history"]}
         res = ddp_train(_train_config("mixup"), checkpoint=os.path.join(out_dir, "ckpt"), checkpoint_every=1)
         runs["mixup_checkpointed"] = {"params": [p.detach().clone() for p in res["model"].parameters()]}
+        assert main(TRAIN_ARGV + ["--checkpoint", os.path.join(out_dir, "cli"),
+                                  "--out", os.path.join(out_dir, "cli.json")]) == 0
         res = ddp_train(_train_config("mixup"), checkpoint=killed_dir, checkpoint_every=CHECKPOINT_EVERY)
         runs["mixup_resumed"] = {"params": [p.detach().clone() for p in res["model"].parameters()],
                                  "history": res["history"], "resumed_from": res["resumed_from"]}
@@ -288,6 +295,30 @@ def test_ddp_training_equals_single_process_training(gloo_ranks, method):
     for row, ref in zip(gloo_ranks[0]["runs"][method]["history"], single.history):
         for key in ("train_objective", "train_loss", "test_loss", "train_acc", "test_acc"):
             assert row[key] == pytest.approx(ref[key], rel=DDP_RTOL, abs=DDP_RTOL)
+
+
+def test_train_command_on_two_ranks_equals_train_in_one_process(gloo_results):
+    """``python -m experiments.distributed train`` (inside the 2-rank group): its last checkpoint's
+    weights and its ``--out`` history against ``experiments.training.train`` of the same options."""
+    import json
+
+    from experiments.nets import build_model
+    from experiments.training import TrainConfig, train
+
+    _, tmp = gloo_results
+    cfg = TrainConfig(dataset="two_moons", model="mlp", method="mixup", alpha=0.4, beta=1.5, epochs=2,
+                      batch_size=6, lr=0.05, optimizer="adam", hidden=(8,), n_train=40, seed=2, device="cpu",
+                      dtype="float64")
+    single = train(cfg)
+    saved = torch.load(tmp / "cli" / "checkpoint.pt", weights_only=True)
+    assert (saved["epoch"], saved["step"]) == (3, 0)  # both epochs done
+    model = build_model("mlp", single.dataset.input_shape, 2, hidden=(8,), dtype=torch.float64)
+    model.load_state_dict(saved["model"])
+    _assert_same_weights(_params(model), _params(single.model))
+    with open(tmp / "cli.json") as fh:
+        record = json.load(fh)
+    assert record["world_size"] == WORLD and record["resumed_from"] is None
+    assert [r["test_acc"] for r in record["history"]] == [r["test_acc"] for r in single.history]
 
 
 def test_checkpointing_does_not_change_the_run(gloo_ranks):
