@@ -232,10 +232,11 @@ and largest rule (the values of its docs and contract)."""
 def _doubled_total(total, rtol: float) -> float:
     """Node doubling on the **summed** shares: Q(32), Q(64), … until ``|Q(q) − Q(q/2)| ≤ rtol·|Q(q)|``,
     the rule ``theory.mixup_loss`` applies to the whole sum, so the ranks stop at the node count one
-    process would. Written here because doubling each rank's share alone does not work: measured on
-    a tanh 4-2-1 net (squared loss, α = 1.2, 23 rows in 3 shares), each share still moved by 1e-7
-    relative between 512 and 1024 nodes (an AccuracyWarning on every rank, 1024-node work) while the
-    sum's estimate was 7e-15; and the ranks would stop at different rules."""
+    process would and the value is the single-process one. Doubling each rank's share alone would
+    stop the ranks at different rules, and a share can converge later than the sum: with a λ-rule
+    folded for α = β (exact only for the sum over all pairs), a tanh 4-2-1 net's shares (squared
+    loss, α = 1.2, 23 rows in 3 shares) still moved by 1e-7 relative between 512 and 1024 nodes (an
+    AccuracyWarning on every rank) while the sum's estimate was 7e-15."""
     import warnings
 
     from theory import AccuracyWarning
