@@ -28,7 +28,7 @@ import torch
 import torch.distributed as dist
 
 from theory.validation import check_count, check_scalar
-from theory import CHUNK_ELEMENTS, is_affine, mixup_loss
+from theory import CHUNK_ELEMENTS, is_affine, is_piecewise_linear, mixup_loss
 
 
 def is_distributed() -> bool:
@@ -81,29 +81,65 @@ def all_gather_rows(part: torch.Tensor, n: int, group=None) -> torch.Tensor:
     return torch.cat([p[:r1 - r0] for p, (r0, r1) in zip(pieces, rows)]).to(part.device)
 
 
-def margins_suffice(model, shortcut: bool = True) -> bool:
-    """Whether the sharded loss needs only the model's outputs at the data, not the data itself.
+def _affine_head(model) -> int:
+    """How many leading layers of an ``nn.Sequential`` are affine (Linear, Conv, Flatten, ...); 0 otherwise."""
+    if not isinstance(model, torch.nn.Sequential):
+        return 0
+    k = 0
+    while k < len(model) and is_affine(torch.nn.Sequential(model[k])):
+        k += 1
+    return k
 
-    For a model affine end-to-end (``theory.is_affine``: logistic or softmax regression, or any
-    stack of Linear/Conv/Flatten layers) the mixed logit is the mix of the two logits, so the pair
-    sum depends on the data only through the ``n × K`` logits and the labels; each rank then reads
-    only its own rows. With ``shortcut=False`` the input is mixed as given and every row is read."""
-    return shortcut and is_affine(model)
+
+def _partner_head(model, sample_shape, shortcut: bool = True) -> int:
+    """``k > 0`` when the partners' rows can be replaced by the outputs of ``model[:k]``, the leading
+    affine block (the whole model when it is affine end-to-end), because those are no wider than
+    a sample: mixing commutes with an affine map, so ``model[k:]`` on mixed block outputs is the model
+    on mixed inputs. 0 when there is no such block, it widens the data, or ``shortcut`` is off."""
+    k = _affine_head(model) if shortcut else 0
+    if k == 0:
+        return 0
+    head = copy.deepcopy(model[:k]).to(device="meta", dtype=torch.float64)  # shapes only: no memory, no work
+    out = head(torch.empty((1, *sample_shape), device="meta", dtype=torch.float64))
+    return k if out[0].numel() <= int(np.prod(sample_shape)) else 0
 
 
-def _shard_logits(model, X, y, rows: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Float64 logits ``(r1 − r0, K)`` of rows ``[r0, r1)`` on the model's device, and those rows of ``y``
-    as a tensor. Only those rows of ``X`` and ``y`` are indexed (a ``numpy.memmap`` reads only them).
-    The model is evaluated as a float64 eval-mode copy (the caller's model is left as it was)."""
-    r0, r1 = rows
-    device = next((t.device for t in model.parameters()), torch.device("cpu"))
-    net = copy.deepcopy(model).to(torch.float64).eval()
-    xs = torch.as_tensor(np.asarray(X[r0:r1]) if not isinstance(X, torch.Tensor) else X[r0:r1])
-    with torch.no_grad():
-        F = net(xs.to(device=device, dtype=torch.float64))
-    ys = y[r0:r1]
-    ys = torch.as_tensor(np.asarray(ys) if not isinstance(ys, torch.Tensor) else ys)
-    return F.reshape(r1 - r0, -1), ys.to(torch.float64 if ys.is_floating_point() else torch.int64)
+def reads_own_rows(model, sample_shape, shortcut: bool = True) -> bool:
+    """Whether :func:`sharded_mixup_loss` reads only each rank's own rows of the data for this model.
+
+    True for a ``nn.Sequential`` whose leading affine block (Linear/Conv/Flatten layers, or the whole
+    model if it is affine end-to-end) maps a sample of shape ``sample_shape`` to no more numbers
+    than the sample has: each rank then evaluates that block on its own rows and the ranks exchange
+    its outputs (``n ×`` width numbers, exact: mixing commutes with an affine map), e.g. the ``n × K``
+    logits of logistic or softmax regression, or the first hidden layer of an MLP narrower than its
+    input. False otherwise (every rank reads every row), and with ``shortcut=False``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model given to ``sharded_mixup_loss``.
+    sample_shape : tuple of int
+        One sample's shape, ``X.shape[1:]``.
+    shortcut : bool
+        As in ``theory.mixup_loss``.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import theory
+    >>> reads_own_rows(theory.linear_model(10), (10,)), reads_own_rows(theory.relu_mlp(10, [64]), (10,))
+    (True, False)
+    >>> reads_own_rows(theory.relu_mlp(784, [256]), (784,))
+    True
+    """
+    return _partner_head(model, tuple(sample_shape), shortcut) > 0
+
+
+def _as_tensor(rows) -> torch.Tensor:
+    return rows if isinstance(rows, torch.Tensor) else torch.as_tensor(np.asarray(rows))
 
 
 def _logit_model(device: torch.device) -> torch.nn.Module:
@@ -127,12 +163,16 @@ def sharded_mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic",
     What each rank reads of ``X`` and ``y`` (any object with ``len`` and row slicing: a tensor, an
     array, a ``numpy.memmap`` that reads only the rows indexed):
 
-    - a model affine end-to-end (:func:`margins_suffice`): only its rows ``X[r0:r1]``, ``y[r0:r1]``.
-      It evaluates their logits, ``all_gather`` hands every rank all ``n × K`` logits and targets
-      (the partner index runs over all of them), and the pair sum runs on those; for logistic
-      regression (``method="auto"``/``"separated"``) in O(n) time per rank (docs/theory.md §2.6).
-    - any other model: its rows for the first index and every row for the partner index, i.e. all
-      of ``X`` and ``y``; the work, ``n²Q/world`` loss evaluations per rank, is what is divided.
+    - only its rows ``X[r0:r1]``, ``y[r0:r1]`` when :func:`reads_own_rows` (a model affine end-to-end,
+      or a ``Sequential`` whose leading affine block is no wider than a sample). It evaluates that
+      block on its rows, ``all_gather`` hands every rank the block's outputs for all ``n`` rows and the
+      labels (the partner index runs over all of them), and the rest of the model runs on those:
+      for logistic regression the ``n × 1`` logits, and (``method="auto"``/``"separated"``) the
+      linear-time method (docs/theory.md §2.6).
+    - otherwise its rows for the first index and every row for the partner index, i.e. all of
+      ``X`` and ``y``.
+
+    Either way the work, ``n²Q/world`` loss evaluations per rank on the all-pairs paths, is divided.
 
     Parameters
     ----------
@@ -158,13 +198,62 @@ def sharded_mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic",
         return mixup_loss(model, X, y, alpha, beta, **options)
     n = check_count(len(X), "n")
     rows = shard_rows(n, dist.get_rank(group), dist.get_world_size(group))
-    if margins_suffice(model, shortcut):
-        F, Y = _shard_logits(model, X, y, rows)
-        F, Y = all_gather_rows(F, n, group), all_gather_rows(Y, n, group)
-        part = mixup_loss(_logit_model(F.device), F, Y, alpha, beta, rows=rows, **options)
+    r0, r1 = rows
+    own = _as_tensor(X[r0:r1])  # the rank's own rows: needed in every case
+    k = _partner_head(model, tuple(own.shape[1:]), shortcut)
+    if k:
+        device = next((t.device for t in model.parameters()), torch.device("cpu"))
+        head = copy.deepcopy(model[:k]).to(torch.float64).eval()  # the caller's model is left as it was
+        with torch.no_grad():
+            U = head(own.to(device=device, dtype=torch.float64))
+        ys = _as_tensor(y[r0:r1])
+        ys = ys.to(torch.float64 if ys.is_floating_point() else torch.int64)
+        U, Y = all_gather_rows(U, n, group), all_gather_rows(ys, n, group)
+        tail = model[k:] if k < len(model) else _logit_model(U.device)
+        args = (tail, U, Y)
     else:
-        part = mixup_loss(model, X, y, alpha, beta, rows=rows, **options)
-    return float(_all_reduce_sum(torch.tensor(part, dtype=torch.float64), group))
+        args = (model, X, y)
+
+    def total(**override):
+        part = mixup_loss(*args, alpha, beta, rows=rows, **{**options, **override})
+        return float(_all_reduce_sum(torch.tensor(part, dtype=torch.float64), group))
+
+    if nodes is None and (method == "pairs" or (method == "auto" and not is_piecewise_linear(model))):
+        return _doubled_total(total, SMOOTH_RTOL if rtol is None else rtol)
+    return total()
+
+
+SMOOTH_RTOL = 1e-10
+FIRST_NODES, MAX_NODES = 32, 1024
+"""Node doubling of ``theory.mixup_loss`` (smooth models, ``method="pairs"``): default tolerance, first
+and largest rule (the values of its docs and contract)."""
+
+
+def _doubled_total(total, rtol: float) -> float:
+    """Node doubling on the **summed** shares: Q(32), Q(64), … until ``|Q(q) − Q(q/2)| ≤ rtol·|Q(q)|``,
+    the rule ``theory.mixup_loss`` applies to the whole sum, so the ranks stop at the node count one
+    process would and the value is the single-process one. Doubling each rank's share alone would
+    stop the ranks at different rules, and a share can converge later than the sum: with a λ-rule
+    folded for α = β (exact only for the sum over all pairs), a tanh 4-2-1 net's shares (squared
+    loss, α = 1.2, 23 rows in 3 shares) still moved by 1e-7 relative between 512 and 1024 nodes (an
+    AccuracyWarning on every rank) while the sum's estimate was 7e-15."""
+    import warnings
+
+    from theory import AccuracyWarning
+
+    q = FIRST_NODES
+    prev = total(nodes=q, rtol=None)
+    while True:
+        q *= 2
+        cur = total(nodes=q, rtol=None)
+        err = abs(cur - prev) + 64 * float(np.finfo(np.float64).eps) * abs(cur)
+        if err <= rtol * abs(cur) or 2 * q > MAX_NODES:
+            break
+        prev = cur
+    if err > rtol * abs(cur):
+        warnings.warn(f"sharded_mixup_loss: error estimate {err / max(abs(cur), 1e-300):.1e} (relative) above "
+                      f"rtol = {rtol:g} at the largest rule ({q} nodes)", AccuracyWarning, stacklevel=3)
+    return cur
 
 
 # ------------------------------------------------------------------------------------- training
@@ -502,6 +591,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--model", default="mlp")
     tr.add_argument("--method", default="mixup", choices=DDP_METHODS)
     tr.add_argument("--alpha", type=float, default=1.0)
+    tr.add_argument("--beta", type=float, default=None, help="Beta(alpha, beta); default beta = alpha")
     tr.add_argument("--epochs", type=int, default=20)
     tr.add_argument("--batch-size", type=int, default=128, help="global minibatch, split over the ranks "
                     "(the result does not depend on the number of ranks)")
@@ -711,7 +801,7 @@ def _setup_train(args):
     except (ValueError, FileNotFoundError) as exc:
         raise UsageError(f"--dataset {args.dataset}: {exc}") from None
     config = TrainConfig(dataset=args.dataset, model=args.model, method=args.method, alpha=args.alpha,
-                         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                         beta=args.beta, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          optimizer=args.optimizer, weight_decay=args.weight_decay,
                          hidden=tuple(args.hidden), n_train=args.n_train, seed=args.seed, device=args.device,
                          dtype=args.dtype)
@@ -754,7 +844,7 @@ def main(argv=None) -> int:
                 record = {"mixup_loss": value, "n": len(X), "world_size": world, "loss": loss,
                           "alpha": args.alpha, "beta": args.alpha if args.beta is None else args.beta,
                           "method": args.method, "weights": args.weights,
-                          "rows_read_per_rank": "own" if margins_suffice(model) else "all",
+                          "rows_read_per_rank": "own" if reads_own_rows(model, X[:1].shape[1:]) else "all",
                           "seconds": time.perf_counter() - t0}
                 if args.out:
                     _write_json(args.out, record)
