@@ -14,6 +14,8 @@ performance targets are met:
   rtol 1e-12) at n from 4·10⁴ to 4·10⁶, with wide margins and α ≠ β, its gradient, the all-pairs
   quadrature and the sampled estimator beside it at n ≤ 3000, and the exact Mixup minimiser by
   L-BFGS. Targets: n = 10⁶ in ≤ 2 s (first call); cost linear in n beyond a fixed planning cost.
+- ``certified``: ``adversarial_loss(..., method="certified")`` of a ReLU MLP 64-64-32-1, CROWN against
+  α-CROWN (50 projected Adam steps), ℓ2 and ℓ∞: time, memory and how much lower α-CROWN's bound is.
 - ``expansion``: ``mixup_expansion`` against n and d (ReLU MLP d-256-1; R3 = 0 structurally),
   a tanh MLP (R3 by Hutchinson) and a linear model. Target: ReLU MLP at n = 10⁴, d = 784 in < 30 s.
 
@@ -65,8 +67,10 @@ def suites(quick: bool) -> dict[str, list[tuple[str, dict]]]:
                                  "beta": 3.0}) for m in (5.0, 15.0)]
     separated += [("separated_vs_pairs", {"n": n, "draws": 500}) for n in ([1000] if quick else [1000, 3000])]
     separated += [("mixup_minimiser", {"n": 10_000 if quick else SEPARATED_TARGET_N})]
+    certified = [("certified", {"n": 200 if quick else 2000, "bound": b, "norm": nm})
+                 for nm in (2.0, math.inf) for b in ("crown", "alpha-crown")]
     return {"linear": linear, "mlp": mlp, "kinks": kinks, "shortcut": shortcut, "separated": separated,
-            "expansion": expansion}
+            "expansion": expansion, "certified": certified}
 
 
 # ----------------------------------------------------------------------------- running cases
@@ -203,6 +207,21 @@ def report(results: dict[str, list[dict]]) -> tuple[str, list[tuple[str, bool | 
             xs = [r["params"]["n"] for r in sweep]
             out.append(f"scaling exponent in n (ReLU, d = 784): {slope(xs, [r['wall_s'] for r in sweep]):.2f} (wall), "
                        f"{slope(xs, [r['cpu_s'] for r in sweep]):.2f} (cpu)")
+    if "certified" in results:
+        rows, by = [], {}
+        for r in results["certified"]:
+            p = r["params"]
+            by[(p["norm"], p["bound"])] = r
+            rows.append([p["bound"], "inf" if p["norm"] == math.inf else f"{p['norm']:g}", f"{p['n']}",
+                         _fmt(r["wall_s"]), _fmt(r["cpu_s"]), _fmt(r["peak_mib"], ".1f"), f"{r['value']:.6g}"])
+        for nm in (2.0, math.inf):
+            if (nm, "crown") in by and (nm, "alpha-crown") in by:
+                c, a = by[(nm, "crown")], by[(nm, "alpha-crown")]
+                rows.append(["α-CROWN / CROWN", "inf" if nm == math.inf else f"{nm:g}", "",
+                             f"{a['wall_s'] / c['wall_s']:.1f}×", f"{a['cpu_s'] / c['cpu_s']:.1f}×", "",
+                             f"{a['value'] / c['value']:.3f}"])
+        out.append(_table("certified adversarial loss, ReLU MLP 64-64-32-1, ε = 0.5",
+                          ["bound", "norm", "n", "wall s", "cpu s", "peak MiB", "L_adv upper bound"], rows))
     return "\n\n".join(out), targets
 
 
@@ -248,7 +267,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="a small subset (about a minute)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per case (default: torch's default)")
-    p.add_argument("--only", nargs="+", default=None, help="suites to run: linear mlp kinks shortcut separated expansion")
+    p.add_argument("--only", nargs="+", default=None, help="suites to run: linear mlp kinks shortcut separated expansion certified")
     p.add_argument("--json", default=None, help="write all measurements to this file")
     p.add_argument("--case", help=argparse.SUPPRESS)
     p.add_argument("--params", help=argparse.SUPPRESS)

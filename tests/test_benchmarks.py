@@ -69,7 +69,7 @@ def test_separated_cases_and_report():
 
 def test_quick_plan_is_a_subset_of_sizes():
     quick, full = suites(True), suites(False)
-    assert set(quick) == set(full) == {"linear", "mlp", "kinks", "shortcut", "separated", "expansion"}
+    assert set(quick) == set(full) == {"linear", "mlp", "kinks", "shortcut", "separated", "expansion", "certified"}
     assert max(p.get("n", 0) for k, v in quick.items() if k != "separated" for _, p in v) <= 3000
     assert max(p["n"] for _, p in quick["separated"]) <= 400_000  # linear-time: large n stays quick
 

@@ -229,6 +229,7 @@ def plot(rows: list[dict], summary: dict):
     from . import style
 
     fig, (ax1, ax2) = style.subplots(1, 2)
+    fig.set_figheight(fig.get_figheight() + 2.0)  # room for the two-form legend below the panels
     for k, (ds, model) in enumerate(_problems(rows)):
         color = style.PALETTE[k % len(style.PALETTE)]
         label = f"{ds}, {model}"
