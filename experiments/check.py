@@ -28,18 +28,16 @@ PAPER_CHECKS = Path("paper_checks.md")  # relative to the working directory (the
 STATUS_COLUMN, MEASURED_COLUMN = "Status", "Measured"
 STATUS_BADGE = {"holds": "✅ holds", "fails": "❌ fails", "expected-fail": "⚠️ expected-fail",
                 "not-reproduced": "🔍 not-reproduced", "skipped": "⏭️ skipped"}
+DESCRIPTION = ("Runs one fast check per claim C1-C13 and prints a table (id, status, measured, how to reproduce) and "
+               "a summary naming every row that is not holds/expected-fail. C3, C8 and C12 are judged from the "
+               "default-scale data in ./figures/data (scale and seeds named). Exit 1 if a row fails (--strict: also "
+               "not-reproduced), 2 for usage errors.")
 FLAGGED = ("fails", "not-reproduced", "skipped")
 """Statuses the closing summary names (``holds`` and ``expected-fail`` are as they should be)."""
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "check", help="run every claim check C1-C13 and print the table",
-        description="Runs one fast check per claim C1-C13 of the analysis and prints a table (id, status, "
-                    "measured, how to reproduce) and a closing summary naming every row that is not holds or "
-                    "expected-fail. Empirical claims (C3, C8, C12) are judged from the default-scale figure data "
-                    "in ./figures/data; the table names the scale and seeds. Exit status 1 if a row fails "
-                    "(with --strict also not-reproduced), 2 for usage errors.")
+    p = subparsers.add_parser("check", help="run every claim check C1-C13 and print the table", description=DESCRIPTION)
     p.add_argument("--json", action="store_true", help="print the results as a JSON list")
     p.add_argument("--write", action="store_true",
                    help="regenerate the Status and Measured columns of paper_checks.md")
