@@ -363,3 +363,22 @@ def test_check_prints_no_raw_warning_and_counts_the_expected_ones(capfd, monkeyp
     assert "Warning:" not in err and "warnings.warn" not in err, err
     assert f"expected warnings: {sum(calls)} AssumptionWarning (instances built to violate an assumption)" in out
     assert sum(calls) > 0 and "counterexample found (expected)" in out
+
+
+def test_data_source_names_the_scale_and_the_seeds():
+    from experiments.claims._common import data_source
+
+    assert data_source("robust_accuracy", {"scale": "default", "seed": [0, 1, 2, 3, 4]}) == \
+        "cached figures/data/robust_accuracy.csv (scale default, seeds 0-4)"
+    assert data_source("approximation", {"scale": "smoke", "seed": [1, 0]}).endswith("(scale smoke, seeds 0, 1)")
+    assert data_source("x", None).endswith("(scale unknown, seeds unknown)")
+
+
+def test_smoke_scale_never_writes_the_committed_figures(tmp_path, monkeypatch, fake):
+    """Only the default scale writes figures/; the others write figures/SCALE/ unless --out says otherwise."""
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["figures", "fake_demo", "--scale", "smoke", "--no-progress", "--jobs", "1"]) == 0
+    assert (tmp_path / "figures" / "smoke" / "fake_demo.png").is_file()
+    assert not (tmp_path / "figures" / "fake_demo.png").exists()
+    assert cli.main(["figures", "fake_demo", "--no-progress", "--jobs", "1"]) == 0
+    assert (tmp_path / "figures" / "fake_demo.png").is_file()
