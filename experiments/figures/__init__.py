@@ -65,11 +65,11 @@ def validate(args) -> None:
     if args.data_root is not None:
         args.data_root = str(check_input_dir(args.data_root, "--data-root"))
     names = args.names or registry.figure_names(args.scale)
+    args.device = check_device(args.device)
     if args.replot:
         for name in names:
             _check_saved_figure(data_paths(args.out, name)["json"], name)
         return
-    args.device = check_device(args.device)
     if args.scale == "paper" and args.device.type != "cuda":
         raise UsageError("--scale paper trains WRN-16-8 on image data and needs a GPU (--device cuda); "
                          "use --scale default on a CPU")
