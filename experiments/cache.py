@@ -1,4 +1,4 @@
-"""Per-configuration result cache: experiments write results, figures read them (STYLE.md, practice 3).
+"""Per-configuration result cache: experiments write results, figures read them.
 
 One JSON file per configuration key under a cache directory (``figures/.cache`` by default), so an
 interrupted run resumes where it stopped. Each entry holds::

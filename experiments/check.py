@@ -28,18 +28,16 @@ PAPER_CHECKS = Path("paper_checks.md")  # relative to the working directory (the
 STATUS_COLUMN, MEASURED_COLUMN = "Status", "Measured"
 STATUS_BADGE = {"holds": "✅ holds", "fails": "❌ fails", "expected-fail": "⚠️ expected-fail",
                 "not-reproduced": "🔍 not-reproduced", "skipped": "⏭️ skipped"}
+DESCRIPTION = ("Runs one fast check per claim C1-C14 and prints a table (id, status, measured, how to reproduce) and "
+               "a summary naming every row that is not holds/expected-fail. C3, C8 and C12 are judged from the "
+               "default-scale data in ./figures/data (scale and seeds named). Exit 1 if a row fails (--strict: also "
+               "not-reproduced), 2 for usage errors.")
 FLAGGED = ("fails", "not-reproduced", "skipped")
 """Statuses the closing summary names (``holds`` and ``expected-fail`` are as they should be)."""
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "check", help="run every claim check C1-C14 and print the table",
-        description="Runs one fast check per claim C1-C14 of the analysis and prints a table (id, status, "
-                    "measured, how to reproduce) and a closing summary naming every row that is not holds or "
-                    "expected-fail. Empirical claims (C3, C8, C12) are judged from the default-scale figure data "
-                    "in ./figures/data; the table names the scale and seeds. Exit status 1 if a row fails "
-                    "(with --strict also not-reproduced), 2 for usage errors.")
+    p = subparsers.add_parser("check", help="run every claim check C1-C14 and print the table", description=DESCRIPTION)
     p.add_argument("--json", action="store_true", help="print the results as a JSON list")
     p.add_argument("--write", action="store_true",
                    help="regenerate the Status and Measured columns of paper_checks.md")
@@ -115,7 +113,7 @@ def closing_summary(results: list[Result], seconds: float | None = None, *, stri
     flagged = [r for r in rows if r.status in FLAGGED and not (r.status == "fails" and r.expected == "fails")]
     for r in flagged:
         lines.append(f"  {r.id:<18}{r.status:<16}{reason_text(r)}")
-        lines.append(f"  {'':<34}reproduce: {r.command}")
+        lines.append(f"  {'':<34}reproduce: {reproduce_text(r.command)}")
     from ._warnings import summary
 
     note = summary([dict(w, id=r.id) for r in results for w in r.warnings], "not expected by the checks")
@@ -132,6 +130,19 @@ def closing_summary(results: list[Result], seconds: float | None = None, *, stri
     else:
         lines.append("exit 0: nothing fails")
     return "\n".join(lines)
+
+
+def tests_available() -> bool:
+    """Whether the test suite sits next to the package (a source checkout), not an installed wheel."""
+    return (Path(__file__).resolve().parents[1] / "tests").is_dir()
+
+
+def reproduce_text(command: str) -> str:
+    """A reproduce line that works where ``check`` runs: pytest commands need the source repository's
+    tests, which an installed wheel does not ship, and say so there."""
+    if command.startswith("python -m pytest") and not tests_available():
+        return f"{command}  (in a checkout of the source repository: the tests are not installed with the package)"
+    return command
 
 
 def reason_text(r: Result, limit: int = 240) -> str:
@@ -167,7 +178,9 @@ def format_table(results: list[Result]) -> str:
     for r in _rows(results):
         status = r.status + (" (!)" if r.unexpected_failure else "")
         lines.append(f"{r.id:<22}{status:<17}{measured_text(r.measured)}")
-        lines.append(f"{'':<22}{'':<17}reproduce: {r.command}")
+        if r.label:
+            lines.append(f"{'':<22}{'':<17}{r.status} means: {r.label}")
+        lines.append(f"{'':<22}{'':<17}reproduce: {reproduce_text(r.command)}")
     return "\n".join(lines)
 
 
@@ -200,7 +213,7 @@ def update_markdown(text: str, results: list[Result]) -> str:
         rid = cells[0].strip("*` ")
         if rid in by_id and len(cells) == len(names):
             r = by_id[rid]
-            cells[si] = STATUS_BADGE[r.status]
+            cells[si] = STATUS_BADGE[r.status] + (f" ({r.label})" if r.label else "")
             cells[mi] = measured_text(r.measured, cell=True)
             lines[k] = "| " + " | ".join(cells) + " |"
             seen.add(rid)
@@ -208,7 +221,8 @@ def update_markdown(text: str, results: list[Result]) -> str:
     for rid, r in by_id.items():
         if rid not in seen:
             cells = [""] * len(names)
-            cells[0], cells[si], cells[mi] = rid, STATUS_BADGE[r.status], measured_text(r.measured, cell=True)
+            cells[0], cells[si] = rid, STATUS_BADGE[r.status] + (f" ({r.label})" if r.label else "")
+            cells[mi] = measured_text(r.measured, cell=True)
             if "Command" in names:
                 cells[names.index("Command")] = f"`{r.command}`"
             new.append("| " + " | ".join(cells) + " |")

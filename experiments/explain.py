@@ -36,6 +36,9 @@ N_MIN = 10
 ALPHA_RANGE = (1e-3, 1e3)
 """The α = β that ``explain`` accepts: Mixup's α in practice is 0.1–4; across this range the exact
 Mixup objective trains and every quantity shown is computed to its documented accuracy."""
+DESCRIPTION = ("Fits a small model to a few points and prints, step by step, every quantity of the analysis (exact "
+               "Mixup loss, expansion, robustness chain, regularizer, Rademacher complexity), each line citing its "
+               "section of docs/theory.md. Teaching; about half a minute on one core.")
 LARGE_RELATIVE_ERROR = 0.10
 """A relative error of L̃_mix above this (the threshold of C3) gets a line of interpretation."""
 RADEMACHER_DRAWS = 2000
@@ -498,12 +501,8 @@ def _complexity(p: Printer, net, X, model) -> None:
 # ----------------------------------------------------------------------------- CLI
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "explain", help="print every quantity of the analysis on one small problem",
-        description="Fits a small model to a few points and prints, step by step, every quantity of the "
-                    "analysis (exact Mixup loss, its expansion, the robustness chain, the regularizer, the "
-                    "Rademacher complexity), each line citing its section of docs/theory.md. Teaching; "
-                    "about half a minute on one core.")
+    p = subparsers.add_parser("explain", help="print every quantity of the analysis on one small problem",
+                              description=DESCRIPTION)
     p.add_argument("--data", default="two_moons", choices=DATASETS, help="the dataset (default %(default)s)")
     p.add_argument("--model", default="logistic", choices=MODELS,
                    help="logistic regression, a bias-free ReLU MLP or a tanh MLP (default %(default)s)")

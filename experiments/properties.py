@@ -25,6 +25,9 @@ CLAIM_TEXT = {
 }
 ASSUMPTION_NAMES = ("centered", "in_theta", "homogeneous", "norm_bound")
 MAX_EXAMPLES = 1_000_000
+DESCRIPTION = ("Property-tests the inequality of CLAIM with hypothesis on instances that satisfy every assumption except "
+               "those named with --drop (violated by construction). Exit 0 if no counterexample is found, 1 if one is "
+               "(printed shrunk; saved as JSON with --save), 2 for usage errors.")
 
 
 class Falsified(Exception):
@@ -167,12 +170,8 @@ def _print_warnings(res: PropertyResult, drop) -> None:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "property", help="property-test an inequality (C4, C5, C13, C7) with hypothesis",
-        description="Property-tests the inequality of CLAIM with hypothesis on instances that satisfy every "
-                    "assumption except those named with --drop (violated by construction). Exit status 0 if no "
-                    "counterexample is found, 1 if one is (printed shrunk; saved as JSON with --save), 2 for "
-                    "usage errors.")
+    p = subparsers.add_parser("property", help="property-test an inequality (C4, C5, C13, C7) with hypothesis",
+                              description=DESCRIPTION)
     p.add_argument("claim", metavar="CLAIM", help="one of " + ", ".join(CLAIM_TEXT))
     p.add_argument("--examples", type=int, default=200, metavar="N",
                    help=f"hypothesis examples, 1 to {MAX_EXAMPLES} (default %(default)s)")

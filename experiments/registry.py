@@ -19,6 +19,13 @@ def all_figure_names() -> list[str]:
     return list(FIGURES) + list(GPU_FIGURES)
 
 
+def figure_module(name: str):
+    """The module ``experiments.figures.NAME`` of a registered figure (``name`` from :func:`all_figure_names`)."""
+    import importlib
+
+    return importlib.import_module(f"experiments.figures.{name}")
+
+
 def dataset_names() -> list[str]:
     from .datasets import dataset_names as names
 

@@ -322,3 +322,63 @@ def test_counterexamples_are_package_data():
     names = [p.name for p in _common.counterexample_files()]
     assert names == sorted(f"c6_{s}.json" for s in ("intercept", "non_centered", "outside_theta", "relu_biases"))
     assert all(json.loads(p.read_text())["y"] for p in _common.counterexample_files())
+
+
+def test_reproduce_lines_say_where_pytest_commands_run(monkeypatch):
+    """In an installed wheel (no tests/ beside the package) a pytest reproduce line says it needs the
+    source repository; in a checkout it is the bare command."""
+    from experiments import check
+
+    cmd = "python -m pytest -q tests/test_manifold.py"
+    assert check.tests_available() and check.reproduce_text(cmd) == cmd
+    monkeypatch.setattr(check, "tests_available", lambda: False)
+    assert "source repository" in check.reproduce_text(cmd)
+    assert check.reproduce_text("mixup-theory figures rademacher") == "mixup-theory figures rademacher"
+
+
+def test_check_prints_no_raw_warning_and_counts_the_expected_ones(capfd, monkeypatch):
+    """C6's instances are built to violate an assumption: their AssumptionWarnings are counted in the C6
+    row (once per robustness_bound call on such an instance), never printed; the rows say what their
+    status means."""
+    import warnings
+
+    import theory
+    from experiments.claims import robustness
+
+    calls = []
+    real = theory.robustness_bound
+
+    def counting(*args, **kwargs):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            out = real(*args, **kwargs)
+        calls.append(sum(issubclass(x.category, theory.AssumptionWarning) for x in w))
+        for x in w:
+            warnings.warn_explicit(x.message, x.category, x.filename, x.lineno)
+        return out
+
+    monkeypatch.setattr(theory, "robustness_bound", counting)
+    assert cli.main(["check", "--only", "C6"]) == 0
+    out, err = capfd.readouterr()
+    assert "Warning:" not in err and "warnings.warn" not in err, err
+    assert f"expected warnings: {sum(calls)} AssumptionWarning (instances built to violate an assumption)" in out
+    assert sum(calls) > 0 and "counterexample found (expected)" in out
+
+
+def test_data_source_names_the_scale_and_the_seeds():
+    from experiments.claims._common import data_source
+
+    assert data_source("robust_accuracy", {"scale": "default", "seed": [0, 1, 2, 3, 4]}) == \
+        "cached figures/data/robust_accuracy.csv (scale default, seeds 0-4)"
+    assert data_source("approximation", {"scale": "smoke", "seed": [1, 0]}).endswith("(scale smoke, seeds 0, 1)")
+    assert data_source("x", None).endswith("(scale unknown, seeds unknown)")
+
+
+def test_smoke_scale_never_writes_the_committed_figures(tmp_path, monkeypatch, fake):
+    """Only the default scale writes figures/; the others write figures/SCALE/ unless --out says otherwise."""
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["figures", "fake_demo", "--scale", "smoke", "--no-progress", "--jobs", "1"]) == 0
+    assert (tmp_path / "figures" / "smoke" / "fake_demo.png").is_file()
+    assert not (tmp_path / "figures" / "fake_demo.png").exists()
+    assert cli.main(["figures", "fake_demo", "--no-progress", "--jobs", "1"]) == 0
+    assert (tmp_path / "figures" / "fake_demo.png").is_file()

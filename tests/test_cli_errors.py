@@ -42,6 +42,7 @@ BAD_CLI = [
     ["figures", "--scale", "huge"],
     ["figures", "--device", "tpu"],
     ["figures", "--device", "cuda:99"],
+    ["figures", "rademacher", "--replot", "--device", "cuda:99", "--out", "{DIR}"],
     ["figures", "--threads", "0"],
     ["figures", "--threads", "abc"],
     ["figures", "--threads", "99999999999999999999"],

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import theory
-from theory.strategies import instances
+from theory.strategies import instances, load_instance
 
 FIXTURES = Path(__file__).resolve().parents[1] / "experiments" / "data"  # shipped as package data
 FIND_SETTINGS = settings(database=None, derandomize=True, max_examples=3000, deadline=None,
@@ -56,47 +56,17 @@ def _center(X):
 def cases(setting):
     """Instances (theory.strategies, one source of truth) breaking exactly the assumption of ``setting``."""
     kind, dropped = SETTINGS[setting]
-    return instances(kind, 2, (dropped,), **SIZES).map(lambda inst: case_from_instance(setting, inst))
+    return instances(kind, 2, (dropped,), **SIZES)
 
 
-def case_from_instance(setting, inst):
-    """The JSON fixture format of ``tests/fixtures/c6_*.json`` for an ``Instance``."""
-    case = {"setting": setting, "X": inst.X.tolist(), "alpha": inst.alpha, "norm": 2, "y": inst.y.tolist()}
-    layers = inst.layers()
-    if inst.kind == "relu":
-        case["layers"] = [{"weight": layer["weight"], "bias": layer["bias"] or [0.0] * len(layer["weight"])}
-                          for layer in layers]
-    else:
-        case["theta"], case["bias"] = layers[0]["weight"][0], layers[0]["bias"]
-    return case
+def bound(inst):
+    return theory.robustness_bound(inst.model, inst.X, inst.y, inst.alpha, inst.beta, norm=inst.norm, c_x=inst.c_x)
 
 
-def build(case):
-    """``(model, X, y, kwargs)`` for ``theory.robustness_bound``."""
-    X = np.asarray(case["X"], dtype=float)
-    y = np.asarray(case["y"], dtype=np.int64)
-    kw = {"alpha": case["alpha"], "norm": math.inf if str(case.get("norm")) in ("inf", "Infinity") else 2}
-    if "layers" in case:
-        mods = []
-        for k, layer in enumerate(case["layers"]):
-            W = torch.as_tensor(layer["weight"], dtype=torch.float64)
-            lin = torch.nn.Linear(W.shape[1], W.shape[0], bias=layer.get("bias") is not None, dtype=torch.float64)
-            with torch.no_grad():
-                lin.weight.copy_(W)
-                if layer.get("bias") is not None:
-                    lin.bias.copy_(torch.as_tensor(layer["bias"], dtype=torch.float64))
-            mods += [lin, torch.nn.ReLU()] if k < len(case["layers"]) - 1 else [lin]
-        return torch.nn.Sequential(*mods), X, y, kw
-    bias = case.get("bias")
-    model = theory.linear_model(X.shape[1], bias=bias is not None, weight=case["theta"], intercept=bias)
-    return model, X, y, kw
-
-
-def violation(case) -> float:
+def violation(inst) -> float:
     """How much the chain fails, relative (> 0: fails); -inf unless exactly the intended assumption is broken."""
-    model, X, y, kw = build(case)
-    res = theory.robustness_bound(model, X, y, **kw)
-    broken = SETTINGS_BROKEN[case["setting"]]
+    res = bound(inst)
+    broken, = inst.dropped
     flags = res.assumptions
     if flags[broken] or not all(v for k, v in flags.items() if k != broken):
         return -math.inf
@@ -111,12 +81,11 @@ def find_counterexample(setting):
 
 @pytest.mark.parametrize("setting", sorted(SETTINGS_BROKEN))
 def test_hypothesis_finds_a_counterexample(setting):
-    case = find_counterexample(setting)
-    model, X, y, kw = build(case)
-    res = theory.robustness_bound(model, X, y, **kw)
+    inst = find_counterexample(setting)
+    res = bound(inst)
     assert not res.holds
     assert not res.assumptions[SETTINGS_BROKEN[setting]]
-    assert len(case["y"]) <= 3  # shrinking reaches a tiny instance
+    assert len(inst.y) <= 3  # shrinking reaches a tiny instance
 
 
 def test_hypothesis_finds_a_counterexample_without_a3():
@@ -134,25 +103,24 @@ FIXTURE_FILES = sorted(FIXTURES.glob("c6_*.json"))
 
 
 def test_every_setting_has_a_stored_counterexample():
-    stored = {json.loads(p.read_text())["setting"] for p in FIXTURE_FILES}
-    assert stored == set(SETTINGS_BROKEN)
+    stored = {p.stem.removeprefix("c6_"): load_instance(p).dropped for p in FIXTURE_FILES}
+    assert stored == {setting: (broken,) for setting, broken in SETTINGS_BROKEN.items()}
 
 
 @pytest.mark.parametrize("path", FIXTURE_FILES, ids=[p.stem for p in FIXTURE_FILES])
 def test_stored_counterexample_fails_the_chain(path):
-    case = json.loads(path.read_text())
-    model, X, y, kw = build(case)
-    res = theory.robustness_bound(model, X, y, **kw)
+    inst = load_instance(path)
+    res = bound(inst)
     assert not res.holds
-    assert violation(case) > VIOLATION_RTOL
-    broken = SETTINGS_BROKEN[case["setting"]]
+    assert violation(inst) > VIOLATION_RTOL
+    broken = SETTINGS_BROKEN[path.stem.removeprefix("c6_")]
     assert not res.assumptions[broken]
     assert all(v for k, v in res.assumptions.items() if k != broken)
     # the instance is genuinely outside the theorem: repairing the assumption restores the chain
-    if case["setting"] == "non_centered":
-        Xc = X - X.mean(0)
-        yc = (Xc @ np.asarray(case["theta"]) >= 0).astype(int)
-        assert theory.robustness_bound(model, Xc, yc, **kw).holds
+    if broken == "centered":
+        Xc = inst.X - inst.X.mean(0)
+        yc = (Xc @ np.asarray(inst.layers()[0]["weight"][0]) >= 0).astype(int)
+        assert theory.robustness_bound(inst.model, Xc, yc, inst.alpha).holds
 
 
 # ---------------------------------------------------------------- softmax without κ
@@ -210,10 +178,9 @@ def test_find_softmax_counterexample_without_kappa():
 def write_fixtures():
     FIXTURES.mkdir(exist_ok=True)
     for setting in sorted(SETTINGS_BROKEN):
-        case = find_counterexample(setting)
-        path = FIXTURES / f"c6_{setting}.json"
-        path.write_text(json.dumps(case, indent=1) + "\n")
-        print(path, json.dumps(case))
+        inst = find_counterexample(setting)
+        path = inst.save(FIXTURES / f"c6_{setting}.json")
+        print(path, repr(inst))
 
 
 if __name__ == "__main__":

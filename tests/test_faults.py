@@ -157,3 +157,15 @@ def test_cache_entries_never_import_the_modules_they_name(fake, tmp_path):
         assert category("builtins.RuntimeWarning") is RuntimeWarning
     finally:
         sys.path.remove(str(tmp_path))
+
+
+def test_experiments_filter_warnings_by_class_never_by_message():
+    import ast
+
+    offenders = []
+    for path in (REPO / "experiments").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "filterwarnings":
+                if any(k.arg == "message" for k in node.keywords) or node.args[1:2]:
+                    offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not offenders

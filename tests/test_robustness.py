@@ -359,15 +359,10 @@ RELU_EXACT_FAILURES = [
 
 @pytest.mark.parametrize("X,weights", RELU_EXACT_FAILURES)
 def test_c7_exact_inequality_can_fail_for_relu_nets(X, weights):
+    from theory.strategies import model_from_layers
+
     X = np.asarray(X)
-    layers = []
-    for k, W in enumerate(weights):
-        W = torch.tensor(W, dtype=torch.float64)
-        lin = torch.nn.Linear(W.shape[1], W.shape[0], bias=False, dtype=torch.float64)
-        with torch.no_grad():
-            lin.weight.copy_(W)
-        layers += [lin, torch.nn.ReLU()] if k < len(weights) - 1 else [lin]
-    model = torch.nn.Sequential(*layers)
+    model = model_from_layers([{"weight": W, "bias": None} for W in weights])
     y = labels_from(model, X)
     cmp = theory.exact_comparison(model, X, y, 1.0)
     assert all(cmp.assumptions.values())

@@ -32,7 +32,7 @@ from torch import nn
 
 from ._validate import ArgumentTypeError, check_alpha_beta, check_positive
 
-__all__ = ["ASSUMPTIONS", "MODELS", "Instance", "instances", "instance_from_dict", "load_instance"]
+__all__ = ["ASSUMPTIONS", "MODELS", "Instance", "instances", "instance_from_dict", "load_instance", "model_from_layers"]
 
 ASSUMPTIONS = ("centered", "in_theta", "homogeneous", "norm_bound")
 """The keys of ``theory.robustness_bound(...).assumptions`` (docs/theory.md §4)."""
@@ -62,8 +62,38 @@ def _check_range(value, name: str, lo_min: float, integer: bool = False) -> tupl
     return lo, hi
 
 
-def _build_model(layers: list[dict], relu: bool) -> nn.Sequential:
-    """A float64 ``Sequential`` of ``Linear`` layers (with ``ReLU`` between them when ``relu``)."""
+def model_from_layers(layers: list[dict], relu: bool = True) -> nn.Sequential:
+    """A float64 ``Sequential`` of ``Linear`` layers from their weights (``ReLU`` between them when ``relu``).
+
+    Parameters
+    ----------
+    layers : list of dict
+        One ``{"weight": (out, in) array-like, "bias": (out,) array-like or None}`` per ``Linear``
+        layer, input side first (the ``layers`` of an instance's JSON, ``Instance.layers()``).
+    relu : bool
+        Put a ``ReLU`` between consecutive layers (none after the last).
+
+    Returns
+    -------
+    torch.nn.Sequential
+        float64 layers holding exactly the given values.
+
+    See Also
+    --------
+    load_instance : the instances whose ``layers`` this builds.
+
+    Examples
+    --------
+    >>> net = model_from_layers([{"weight": [[1.0], [-1.0]], "bias": None}, {"weight": [[0.5, 0.5]], "bias": [0.0]}])
+    >>> net
+    Sequential(
+      (0): Linear(in_features=1, out_features=2, bias=False)
+      (1): ReLU()
+      (2): Linear(in_features=2, out_features=1, bias=True)
+    )
+    >>> float(net(torch.tensor([[-2.0]], dtype=torch.float64)))  # |x| / 2
+    1.0
+    """
     mods: list[nn.Module] = []
     for k, layer in enumerate(layers):
         W = torch.as_tensor(np.asarray(layer["weight"], dtype=float), dtype=torch.float64)
@@ -209,7 +239,7 @@ def instance_from_dict(data: dict) -> Instance:
         dropped = data.get("dropped", ())
         if not isinstance(dropped, (list, tuple)) or not all(d in ASSUMPTIONS for d in dropped):
             raise ValueError(f"dropped must be a list of names from {ASSUMPTIONS}, got {dropped!r}")
-        return Instance(model=_build_model(layers, relu=kind == "relu"), X=X, y=y.astype(np.int64),
+        return Instance(model=model_from_layers(layers, relu=kind == "relu"), X=X, y=y.astype(np.int64),
                         alpha=alpha, beta=None if data.get("beta") is None else beta,
                         norm=_check_norm(data.get("norm", 2)), c_x=None if c_x is None else check_positive(c_x, "c_x"),
                         kind=kind, dropped=tuple(dropped))
@@ -304,7 +334,7 @@ def _instances(draw, kind, norm, drop, n, d, alpha, asymmetric, x_max, x_step, w
                   for a, b in zip(widths[:-1], widths[1:])]
         if biased:  # an output bias b: f − ∇fᵀx = b ≠ 0 (hidden layers stay bias-free)
             layers[-1]["bias"] = [_nonzero(draw, weight_max, weight_step)]
-    model = _build_model(layers, relu=kind == "relu")
+    model = model_from_layers(layers, relu=kind == "relu")
     f = _logits(model, X)
     if "in_theta" in drop and not np.any(f != 0):
         # plant a pair c ± v with f(c + v) ≠ 0 or f(c − v) ≠ 0 (the pair keeps the mean)

@@ -48,12 +48,21 @@ class Result:
     subchecks: list["Result"] = field(default_factory=list)
     reason: str = ""
     warnings: list[dict] = field(default_factory=list)
+    label: str = ""
+    """What the status means for this row, in words, where the bare status would mislead (a C6 row that
+    ``holds`` because counterexamples were found): shown beside the status; the JSON status is unchanged."""
+
+    @property
+    def status_text(self) -> str:
+        return f"{self.status}: {self.label}" if self.label else self.status
 
     def as_dict(self) -> dict:
         out = {"id": self.id, "status": self.status, "measured": self.measured, "command": self.command,
                "expected": self.expected}
         if self.reason:
             out["reason"] = self.reason
+        if self.label:
+            out["label"] = self.label
         if self.subchecks:
             out["subchecks"] = [s.as_dict() for s in self.subchecks]
         if self.warnings:

@@ -1,13 +1,12 @@
 """Checks of the robustness results (Zhang et al. 2021, Section 3: Theorems 3.1 and 3.3; docs/theory.md §4): C4, C5, C6, C7, C8, C13."""
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
+import torch
 
 import theory
-import torch
 
 from . import COMMANDS
 from ._common import (figure_intervals, Skip, Result, as_float, centered_in_theta, counterexample_files, data_source,
@@ -47,22 +46,29 @@ def _linear(theory, theta, bias=None):
     return theory.linear_model(len(theta), bias=bias is not None, weight=theta, intercept=bias)
 
 
+def _chain_check(claim: str, seed: int, make, flags: tuple, flag_name: str, problem: str) -> Result:
+    """The ℓ2 chain on ``INSTANCES`` random instances ``make(n, d, rng) -> (model, X, y)``; it holds when
+    the chain holds on every one and each has the assumptions ``flags``."""
+    bounds, met = [], True
+    for n, d, alpha, rng in _settings(seed):
+        model, X, y = make(n, d, rng)
+        b = theory.robustness_bound(model, X, y, alpha)
+        met &= all(bool(b.assumptions.get(k, False)) for k in flags)
+        bounds.append(b)
+    ok = all(b.holds for b in bounds) and met
+    measured = {**_chain_summary(bounds), flag_name: met, "problem": problem}
+    return Result(claim, verdict(ok), measured, "mixup-theory figures robustness_chain")
+
+
 def check_c4() -> Result:
     """C4: under (A1) centered data, (A2) θ ∈ Θ, (A3) c_x = min‖x_i‖/√d, the ℓ2 chain holds for logistic regression."""
-    import theory
-
-    robustness_bound = theory.robustness_bound
-    bounds, assumptions_ok = [], True
-    for n, d, alpha, rng in _settings(4):
+    def make(n, d, rng):
         X, y, theta = centered_in_theta(n, d, rng)
-        b = robustness_bound(_linear(theory, theta), X, y, alpha)
-        assumptions_ok &= b.assumptions.get("centered", False) and b.assumptions.get("in_theta", False)
-        bounds.append(b)
-    ok = all(b.holds for b in bounds) and assumptions_ok
-    measured = {**_chain_summary(bounds), "assumptions met": assumptions_ok,
-                "problem": f"{INSTANCES} random centered Gaussian instances, n in (8, 20), d in (2, 5), alpha in {ALPHAS}, "
-                           "labels from theta (no intercept)"}
-    return Result("C4", verdict(ok), measured, "mixup-theory figures robustness_chain")
+        return _linear(theory, theta), X, y
+
+    return _chain_check("C4", 4, make, ("centered", "in_theta"), "assumptions met",
+                        f"{INSTANCES} random centered Gaussian instances, n in (8, 20), d in (2, 5), alpha in {ALPHAS}, "
+                        "labels from theta (no intercept)")
 
 
 def _relu_instance(theory, n, d, rng, *, bias=False, shift=0.0):
@@ -80,20 +86,9 @@ def _relu_instance(theory, n, d, rng, *, bias=False, shift=0.0):
 
 def check_c5() -> Result:
     """C5: bias-free ReLU nets (f = ∇fᵀx, ∇²f = 0 a.e.), centered data, labels on the net's side: the chain holds."""
-    import theory
-
-    robustness_bound = theory.robustness_bound
-    bounds, homogeneous = [], True
-    for n, d, alpha, rng in _settings(5):
-        net, X, y = _relu_instance(theory, n, d, rng)
-        b = robustness_bound(net, X, y, alpha)
-        homogeneous &= bool(b.assumptions.get("homogeneous", False))
-        bounds.append(b)
-    ok = all(b.holds for b in bounds) and homogeneous
-    measured = {**_chain_summary(bounds), "homogeneous detected": homogeneous,
-                "problem": f"{INSTANCES} bias-free ReLU nets d-8-8-1 (random init), centered Gaussian inputs, "
-                           "labels = sign of the net"}
-    return Result("C5", verdict(ok), measured, "mixup-theory figures robustness_chain")
+    return _chain_check("C5", 5, lambda n, d, rng: _relu_instance(theory, n, d, rng), ("homogeneous",),
+                        "homogeneous detected", f"{INSTANCES} bias-free ReLU nets d-8-8-1 (random init), centered "
+                        "Gaussian inputs, labels = sign of the net")
 
 
 C6_SETTINGS = ("non-centered data", "intercept", "outside Theta", "ReLU net with biases")
@@ -119,15 +114,17 @@ def _c6_instance(theory, setting: str, rng):
 
 
 def _fixture_rows(theory, robustness_bound) -> list[Result]:
-    """One expected-failure row per recorded counterexample ``experiments/data/c6_*.json``."""
+    """One expected-failure row per recorded counterexample ``experiments/data/c6_*.json`` (instances in
+    the JSON format of ``theory.strategies``, read with ``load_instance``)."""
+    from theory.strategies import load_instance
+
     rows = []
     for path in counterexample_files():
         stem = path.name.removesuffix(".json")
         rid = f"C6/{stem}"
         try:
-            case = json.loads(path.read_text())
-            model, X, y, kw = _fixture_problem(theory, case)
-            b = robustness_bound(model, X, y, **kw)
+            inst = load_instance(path)
+            b = robustness_bound(inst.model, inst.X, inst.y, inst.alpha, inst.beta, norm=inst.norm, c_x=inst.c_x)
         except (ValueError, KeyError, TypeError, OSError) as exc:
             rows.append(Result(rid, "fails", f"unreadable fixture: {type(exc).__name__}: {exc}",
                                _fixture_command(stem), expected="fails"))
@@ -135,43 +132,16 @@ def _fixture_rows(theory, robustness_bound) -> list[Result]:
         measured = {"chain holds": bool(b.holds), "L~mix": fmt(b.mixup_approx, 4),
                     "mean L~adv,i(eps_i)": fmt(b.adv_at_eps_i, 4), "L~adv(eps_mix)": fmt(b.adv_at_eps_mix, 4),
                     "broken assumptions": [k for k, v in b.assumptions.items() if not v] or "none",
-                    "n": len(y)}
-        rows.append(Result(rid, verdict(bool(b.holds), expected="fails"), measured,
-                           _fixture_command(stem), expected="fails"))
+                    "n": len(inst.y)}
+        status = verdict(bool(b.holds), expected="fails")
+        rows.append(Result(rid, status, measured, _fixture_command(stem), expected="fails",
+                           label="counterexample found (expected)" if status == "expected-fail" else
+                           "no longer a counterexample"))
     return rows
 
 
 def _fixture_command(stem: str) -> str:
     return f'python -m pytest -q tests/test_counterexamples.py -k "stored_counterexample and {stem}"'
-
-
-def _fixture_problem(theory, case: dict):
-    """``(model, X, y, kwargs)`` of a counterexample fixture (linear: ``theta``/``bias``; ReLU: ``layers``)."""
-    import torch
-
-    X = np.asarray(case["X"], dtype=float)
-    y = np.asarray(case["y"], dtype=np.int64)
-    alpha = case.get("alpha", 1.0)
-    kw = {"alpha": alpha, "beta": case.get("beta")}
-    if "norm" in case:
-        kw["norm"] = math.inf if str(case["norm"]) in ("inf", "Infinity") else case["norm"]
-    if "c_x" in case and case["c_x"] is not None:
-        kw["c_x"] = case["c_x"]
-    if "layers" in case:  # list of {"weight": ..., "bias": ...}, ReLU between layers
-        mods = []
-        for k, layer in enumerate(case["layers"]):
-            W = torch.as_tensor(layer["weight"], dtype=torch.float64)
-            lin = torch.nn.Linear(W.shape[1], W.shape[0], bias=layer.get("bias") is not None, dtype=torch.float64)
-            with torch.no_grad():
-                lin.weight.copy_(W)
-                if layer.get("bias") is not None:
-                    lin.bias.copy_(torch.as_tensor(layer["bias"], dtype=torch.float64))
-            mods += [lin, torch.nn.ReLU()] if k < len(case["layers"]) - 1 else [lin]
-        return torch.nn.Sequential(*mods), X, y, kw
-    theta = np.asarray(case.get("theta", case.get("weight")), dtype=float).reshape(-1)
-    bias = case.get("bias", case.get("intercept"))
-    bias = None if bias is None else np.asarray(bias, dtype=float).reshape(-1)
-    return _linear(theory, theta, bias), X, y, kw
 
 
 def check_c6() -> Result:
@@ -191,7 +161,8 @@ def check_c6() -> Result:
                 "recorded counterexamples (experiments/data/c6_*.json)": len(rows),
                 "problem": "n in (4, 8), d in (1, 2, 3), alpha = 1, one assumption dropped per setting"}
     return Result("C6", verdict(found), measured, "python -m pytest -q tests/test_robustness.py",
-                  subchecks=rows)
+                  subchecks=rows, label="counterexamples found in every setting (the assumptions are needed)"
+                  if found else "no counterexample in some setting")
 
 
 RELU_EXACT_FAILURES = {
@@ -204,14 +175,9 @@ RELU_EXACT_FAILURES = {
 
 
 def _bias_free_relu(weights):
-    layers = []
-    for k, W in enumerate(weights):
-        W = torch.tensor(W, dtype=torch.float64)
-        lin = torch.nn.Linear(W.shape[1], W.shape[0], bias=False, dtype=torch.float64)
-        with torch.no_grad():
-            lin.weight.copy_(W)
-        layers += [lin, torch.nn.ReLU()] if k < len(weights) - 1 else [lin]
-    return torch.nn.Sequential(*layers)
+    from theory.strategies import model_from_layers
+
+    return model_from_layers([{"weight": W, "bias": None} for W in weights])
 
 
 def check_c7() -> Result:
@@ -242,12 +208,15 @@ def check_c7() -> Result:
         widths["CROWN"].append(crown - lower)
         key = "certainly holds" if exact_mix >= upper else "certainly fails" if exact_mix < lower else "undetermined"
         verdicts[key] += 1
-    nets = [Result("C7/relu-random", verdict(verdicts["certainly fails"] == 0, expected="fails"),
+    random_ok = verdicts["certainly fails"] == 0
+    nets = [Result("C7/relu-random", verdict(random_ok, expected="fails"),
                    {"exact L_mix vs bracket [PGD, alpha-CROWN] of L_adv(eps_mix)": verdicts,
                     "mean bracket width alpha-CROWN vs CROWN": f"{fmt(float(np.mean(widths['alpha-CROWN'])), 3)} vs "
                                                                f"{fmt(float(np.mean(widths['CROWN'])), 3)}",
                     "problem": f"{INSTANCES} random bias-free ReLU nets d-8-8-1, centered inputs, labels = sign of the net"},
-                   "mixup-theory figures robustness_chain", expected="fails")]
+                   "mixup-theory figures robustness_chain", expected="fails",
+                   label="held on every random net (not guaranteed for ReLU nets: see C7/relu-abs)" if random_ok
+                   else "a random net fails it (expected: the exact inequality is not guaranteed for ReLU nets)")]
     exact_comparison = theory.exact_comparison
     for rid, (X, weights, what) in RELU_EXACT_FAILURES.items():
         net = _bias_free_relu(weights)
@@ -255,13 +224,15 @@ def check_c7() -> Result:
         with torch.no_grad():
             y = (net(torch.as_tensor(X)).reshape(-1).numpy() >= 0).astype(np.int64)
         cmp = exact_comparison(net, X, y, 1.0)
-        nets.append(Result(rid, verdict(cmp.status != "fails", expected="fails"),
+        status = verdict(cmp.status != "fails", expected="fails")
+        nets.append(Result(rid, status,
                            {"model": what, "eps_mix": fmt(cmp.eps, 4), "exact L_mix": fmt(cmp.mixup_exact, 4),
                             "L_adv(eps_mix) >= (PGD)": fmt(cmp.adv_lower, 4), "bracket verdict": cmp.status,
                             "approximate chain": f"L~mix {fmt(cmp.mixup_approx, 4)} >= L~adv {fmt(cmp.adv_approx, 4)}",
                             "assumptions": "all met" if all(cmp.assumptions.values()) else cmp.assumptions},
                            "python -m pytest -q tests/test_robustness.py -k c7_exact_inequality_can_fail",
-                           expected="fails"))
+                           expected="fails", label="counterexample found (expected)" if status == "expected-fail"
+                           else "no longer a counterexample"))
     measured = {"logistic: min slack exact L_mix vs exact L_adv(eps_mix)": fmt(min(slacks), 3),
                 "logistic instances": len(slacks),
                 "problem": f"{INSTANCES} centered Gaussian instances in Theta, no intercept, alpha in {ALPHAS}"}

@@ -9,6 +9,9 @@ import sys
 
 from .executor import PER_CPU, max_jobs, max_threads
 
+DESCRIPTION = ("Regenerates the named (default: all) figures into DIR: NAME.png, NAME.pdf, data/NAME.csv and "
+               "data/NAME.json. Results are cached per configuration under DIR/.cache, so an interrupted run "
+               "resumes. Only the default scale writes figures/. Figures: ")
 SCALE_HELP = ("smoke: seconds, for tests; default: minutes on a CPU; gpu: more seeds, MNIST-1D with "
               "40 000 training samples, a CNN (meant for one GPU, runs anywhere); "
               "paper: GPU, image data from --data-root, WRN-16-8")
@@ -19,11 +22,8 @@ def register(subparsers) -> None:
     from ..devices import DEVICE_CHOICES as DEVICES
     from .runner import SCALES
 
-    p = subparsers.add_parser(
-        "figures", help="regenerate figures (PNG, PDF, data CSV/JSON) from cached results",
-        description="Regenerates the named (default: all) figures into DIR: NAME.png, NAME.pdf, "
-                    "data/NAME.csv, data/NAME.json. Results are cached per configuration under "
-                    "DIR/.cache, so an interrupted run resumes. Figures: " + ", ".join(registry.figure_names()))
+    p = subparsers.add_parser("figures", help="regenerate figures (PNG, PDF, data CSV/JSON) from cached results",
+                              description=DESCRIPTION + ", ".join(registry.figure_names()))
     p.add_argument("names", nargs="*", metavar="NAME", help="figures to make (default: all)")
     p.add_argument("--scale", choices=SCALES, default="default", help=SCALE_HELP)
     p.add_argument("--device", choices=DEVICES, default="auto",
@@ -51,7 +51,8 @@ def validate(args) -> None:
     ``out`` becomes a ``Path`` (the scale's default folder when not given), ``device`` a ``torch.device``."""
     from .. import registry
     from .._usage import UsageError, check_device, check_input_dir, check_int, check_output_dir
-    from .runner import Context, data_paths, default_out, figure_module
+    from ..registry import figure_module
+    from .runner import Context, data_paths, default_out
 
     unknown = [n for n in args.names if n not in registry.all_figure_names()]
     if unknown:
@@ -64,11 +65,11 @@ def validate(args) -> None:
     if args.data_root is not None:
         args.data_root = str(check_input_dir(args.data_root, "--data-root"))
     names = args.names or registry.figure_names(args.scale)
+    args.device = check_device(args.device)
     if args.replot:
         for name in names:
             _check_saved_figure(data_paths(args.out, name)["json"], name)
         return
-    args.device = check_device(args.device)
     if args.scale == "paper" and args.device.type != "cuda":
         raise UsageError("--scale paper trains WRN-16-8 on image data and needs a GPU (--device cuda); "
                          "use --scale default on a CPU")

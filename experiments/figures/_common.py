@@ -87,3 +87,70 @@ def train_fields(task: dict) -> dict:
 
     names = {f.name for f in dataclasses.fields(TrainConfig)} - {"device"}
     return {k: v for k, v in task.items() if k in names}
+
+
+# ----------------------------------------------------------------------------- empirical figures (C3, C8, C12)
+
+def datasets_of(rows: list[dict]) -> list[str]:
+    """The datasets of ``rows``, in order of first appearance."""
+    return list(dict.fromkeys(r["dataset"] for r in rows))
+
+
+def run_label(method: str, alpha) -> str:
+    """``"standard"`` or ``"mixup α=A"`` (``alpha=None`` means 1): the run a row belongs to."""
+    return "standard" if method == "standard" else f"mixup α={float(1.0 if alpha is None else alpha):g}"
+
+
+def shown_alpha(alphas, paper_alpha: float) -> float:
+    """The α a figure's accuracy/gap panels show: the paper's when it was run, else the middle one."""
+    alphas = list(alphas) or [paper_alpha]
+    return paper_alpha if paper_alpha in alphas else alphas[len(alphas) // 2]
+
+
+def claim_verdict(intervals: dict) -> tuple[str, str]:
+    """``(decision, tally)`` over the judged intervals (every one unless marked ``"judged": False``):
+    supported only if every interval is (``experiments.stats.overall``)."""
+    from experiments import stats
+
+    decisions = [v["decision"] for v in intervals.values() if v.get("judged", True)]
+    return stats.overall(decisions), stats.tally(decisions)
+
+
+def mean_ci(groups: dict, names: tuple[str, ...]) -> list[dict]:
+    """Mean with its 95 % t interval per group: ``groups`` maps a key tuple (named by ``names``) to the
+    values over seeds; rows ``{name: key part, ..., mean, low, high, count}`` in key order."""
+    from experiments import stats
+
+    out = []
+    for key, values in sorted(groups.items()):
+        iv = stats.mean_interval(list(values))
+        out.append({**dict(zip(names, key)), "mean": iv.mean, "low": iv.low, "high": iv.high, "count": iv.n})
+    return out
+
+
+def method_bands(ax, points: list[dict], x: str, alpha: float, **match) -> None:
+    """Standard and Mixup (at ``alpha``) as mean lines with 95 % bands over seeds, from ``mean_ci`` rows
+    ``points`` selected by ``match`` and ordered by ``x``."""
+    from . import style
+
+    for method in ("standard", "mixup"):
+        pts = sorted(select(points, **match, run=run_label(method, alpha)), key=lambda r: r[x])
+        if not pts:
+            continue
+        st = style.method_style(method)
+        name = st["label"] + (f" (α = {alpha:g})" if method == "mixup" else "")
+        style.ci_band(ax, [p[x] for p in pts], [p["mean"] for p in pts], [p["low"] for p in pts],
+                      [p["high"] for p in pts], color=st["color"], label=f"{name}, {pts[0]['count']} seeds")
+
+
+def empirical_title(fig, claim: str, title: str, summary: dict, settings: str, legend_axes) -> None:
+    """The suptitle of an empirical figure (C8, C12): its verdict over the ``settings`` judged, with the
+    interval level and the number of seeds, and the figure legend of the mean bands."""
+    from experiments.stats import LEVEL
+
+    from . import style
+
+    verdict = style.verdict_line(claim, summary["verdict"], f"{summary['tally']} {settings}; {LEVEL:.0%} intervals "
+                                                             f"over {len(summary['seeds'])} seeds")
+    style.suptitle(fig, claim, title, verdict)
+    style.figure_legend(fig, legend_axes, ncol=2, title=f"bands: {LEVEL:.0%} interval of the mean over seeds")

@@ -15,7 +15,7 @@ inconclusive otherwise. Breast cancer is context (not the paper's experiment). C
 """
 from __future__ import annotations
 
-from ._common import select, train_run
+from ._common import claim_verdict, select, train_run
 
 NAME = "approximation"
 CLAIMS = "C3"
@@ -105,13 +105,6 @@ def claim_intervals(rows: list[dict]) -> dict:
         out[key] = {**iv.as_dict(), "decision": stats.decide(iv, boundary=THRESHOLD, predicted="below"),
                     "judged": key.split("/")[0] in JUDGED}
     return out
-
-
-def claim_verdict(intervals: dict) -> tuple[str, str]:
-    from experiments import stats
-
-    decisions = [v["decision"] for v in intervals.values() if v["judged"]]
-    return stats.overall(decisions), stats.tally(decisions)
 
 
 def summarize(rows: list[dict]) -> dict:

@@ -124,7 +124,7 @@ def execute(unit: Unit, ctx) -> list[tuple]:
     from experiments._warnings import captured
     from experiments.training import config_from_json, pretrained
 
-    from .runner import figure_module
+    from experiments.registry import figure_module
 
     out = []
     if unit.train is None:

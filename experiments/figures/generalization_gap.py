@@ -17,7 +17,8 @@ import math
 
 import numpy as np
 
-from ._common import select, train_fields, train_run
+from ._common import (claim_verdict, datasets_of, empirical_title, mean_ci, method_bands, run_label, select, shown_alpha, train_fields,
+                      train_run)
 
 NAME = "generalization_gap"
 CLAIMS = "C12"
@@ -72,14 +73,6 @@ def rows(task: dict, result: dict) -> list[dict]:
              "acc_gap": result["train_acc"] - result["test_acc"]}]
 
 
-def _datasets(rows):
-    return list(dict.fromkeys(r["dataset"] for r in rows))
-
-
-def run_label(method: str, alpha) -> str:
-    return "standard" if method == "standard" else f"mixup α={float(1.0 if alpha is None else alpha):g}"
-
-
 def _by_seed(rows, metric: str) -> dict:
     """``{(dataset, run label, n): {seed: value}}``."""
     out: dict = {}
@@ -127,22 +120,9 @@ def claim_intervals(rows: list[dict]) -> dict:
     return out
 
 
-def claim_verdict(intervals: dict) -> tuple[str, str]:
-    from experiments import stats
-
-    decisions = [v["decision"] for v in intervals.values()]
-    return stats.overall(decisions), stats.tally(decisions)
-
-
 def _mean_ci(rows, metric):
-    from experiments import stats
-
-    out = []
-    for (ds, label, n), by_seed in sorted(_by_seed(rows, metric).items()):
-        iv = stats.mean_interval(list(by_seed.values()))
-        out.append({"dataset": ds, "run": label, "n": n, "mean": iv.mean, "low": iv.low, "high": iv.high,
-                    "count": iv.n})
-    return out
+    """Mean ``metric`` with its 95 % t interval over seeds per (dataset, run, n)."""
+    return mean_ci({k: by_seed.values() for k, by_seed in _by_seed(rows, metric).items()}, ("dataset", "run", "n"))
 
 
 def summarize(rows: list[dict]) -> dict:
@@ -151,7 +131,7 @@ def summarize(rows: list[dict]) -> dict:
     out: dict = {metric: _mean_ci(rows, metric) for metric in ("loss_gap", "acc_gap", "test_acc")}
     red = reductions(rows)
     smallest_vs_largest = {}
-    for ds in _datasets(rows):
+    for ds in datasets_of(rows):
         pts = [r for r in red if r["dataset"] == ds and r["alpha"] == PAPER_ALPHA]
         if pts:
             lo, hi = min(pts, key=lambda r: r["n"]), max(pts, key=lambda r: r["n"])
@@ -171,23 +151,16 @@ def plot(rows: list[dict], summary: dict):
 
     from . import style
 
-    datasets = _datasets(rows)
+    datasets = datasets_of(rows)
     alphas = summary.get("alphas") or [PAPER_ALPHA]
-    shown = PAPER_ALPHA if PAPER_ALPHA in alphas else alphas[len(alphas) // 2]
+    shown = shown_alpha(alphas, PAPER_ALPHA)
     ncol = len(METRICS) + 1
     fig, axes = style.subplots(len(datasets), ncol)
     for i, ds in enumerate(datasets):
         sizes = sorted({r["n"] for r in select(summary["loss_gap"], dataset=ds)})
         for j, (metric, ylabel) in enumerate(METRICS.items()):
             ax = axes[i * ncol + j]
-            for method, label in (("standard", "standard"), ("mixup", f"mixup α={shown:g}")):
-                pts = sorted(select(summary[metric], dataset=ds, run=label), key=lambda r: r["n"])
-                if not pts:
-                    continue
-                st = style.method_style(method)
-                name = st["label"] + (f" (α = {shown:g})" if method == "mixup" else "")
-                style.ci_band(ax, [p["n"] for p in pts], [p["mean"] for p in pts], [p["low"] for p in pts],
-                              [p["high"] for p in pts], color=st["color"], label=f"{name}, {pts[0]['count']} seeds")
+            method_bands(ax, summary[metric], "n", shown, dataset=ds)
             ax.axhline(0.0, color="0.5", linewidth=0.8)
             style.log_ticks(ax, sizes)
             ax.set_xlabel("training-set size n")
@@ -209,9 +182,5 @@ def plot(rows: list[dict], summary: dict):
         ax.set_ylabel("loss-gap reduction:\nstandard − Mixup (paired by seed)")
         ax.set_title(f"{ds}: reduction (> 0: Mixup better)")
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), title="mean over n", title_fontsize=7)
-    verdict = style.verdict_line("C12", summary["verdict"],
-                                 f"{summary['tally']} (dataset, α) settings; loss-gap reduction averaged over n, "
-                                 f"{LEVEL:.0%} intervals over {len(summary['seeds'])} seeds")
-    style.suptitle(fig, CLAIMS, TITLE, verdict)
-    style.figure_legend(fig, [axes[0]], ncol=2, title=f"bands: {LEVEL:.0%} interval of the mean over seeds")
+    empirical_title(fig, CLAIMS, TITLE, summary, "(dataset, α) settings; loss-gap reduction averaged over n", [axes[0]])
     return fig

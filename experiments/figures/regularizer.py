@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from ._common import select
+from ._common import datasets_of, select
 
 NAME = "regularizer"
 CLAIMS = "C9"
@@ -50,13 +50,9 @@ def rows(task: dict, result: dict) -> list[dict]:
     return [{"dataset": task["dataset"], "seed": task["seed"], "n": result["n"], **row} for row in result["table"]]
 
 
-def _datasets(rows):
-    return list(dict.fromkeys(r["dataset"] for r in rows))
-
-
 def summarize(rows: list[dict]) -> dict:
     out = {}
-    for ds in _datasets(rows):
+    for ds in datasets_of(rows):
         out[ds] = {str(r["alpha"]): {"exact_vs_shrunk": r["exact_vs_shrunk"], "shrinkage": r["shrinkage"],
                                      "paper": r["paper"], "shrinkage_rel_err": r["shrinkage_err_rel"],
                                      "paper_rel_err": r["paper_err_rel"], "expansion_rel_err": r["expansion_err_rel"]}
@@ -74,7 +70,7 @@ SERIES = [("exact_vs_shrunk", "exact: L_mix − E_D̃ L_std(λθ)", "k-", "o"),
 def plot(rows: list[dict], summary: dict):
     from . import style
 
-    datasets = _datasets(rows)
+    datasets = datasets_of(rows)
     fig, axes = style.subplots(1, len(datasets))
     for ax, ds in zip(axes, datasets):
         rs = sorted(select(rows, dataset=ds), key=lambda r: r["alpha"])

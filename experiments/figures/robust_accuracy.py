@@ -18,7 +18,8 @@ import math
 
 import numpy as np
 
-from ._common import mean_sd, select, train_fields, train_run
+from ._common import (claim_verdict, datasets_of, empirical_title, mean_ci, mean_sd, method_bands, run_label, select, shown_alpha,
+                      train_fields, train_run)
 
 NAME = "robust_accuracy"
 CLAIMS = "C8"
@@ -103,14 +104,6 @@ def rows(task: dict, result: dict) -> list[dict]:
     return out
 
 
-def _datasets(rows):
-    return list(dict.fromkeys(r["dataset"] for r in rows))
-
-
-def run_label(method: str, alpha) -> str:
-    return "standard" if method == "standard" else f"mixup α={float(1.0 if alpha is None else alpha):g}"
-
-
 def scores(rows: list[dict]) -> dict:
     """``{(dataset, attack, run label): {seed: mean accuracy over ε > 0}}`` (the per-run score of C8)."""
     acc: dict = {}
@@ -138,28 +131,13 @@ def claim_intervals(rows: list[dict]) -> dict:
     return out
 
 
-def claim_verdict(intervals: dict) -> tuple[str, str]:
-    """``(decision, tally)`` of C8 over every (dataset, attack, α): supported only if every interval is."""
-    from experiments import stats
-
-    decisions = [v["decision"] for v in intervals.values()]
-    return stats.overall(decisions), stats.tally(decisions)
-
-
 def _mean_ci(rows: list[dict]) -> list[dict]:
     """Mean accuracy with its 95 % t interval over seeds per (dataset, attack, run, ε)."""
-    from experiments import stats
-
     groups: dict = {}
     for r in rows:
         key = (r["dataset"], r["attack"], run_label(r["method"], r.get("alpha")), float(r["eps"]))
         groups.setdefault(key, []).append(float(r["accuracy"]))
-    out = []
-    for (ds, attack, label, eps), vals in sorted(groups.items()):
-        iv = stats.mean_interval(vals)
-        out.append({"dataset": ds, "attack": attack, "run": label, "eps": eps, "mean": iv.mean,
-                    "low": iv.low, "high": iv.high, "count": iv.n})
-    return out
+    return mean_ci(groups, ("dataset", "attack", "run", "eps"))
 
 
 def summarize(rows: list[dict]) -> dict:
@@ -175,23 +153,16 @@ def plot(rows: list[dict], summary: dict):
 
     from . import style
 
-    datasets = _datasets(rows)
+    datasets = datasets_of(rows)
     ncol = len(ATTACKS) + 1
     fig, axes = style.subplots(len(datasets), ncol)
     agg = summary["mean_ci"]
     alphas = summary.get("alphas") or [PAPER_ALPHA]
-    shown = PAPER_ALPHA if PAPER_ALPHA in alphas else alphas[len(alphas) // 2]
+    shown = shown_alpha(alphas, PAPER_ALPHA)
     for i, ds in enumerate(datasets):
         for j, attack in enumerate(ATTACKS):
             ax = axes[i * ncol + j]
-            for method, label in (("standard", "standard"), ("mixup", f"mixup α={shown:g}")):
-                pts = sorted(select(agg, dataset=ds, attack=attack, run=label), key=lambda r: r["eps"])
-                if not pts:
-                    continue
-                st = style.method_style(method)
-                name = st["label"] + (f" (α = {shown:g})" if method == "mixup" else "")
-                style.ci_band(ax, [p["eps"] for p in pts], [p["mean"] for p in pts], [p["low"] for p in pts],
-                              [p["high"] for p in pts], color=st["color"], label=f"{name}, {pts[0]['count']} seeds")
+            method_bands(ax, agg, "eps", shown, dataset=ds, attack=attack)
             ax.set_ylim(-0.02, 1.02)
             ax.set_xlabel(f"ε ({'ℓ∞' if attack == 'fgsm_linf' else 'ℓ2'}, standardized inputs)")
             ax.set_ylabel("test accuracy under attack")
@@ -214,9 +185,5 @@ def plot(rows: list[dict], summary: dict):
         ax.set_ylabel("Mixup − standard accuracy\n(mean over ε > 0, paired by seed)")
         ax.set_title(f"{ds}: effect with {LEVEL:.0%} interval\n(green: supported, grey: inconclusive, red: contradicted)",
                      fontsize=8)
-    verdict = style.verdict_line("C8", summary["verdict"],
-                                 f"{summary['tally']} (dataset, attack, α) settings; {LEVEL:.0%} intervals over "
-                                 f"{len(summary['seeds'])} seeds")
-    style.suptitle(fig, CLAIMS, TITLE, verdict)
-    style.figure_legend(fig, [axes[0]], ncol=2, title=f"bands: {LEVEL:.0%} interval of the mean over seeds")
+    empirical_title(fig, CLAIMS, TITLE, summary, "(dataset, attack, α) settings", [axes[0]])
     return fig

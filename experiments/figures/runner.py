@@ -24,7 +24,6 @@ any other warning is recorded too and summarised once, in words, on the same lin
 from __future__ import annotations
 
 import csv
-import importlib
 import io
 import json
 import platform
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import registry
+from ..registry import figure_module
 from .._warnings import category, summary
 from ..cache import Cache, atomic_write_text, to_jsonable
 from . import style
@@ -82,11 +82,6 @@ class FigureReport:
     seconds: float = 0.0
     extra: dict = field(default_factory=dict)
     warnings: dict = field(default_factory=dict)
-
-
-def figure_module(name: str):
-    """The module of a registered figure (``name`` from ``experiments.registry``)."""
-    return importlib.import_module(f"experiments.figures.{name}")
 
 
 def library_versions() -> dict:
