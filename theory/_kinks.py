@@ -113,10 +113,10 @@ def _inplace(act: nn.Module) -> nn.Module:
     return act
 
 
-def plan_from_layers(layers: list[nn.Module], shortcut: bool) -> KinkPlan | None:
-    """The ``KinkPlan`` of a chain of affine layers and piecewise-linear activations (at least one
-    activation), else ``None``."""
-    if not layers or not all(isinstance(m, KINK_AFFINE_LAYERS + KINK_ACTIVATIONS) for m in layers):
+def plan_from_layers(layers: list[nn.Module], shortcut: bool, extra_affine: tuple = ()) -> KinkPlan | None:
+    """The ``KinkPlan`` of a chain of affine layers (``KINK_AFFINE_LAYERS`` and ``extra_affine``) and
+    piecewise-linear activations (at least one activation), else ``None``."""
+    if not layers or not all(isinstance(m, KINK_AFFINE_LAYERS + KINK_ACTIVATIONS + extra_affine) for m in layers):
         return None
     if not any(isinstance(m, KINK_ACTIVATIONS) for m in layers):
         return None
@@ -500,8 +500,7 @@ def _schedule(U, plan: KinkPlan, rows, folded: bool, per_block: int, device):
     return blocks
 
 
-def kink_pair_sum(P, alpha: float, beta: float, plan: KinkPlan, rtol: float, chunk_elements: int, rows,
-                  pair_blocks):
+def kink_pair_sum(P, alpha: float, beta: float, plan: KinkPlan, rtol: float, chunk_elements: int, rows):
     """``(Σ_pairs E_λ l, error bound)`` as tensors: the kink-aware sum over ordered pairs (all of them, or
     those with i in ``rows``)."""
     device = P.device

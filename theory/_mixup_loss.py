@@ -18,10 +18,11 @@ from ._problem import Problem, prepare
 from ._validate import (DTYPE, as_labels, check_alpha_beta, check_choice, check_count, check_nonnegative,
                         check_positive, check_rng)
 from ._summary import summary_repr
-from ._kinks import kink_pair_sum, kink_plan
+from ._kinks import kink_pair_sum
 from ._mixing import MAX_NODES, MixupLambda
-from ._models import AFFINE_LAYERS, eval_copy, is_affine, is_piecewise_linear, layers_of, split_affine_prefix
+from ._models import AFFINE_LAYERS, eval_copy, is_affine, layers_of, split_affine_prefix
 from ._separated import panel_edges, separated_pair_sum
+from ._trace import kink_route
 from ._warnings import AccuracyWarning
 
 DEFAULT_NODES = 64
@@ -281,23 +282,26 @@ def _value_and_error(model, X, y, alpha, beta, loss, nodes, rtol, method, shortc
         q = check_count(nodes, "nodes")
         lam, w = _rule(alpha, beta, q, False, P.device)
         return _exact_pair_sum(P, lam, w, shortcut=shortcut, chunk_elements=chunk_elements, rows=rows), None, P.n
-    plan = kink_plan(P.model, shortcut) if method in ("auto", "kinks") else None
+    plan, off_path = kink_route(P, shortcut)  # a Sequential, or a module torch.fx traces into a chain
     if method == "kinks" and plan is None:
-        raise ValueError("method='kinks' needs an nn.Sequential of affine layers and ReLU/LeakyReLU/ReLU6/"
-                         "Hardtanh activations")
-    if plan is not None:
-        total, err = kink_pair_sum(P, alpha, beta, plan, KINK_RTOL if rtol is None else rtol, chunk_elements,
-                                   rows, _pair_blocks)
+        raise ValueError("method='kinks' needs a chain of affine layers and ReLU/LeakyReLU/ReLU6/Hardtanh "
+                         "activations (an nn.Sequential, or a module torch.fx traces into one); here: "
+                         + (off_path or "the model has no piecewise-linear activation"))
+    if method in ("auto", "kinks") and plan is not None:
+        total, err = kink_pair_sum(P, alpha, beta, plan, KINK_RTOL if rtol is None else rtol, chunk_elements, rows)
         return total, err, P.n
-    return (*_doubled(P, alpha, beta, SMOOTH_RTOL if rtol is None else rtol, shortcut, chunk_elements, rows), P.n)
+    if method == "pairs" and plan is not None:
+        off_path = "method='pairs' was asked for"
+    return (*_doubled(P, alpha, beta, SMOOTH_RTOL if rtol is None else rtol, shortcut, chunk_elements, rows,
+                      off_path), P.n)
 
 
-def _doubled(P: Problem, alpha, beta, rtol, shortcut, chunk_elements, rows):
-    """Q(q), Q(2q), … until ``|Q(q) − Q(q/2)| ≤ rtol·|Q(q)|``: returns Q(q) and |Q(q) − Q(q/2)| + rounding."""
-    if is_piecewise_linear(P.model) and not is_affine(P.model):
-        warnings.warn("mixup_loss: this piecewise-linear model is outside the kink-aware path (layers other than "
-                      "affine maps and ReLU-type activations); its integrand has kinks in λ, so the quadrature "
-                      "error estimate is not a bound", AccuracyWarning, stacklevel=4)
+def _doubled(P: Problem, alpha, beta, rtol, shortcut, chunk_elements, rows, off_path=None):
+    """Q(q), Q(2q), … until ``|Q(q) − Q(q/2)| ≤ rtol·|Q(q)|``: returns Q(q) and |Q(q) − Q(q/2)| + rounding.
+    ``off_path``: why a model with kinks in λ is not on the kink-aware path (warned: no bound then)."""
+    if off_path is not None:
+        warnings.warn(f"mixup_loss: this model is not on the kink-aware path ({off_path}); its integrand has "
+                      "kinks in λ, so the quadrature error estimate is not a bound", AccuracyWarning, stacklevel=4)
     q = FIRST_DOUBLING_NODES
     prev = _exact_pair_sum(P, *_rule(alpha, beta, q, False, P.device), shortcut=shortcut,
                            chunk_elements=chunk_elements, rows=rows)
