@@ -266,3 +266,19 @@ def test_smooth_custom_module_is_quiet():
     with warnings.catch_warnings():
         warnings.simplefilter("error", theory.AccuracyWarning)
         theory.mixup_loss(Smooth().double(), rng.normal(size=(4, 3)), np.array([0, 1, 0, 1]), 0.5)
+
+
+@pytest.mark.parametrize("loss", ["logistic", "squared"])
+def test_unmixed_on_relu_nets_is_exact(loss):
+    """Identity (I) at s = 1 on a ReLU net: the kink-aware value (a fixed 64-node rule of D̃ was off by
+    ~1e-7), checked against the piecewise QUADPACK reference."""
+    rng = np.random.default_rng(11)
+    model = theory.relu_mlp(2, [8, 6], generator=torch.Generator().manual_seed(11))
+    with torch.no_grad():
+        model[-1].weight.mul_(4.0)
+    X = rng.normal(size=(4, 2))
+    y = np.array([0, 1, 1, 0]) if loss == "logistic" else rng.normal(size=4)
+    ref, ref_err = kink_reference(model, X, np.asarray(y, float).reshape(-1, 1), loss, 0.4, 0.4)
+    unmixed = theory.mixup_loss_unmixed(model, X, y, 0.4, loss=loss)
+    constant = theory.squared_label_constant(y, 0.4) if loss == "squared" else 0.0
+    assert abs(unmixed - constant - ref) <= KINK_RTOL * ref + ref_err
