@@ -367,13 +367,16 @@ def mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: 
     - logistic regression (a model affine end-to-end with one output, ``loss="logistic"``;
       ``method="auto"`` or ``"separated"``): the separated expansion, O(n) (docs/theory.md §2.6).
       Default ``rtol`` 1e-12; λ integrated exactly (with ``nodes=q``: the q-node rule's value).
-    - piecewise-linear ``nn.Sequential`` models (affine layers — Linear, Conv, Flatten, AvgPool — and
-      ReLU, LeakyReLU, ReLU6, Hardtanh; ``method="auto"`` or ``"kinks"``): kink-aware integration.
-      Each pair's λ-breakpoints are found exactly layer by layer and each affine piece is integrated
-      by Gauss–Jacobi/Gauss–Legendre rules (docs/theory.md §2.3). Default ``rtol`` 1e-12; measured
-      error ≤ 1e-15 relative against QUADPACK piece by piece (tests/test_mixup_loss.py). Cost: about
-      10× a fixed 64-node rule on a ReLU MLP 100-256-1 (n = 200, one thread; ``python -m benchmarks``),
-      which there misses by 2e-8 relative.
+    - piecewise-linear models (affine layers — Linear, Conv, Flatten, AvgPool, eval-mode BatchNorm,
+      reshapes — and ReLU, LeakyReLU, ReLU6, Hardtanh; an ``nn.Sequential`` or a module that
+      ``torch.fx`` traces into such a chain; ``method="auto"`` or ``"kinks"``): kink-aware integration.
+      The λ-breakpoints of all pairs of a block are found exactly, layer by layer, and each affine
+      piece is integrated on its own interval by Gauss–Jacobi/Gauss–Legendre rules (docs/theory.md
+      §2.3). Default ``rtol`` 1e-12; measured error ≤ 1e-12 relative against QUADPACK piece by piece,
+      also at α = β = 5000 and (α, β) = (2, 5000), (3e4, 0.5) (tests/test_kinks.py). Cost: about 2× a
+      fixed 64-node rule on a ReLU MLP 10-64-64-1 at n = 200 (``python -m benchmarks --only kinks``),
+      which there misses by 1.6e-8 relative. Residual connections and max-pooling are not on this
+      path: they take node doubling with an ``AccuracyWarning`` that says why.
     - every other model: Gauss–Jacobi rules of 32, 64, … nodes until two successive ones agree to
       ``rtol`` (default 1e-10), up to ``MAX_NODES``.
 
@@ -495,10 +498,11 @@ def mixup_loss_error(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
 
     What ``error`` bounds (docs/theory.md §2, "Error estimates"):
 
-    - kink-aware path (piecewise-linear ``Sequential`` models): the sum over all pieces of
+    - kink-aware path (piecewise-linear chains, ``Sequential`` or traced): the sum over all pieces of
       ``|Q_m − Q_{m/2}|`` — the m/2-node error estimate of each piece, whose integrand is analytic
       (softplus/logsumexp/square of an affine logit times the Beta density, with the density's
-      endpoint singularities in the Gauss–Jacobi weight) — plus 64 ulp × Σ|terms| for rounding. Gauss
+      endpoint singularities in the Gauss–Jacobi weight or a log-variable) — plus 64 ulp × Σ|terms| for
+      rounding and the normaliser's estimated relative error × Σ|terms|. Gauss
       rules converge geometrically on analytic integrands, so the returned m-node value's error is
       far below the m/2-node error and ``error`` is an upper bound once the pieces are resolved.
     - node path (smooth models: tanh, softplus, …): ``|Q(q) − Q(q/2)| + 64 ulp·|Q|`` for the returned
@@ -507,9 +511,9 @@ def mixup_loss_error(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
       twice the panel-pair-weighted largest deviation of the Chebyshev interpolant from ``g``
       computed independently (second grid, 1.5× the λ-nodes), plus rounding; λ is integrated
       exactly (adaptive rules), so this covers interpolation and quadrature together.
-    - Not bounded: piecewise-linear models outside the kink-aware path (max-pooling, custom
-      modules) — kinks in λ make the Gauss error algebraic and non-monotone, so the estimate can be
-      below the true error; an ``AccuracyWarning`` says so. Models with discontinuities in λ are not
+    - Not bounded: models with kinks outside the kink-aware path (max-pooling, residual connections,
+      modules torch.fx cannot trace) — kinks in λ make the Gauss error algebraic and non-monotone, so
+      the estimate can be below the true error; an ``AccuracyWarning`` says so and why. Models with discontinuities in λ are not
       covered either.
 
     Measured on random families (tests/test_mixup_loss.py): the estimate was never below the true
