@@ -40,7 +40,9 @@ def test_tiny_cases_and_report():
                       **cases.exact_mlp(n, 100, hidden=8, shortcut=s, nodes=4)} for s in (True, False)],
         "expansion": [{"case": "expansion", "params": {"n": n, "d": 5, "model": m},
                        **cases.expansion(n, 5, model=m, hidden=8)} for m in ("relu", "tanh")],
-        "kinks": [{"case": "exact_kinks", "params": {"n": n}, **cases.exact_kinks(n, d=5, hidden=8, nodes=8)}],
+        "kinks": [{"case": "exact_kinks", "params": {"n": n, "d": 5}, **cases.exact_kinks(n, d=5, hidden=8, nodes=8)},
+                  {"case": "exact_kinks", "params": {"n": n, "d": 4, "widths": [6, 6]},
+                   **cases.exact_kinks(n, d=4, widths=[6, 6], nodes=8)}],
     }
     a, b = (r["value"] for r in res["shortcut"])
     assert abs(a - b) <= 1e-12 * abs(b)  # the shortcut is exact
@@ -48,6 +50,7 @@ def test_tiny_cases_and_report():
     assert "softplus roofline" in text and "First-layer shortcut" in text and "mixup_expansion" in text
     assert "kink-aware" in text
     assert res["kinks"][0]["bound_rel"] <= 1e-12 < res["kinks"][0]["nodes_rel_error"]  # 8 nodes miss the kinks
+    assert res["kinks"][1]["bound_rel"] <= 1e-12 and "4-6-6-1" in text
     assert {name.split(":")[0].split(" n=")[0] for name, _, _ in targets} >= {"linear exact loss"}
     assert res["expansion"][0]["r3"] == 0.0 and res["expansion"][1]["r3"] != 0.0
 

@@ -133,3 +133,152 @@ def test_density_normaliser_against_mpmath(alpha, beta):
         exact = mpmath.log(mpmath.beta(alpha, beta)) - (alpha - 1) * mpmath.log(c) - (beta - 1) * mpmath.log(1 - c)
     assert err <= 1e-13
     assert abs(dens.log_norm - float(exact)) <= 1e-13 + err
+
+
+# ---------------------------------------------------------------- custom modules, traced with torch.fx
+
+class _ThreeLinear(nn.Module):
+    """The 3-layer MLP of ``relu_mlp`` written as a class, with functional activations."""
+
+    def __init__(self, seq):
+        super().__init__()
+        self.a, self.b, self.c = seq[0], seq[2], seq[4]
+
+    def forward(self, x):
+        return self.c(torch.nn.functional.relu(self.b(torch.relu(self.a(x)))))
+
+
+class _ConvNet(nn.Module):
+    """Conv → eval BatchNorm → LeakyReLU → AvgPool → view → scale → Linear → squeeze, on flat rows."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 3, 3)
+        self.bn = nn.BatchNorm2d(3)
+        self.pool = nn.AvgPool2d(2)
+        self.fc = nn.Linear(3 * 3 * 3, 1)
+
+    def forward(self, x):
+        x = x.view(x.size(0), 1, 8, 8)
+        h = self.pool(torch.nn.functional.leaky_relu(self.bn(self.conv(x)), 0.1))
+        return (2.0 * self.fc(h.reshape(h.shape[0], -1)) - 1.0).squeeze(-1)
+
+
+def _conv_sequential(m):
+    return nn.Sequential(nn.Unflatten(1, (1, 8, 8)), m.conv, m.bn, nn.LeakyReLU(0.1), m.pool, nn.Flatten(), m.fc)
+
+
+def test_traced_class_equals_its_sequential():
+    seq = theory.relu_mlp(4, [9, 7], generator=torch.Generator().manual_seed(7))
+    rng = np.random.default_rng(7)
+    X, y = rng.normal(size=(6, 4)), rng.integers(0, 2, 6)
+    value, estimate = mixup_loss_error(_ThreeLinear(seq), X, y, 0.5)
+    assert (value, estimate) == mixup_loss_error(seq, X, y, 0.5)
+    ref, ref_err = kink_reference(seq, X, y.reshape(-1, 1).astype(float), "logistic", 0.5, 0.5)
+    assert abs(value - ref) <= KINK_RTOL * ref + ref_err
+
+
+def test_traced_convnet_with_batchnorm_reshapes_and_constants():
+    """The class and the Sequential of its layers (the affine constants 2·f − 1 applied after) agree, and
+    both agree with a 1024-node rule; the running statistics of batch norm are used (eval mode)."""
+    torch.manual_seed(3)
+    m = _ConvNet().double()
+    with torch.no_grad():
+        m.bn.running_mean.uniform_(-0.5, 0.5)
+        m.bn.running_var.uniform_(0.5, 2.0)
+    m.train()  # the library evaluates in eval mode and gives the model back as it was
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(7, 64)), rng.integers(0, 2, 7)
+    with torch.no_grad():
+        m.fc.weight.mul_(2.0)
+    value, estimate = mixup_loss_error(m, X, y, 0.7)
+    assert m.training
+    seq = _conv_sequential(m)
+    with torch.no_grad():  # 2·fc − 1 as one Linear
+        fc = nn.Linear(27, 1).double()
+        fc.weight.copy_(2.0 * m.fc.weight)
+        fc.bias.copy_(2.0 * m.fc.bias - 1.0)
+    seq = nn.Sequential(*list(seq)[:-1], fc).eval()
+    assert value == pytest.approx(theory.mixup_loss(seq, X, y, 0.7), rel=1e-13)
+    assert estimate <= KINK_RTOL * value
+    assert value == pytest.approx(theory.mixup_loss(seq, X, y, 0.7, nodes=1024), rel=1e-7)
+
+
+class _Residual(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.c = nn.Linear(3, 3), nn.Linear(3, 1)
+
+    def forward(self, x):
+        return self.c(x + torch.relu(self.a(x)))
+
+
+class _MaxPooled(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.c = nn.Linear(4, 6), nn.Linear(3, 1)
+
+    def forward(self, x):
+        return self.c(torch.nn.functional.max_pool1d(torch.relu(self.a(x)).unsqueeze(1), 2).squeeze(1))
+
+
+class _Branchy(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(3, 2)
+
+    def forward(self, x):
+        h = torch.relu(self.a(x))
+        if h.sum() > 0:  # data-dependent control flow: fx cannot trace it
+            return h[:, :1]
+        return -h[:, 1:]
+
+
+@pytest.mark.parametrize("build, d, reason", [
+    (_Residual, 3, "residual connection"), (_MaxPooled, 4, "max-pooling"), (_Branchy, 3, "torch.fx cannot trace"),
+    (lambda: nn.Sequential(nn.Linear(4, 6), nn.Unflatten(1, (1, 6)), nn.MaxPool1d(2), nn.Flatten(), nn.Linear(3, 1)),
+     4, "MaxPool1d .max-pooling"),
+])
+def test_models_off_the_path_say_why(build, d, reason):
+    """Off the kink-aware path: ``method='kinks'`` raises with the reason, the default warns with it."""
+    torch.manual_seed(0)
+    model = build().double()
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(5, d)), np.array([0, 1, 0, 1, 1])
+    with pytest.raises(ValueError, match=reason):
+        theory.mixup_loss(model, X, y, 0.5, method="kinks")
+    with pytest.warns(theory.AccuracyWarning, match=reason):
+        theory.mixup_loss(model, X, y, 0.5)
+
+
+def test_smooth_custom_module_is_quiet():
+    """A tanh module has no kinks: node doubling is the exact path, no warning."""
+    class Smooth(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.c = nn.Linear(3, 4), nn.Linear(4, 1)
+
+        def forward(self, x):
+            return self.c(torch.tanh(self.a(x)))
+
+    import warnings
+    rng = np.random.default_rng(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", theory.AccuracyWarning)
+        theory.mixup_loss(Smooth().double(), rng.normal(size=(4, 3)), np.array([0, 1, 0, 1]), 0.5)
+
+
+@pytest.mark.parametrize("loss", ["logistic", "squared"])
+def test_unmixed_on_relu_nets_is_exact(loss):
+    """Identity (I) at s = 1 on a ReLU net: the kink-aware value (a fixed 64-node rule of D̃ was off by
+    ~1e-7), checked against the piecewise QUADPACK reference."""
+    rng = np.random.default_rng(11)
+    model = theory.relu_mlp(2, [8, 6], generator=torch.Generator().manual_seed(11))
+    with torch.no_grad():
+        model[-1].weight.mul_(4.0)
+    X = rng.normal(size=(4, 2))
+    y = np.array([0, 1, 1, 0]) if loss == "logistic" else rng.normal(size=4)
+    ref, ref_err = kink_reference(model, X, np.asarray(y, float).reshape(-1, 1), loss, 0.4, 0.4)
+    unmixed = theory.mixup_loss_unmixed(model, X, y, 0.4, loss=loss)
+    constant = theory.squared_label_constant(y, 0.4) if loss == "squared" else 0.0
+    assert abs(unmixed - constant - ref) <= KINK_RTOL * ref + ref_err

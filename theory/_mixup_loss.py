@@ -18,10 +18,11 @@ from ._problem import Problem, prepare
 from ._validate import (DTYPE, MAX_CHUNK_ELEMENTS, MAX_DRAWS, MAX_NODES, as_labels, check_alpha_beta, check_choice, check_count,
                         check_nodes, check_nonnegative, check_pairs, check_rng, check_rows, check_rtol, check_scalar)
 from ._summary import summary_repr
-from ._kinks import kink_pair_sum, kink_plan
+from ._kinks import kink_pair_sum
 from ._mixing import MAX_NODES, MixupLambda
-from ._models import AFFINE_LAYERS, eval_copy, is_affine, is_piecewise_linear, layers_of, split_affine_prefix
+from ._models import AFFINE_LAYERS, eval_copy, is_affine, layers_of, split_affine_prefix
 from ._separated import MAX_MARGIN_FIXED_RULE, check_margins, panel_edges, separated_pair_sum
+from ._trace import kink_route
 from ._warnings import AccuracyWarning
 
 DEFAULT_NODES = 64
@@ -299,22 +300,24 @@ def pair_sum_and_error(P: Problem, alpha: float, beta: float, nodes, rtol, metho
         q = nodes
         lam, w = _rule(alpha, beta, q, False, P.device)
         return _exact_pair_sum(P, lam, w, shortcut=shortcut, chunk_elements=chunk_elements, rows=rows), None
-    plan = kink_plan(P.model, shortcut) if method in ("auto", "kinks") else None
+    plan, off_path = kink_route(P, shortcut)  # a Sequential, or a module torch.fx traces into a chain
     if method == "kinks" and plan is None:
-        raise ValueError("method='kinks' needs an nn.Sequential of affine layers and ReLU/LeakyReLU/ReLU6/"
-                         "Hardtanh activations")
-    if plan is not None:
-        return kink_pair_sum(P, alpha, beta, plan, KINK_RTOL if rtol is None else rtol, chunk_elements,
-                             rows, _pair_blocks)
-    return _doubled(P, alpha, beta, SMOOTH_RTOL if rtol is None else rtol, shortcut, chunk_elements, rows)
+        raise ValueError("method='kinks' needs a chain of affine layers and ReLU/LeakyReLU/ReLU6/Hardtanh "
+                         "activations (an nn.Sequential, or a module torch.fx traces into one); here: "
+                         + (off_path or "the model has no piecewise-linear activation"))
+    if method in ("auto", "kinks") and plan is not None:
+        return kink_pair_sum(P, alpha, beta, plan, KINK_RTOL if rtol is None else rtol, chunk_elements, rows)
+    if method == "pairs" and plan is not None:
+        off_path = "method='pairs' was asked for"
+    return _doubled(P, alpha, beta, SMOOTH_RTOL if rtol is None else rtol, shortcut, chunk_elements, rows, off_path)
 
 
-def _doubled(P: Problem, alpha, beta, rtol, shortcut, chunk_elements, rows):
-    """Q(q), Q(2q), … until ``|Q(q) − Q(q/2)| ≤ rtol·|Q(q)|``: returns Q(q) and |Q(q) − Q(q/2)| + rounding."""
-    if is_piecewise_linear(P.model) and not is_affine(P.model):
-        warnings.warn("mixup_loss: this piecewise-linear model is outside the kink-aware path (layers other than "
-                      "affine maps and ReLU-type activations); its integrand has kinks in λ, so the quadrature "
-                      "error estimate is not a bound", AccuracyWarning, stacklevel=5)
+def _doubled(P: Problem, alpha, beta, rtol, shortcut, chunk_elements, rows, off_path=None):
+    """Q(q), Q(2q), … until ``|Q(q) − Q(q/2)| ≤ rtol·|Q(q)|``: returns Q(q) and |Q(q) − Q(q/2)| + rounding.
+    ``off_path``: why a model with kinks in λ is not on the kink-aware path (warned: no bound then)."""
+    if off_path is not None:
+        warnings.warn(f"mixup_loss: this model is not on the kink-aware path ({off_path}); its integrand has "
+                      "kinks in λ, so the quadrature error estimate is not a bound", AccuracyWarning, stacklevel=5)
     q = FIRST_DOUBLING_NODES
     prev = _exact_pair_sum(P, *_rule(alpha, beta, q, False, P.device), shortcut=shortcut,
                            chunk_elements=chunk_elements, rows=rows)
@@ -392,13 +395,16 @@ def mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: 
       ``method="auto"`` or ``"separated"``): the separated expansion, O(n) (docs/theory.md §2.6).
       Default ``rtol`` 1e-12; λ integrated exactly (with ``nodes=q``: the q-node rule's value).
       Margins ``|f(x_i)|`` above ``MAX_MARGIN`` = 512 raise ``ValueError`` (ranges: docs/theory.md §0.1).
-    - piecewise-linear ``nn.Sequential`` models (affine layers — Linear, Conv, Flatten, AvgPool — and
-      ReLU, LeakyReLU, ReLU6, Hardtanh; ``method="auto"`` or ``"kinks"``): kink-aware integration.
-      Each pair's λ-breakpoints are found exactly layer by layer and each affine piece is integrated
-      by Gauss–Jacobi/Gauss–Legendre rules (docs/theory.md §2.3). Default ``rtol`` 1e-12; measured
-      error ≤ 1e-15 relative against QUADPACK piece by piece (tests/test_mixup_loss.py). Cost: about
-      10× a fixed 64-node rule on a ReLU MLP 100-256-1 (n = 200, one thread; ``python -m benchmarks``),
-      which there misses by 2e-8 relative.
+    - piecewise-linear models (affine layers — Linear, Conv, Flatten, AvgPool, eval-mode BatchNorm,
+      reshapes — and ReLU, LeakyReLU, ReLU6, Hardtanh; an ``nn.Sequential`` or a module that
+      ``torch.fx`` traces into such a chain; ``method="auto"`` or ``"kinks"``): kink-aware integration.
+      The λ-breakpoints of all pairs of a block are found exactly, layer by layer, and each affine
+      piece is integrated on its own interval by Gauss–Jacobi/Gauss–Legendre rules (docs/theory.md
+      §2.3). Default ``rtol`` 1e-12; measured error ≤ 1e-12 relative against QUADPACK piece by piece,
+      also at α = β = 5000 and (α, β) = (2, 5000), (3e4, 0.5) (tests/test_kinks.py). Cost: about 2× a
+      fixed 64-node rule on a ReLU MLP 10-64-64-1 at n = 200 (``python -m benchmarks --only kinks``),
+      which there misses by 1.6e-8 relative. Residual connections and max-pooling are not on this
+      path: they take node doubling with an ``AccuracyWarning`` that says why.
     - every other model: Gauss–Jacobi rules of 32, 64, … nodes until two successive ones agree to
       ``rtol`` (default 1e-10), up to ``MAX_NODES``.
 
@@ -548,7 +554,10 @@ def mixup_loss_unmixed(model, X, y, alpha, beta=None, *, loss: str = "logistic",
     ``L_mix(s) = (1/n) Σ_i E_{λ~D̃_λ} E_{r~D_X} l(θ, (x_i + s(1−λ)(r − x_i), y_i))``.
 
     At ``scale = s = 1`` this equals ``mixup_loss`` for logistic and softmax losses; for the squared
-    loss it exceeds it by ``squared_label_constant(y, α, β)``. At s = 0 it is ``L_std``.
+    loss it exceeds it by ``squared_label_constant(y, α, β)``. At s = 0 it is ``L_std``. With
+    ``nodes=None`` a ``DEFAULT_NODES`` rule of D̃ is used, except at s = 1 for models on the kink-aware
+    path (piecewise-linear chains), where the kink-aware L_mix (rtol 1e-12) is returned through that
+    identity: a fixed rule misses the kinks in λ by 1e-7 to 1e-6 there.
 
     Parameters
     ----------
@@ -607,6 +616,12 @@ def mixup_loss_unmixed(model, X, y, alpha, beta=None, *, loss: str = "logistic",
         check_nodes(nodes)
     P = prepare(model, X, y, loss)
     check_pairs(P.n, P.n)
+    if nodes is None and s == 1.0:  # identity (I): L_mix itself, kink by kink where the model allows
+        plan, _ = kink_route(P, shortcut)
+        if plan is not None:  # (a fixed rule misses the kinks by ~1e-7)
+            total, _ = kink_pair_sum(P, alpha, beta, plan, KINK_RTOL, chunk_elements, None)
+            return float(total) / P.n ** 2 + (squared_label_constant(y, alpha, beta) if P.loss.name == "squared"
+                                               else 0.0)
     lam, w = _rule(alpha, beta, nodes, True, P.device)
     own = 1 - s * (1 - lam)  # weight on x_i after the homotopy
     U, rest = _features(P, shortcut)
@@ -634,10 +649,11 @@ def mixup_loss_error(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
 
     What ``error`` bounds (docs/theory.md §2, "Error estimates"):
 
-    - kink-aware path (piecewise-linear ``Sequential`` models): the sum over all pieces of
+    - kink-aware path (piecewise-linear chains, ``Sequential`` or traced): the sum over all pieces of
       ``|Q_m − Q_{m/2}|`` — the m/2-node error estimate of each piece, whose integrand is analytic
       (softplus/logsumexp/square of an affine logit times the Beta density, with the density's
-      endpoint singularities in the Gauss–Jacobi weight) — plus 64 ulp × Σ|terms| for rounding. Gauss
+      endpoint singularities in the Gauss–Jacobi weight or a log-variable) — plus 64 ulp × Σ|terms| for
+      rounding and the normaliser's estimated relative error × Σ|terms|. Gauss
       rules converge geometrically on analytic integrands, so the returned m-node value's error is
       far below the m/2-node error and ``error`` is an upper bound once the pieces are resolved.
     - node path (smooth models: tanh, softplus, …): ``|Q(q) − Q(q/2)| + 64 ulp·|Q|`` for the returned
@@ -646,9 +662,9 @@ def mixup_loss_error(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
       twice the panel-pair-weighted largest deviation of the Chebyshev interpolant from ``g``
       computed independently (second grid, 1.5× the λ-nodes), plus rounding; λ is integrated
       exactly (adaptive rules), so this covers interpolation and quadrature together.
-    - Not bounded: piecewise-linear models outside the kink-aware path (max-pooling, custom
-      modules) — kinks in λ make the Gauss error algebraic and non-monotone, so the estimate can be
-      below the true error; an ``AccuracyWarning`` says so. Models with discontinuities in λ are not
+    - Not bounded: models with kinks outside the kink-aware path (max-pooling, residual connections,
+      modules torch.fx cannot trace) — kinks in λ make the Gauss error algebraic and non-monotone, so
+      the estimate can be below the true error; an ``AccuracyWarning`` says so and why. Models with discontinuities in λ are not
       covered either.
 
     Measured on random families (tests/test_mixup_loss.py): the estimate was never below the true
