@@ -164,7 +164,7 @@ def adversarial_losses(model, X, y, eps, *, loss: str = "logistic", norm=2, meth
     certify = certified_options(options) if method == "certified" else {}
     P = prepare(model, X, y, loss)
     try:
-        out = _losses_by_method(P, eps, norm, method, options)
+        out = _losses_by_method(P, eps, norm, method, options, certify)
     except OverflowError:
         out = torch.full((P.n,), math.inf, dtype=DTYPE, device=P.device)
     if not (method == "certified" and bool(out.isnan().all())) and not bool(torch.isfinite(out).all()):
@@ -172,7 +172,8 @@ def adversarial_losses(model, X, y, eps, *, loss: str = "logistic", norm=2, meth
     return out.detach().cpu().numpy()
 
 
-def _losses_by_method(P: Problem, eps: float, norm: float, method: str, options: dict) -> torch.Tensor:
+def _losses_by_method(P: Problem, eps: float, norm: float, method: str, options: dict,
+                      certify: dict) -> torch.Tensor:
     if method == "exact":
         out = exact_losses(P, eps, norm)
     elif method == "second_order":
