@@ -177,7 +177,7 @@ def mixup_loss_recentred(model, X, y, alpha, beta=None, *, loss: str = "logistic
 
     See Also
     --------
-    theory.mixup_expansion, theory.mixup_loss, theory.mixup_loss_unmixed
+    mixup_expansion, mixup_loss, mixup_loss_unmixed
 
     Examples
     --------

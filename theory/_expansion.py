@@ -62,6 +62,16 @@ class Expansion:
         ``k`` with ``(r1, r2, r3) = 2^k · scaled`` (finite where the terms underflow).
     scaled : tuple of float
         ``(r1, r2, r3) / 2^k``.
+    form : str
+        ``"paper"`` or ``"carratino"`` (the expansion point: the original or the shrunk, re-centred data).
+    theta_bar : float
+        ``E[max(λ, 1 − λ)]``, the shrinkage of the re-centred data (``form="carratino"``; else nan).
+    shrunk, label_smoothing : float
+        ``standard`` split into the loss on the shrunk data with shrunk labels and the label-smoothing-like
+        part (``form="carratino"``; else nan).
+    jacobian, cross : float
+        ``r2`` split into the Gauss–Newton Jacobian term and the input–label cross term
+        (``form="carratino"``; else nan).
 
     See Also
     --------
@@ -239,11 +249,17 @@ def mixup_expansion(model, X, y, alpha, beta=None, *, loss: str = "logistic", sc
         Hutchinson probes (``r3="hutchinson"`` or when ``"auto"`` falls back to it).
     generator : torch.Generator or int, optional
         Source of the Hutchinson probes; ``None`` uses the fixed seed 0.
+    form : {"paper", "carratino"}, default "paper"
+        ``"paper"``: the paper's expansion around the original points (Lemma 3.1, §3.2);
+        ``"carratino"``: Carratino et al.'s around the λ-shrunk, re-centred data (§3.4), with
+        ``r1 = 0``, ``standard`` the loss on the shrunk data and smoothed labels, ``r2`` the Jacobian
+        terms and ``r3`` the Hessian term.
 
     Returns
     -------
     Expansion
-        ``standard, r1, r2, r3, approx`` (and ``m1, m2, r3_method``).
+        ``standard, r1, r2, r3, approx`` (and ``m1, m2, r3_method``; for ``form="carratino"`` also
+        ``theta_bar, shrunk, label_smoothing, jacobian, cross``).
 
     Raises
     ------
