@@ -67,11 +67,11 @@ class Expansion:
     theta_bar : float
         ``E[max(λ, 1 − λ)]``, the shrinkage of the re-centred data (``form="carratino"``; else nan).
     shrunk, label_smoothing : float
-        ``standard`` split into the loss on the shrunk data with shrunk labels and the label-smoothing-like
-        part (``form="carratino"``; else nan).
+        ``standard`` split: the loss on the shrunk inputs with the original labels, and the rest
+        (``standard − shrunk``, the label-smoothing-like term) (``form="carratino"``; else nan).
     jacobian, cross : float
-        ``r2`` split into the Gauss–Newton Jacobian term and the input–label cross term
-        (``form="carratino"``; else nan).
+        ``jacobian = r2``, the terms with first derivatives of f only, and ``cross``, its input–label
+        part (``form="carratino"``; else nan).
 
     See Also
     --------
