@@ -281,7 +281,7 @@ def _value_and_error(model, X, y, alpha, beta, loss, nodes, rtol, method, shortc
         return (*_separated(P, alpha, beta, nodes, rtol, rows), P.n)
     if not (P.K == 1 and P.loss.name == "squared" and shortcut and is_affine(P.model)):  # that one is O(n)
         check_pairs(rows[1] - rows[0], P.n)
-    if method == "pairs" and _separated_applies(P) and wide_margins(P.F) and nodes is None:
+    if (method == "pairs" or not shortcut) and _separated_applies(P) and wide_margins(P.F) and nodes is None:
         warnings.warn(f"mixup_loss: logistic margins up to {float(P.F.abs().max()):.3g} make the λ-integrand nearly "
                       f"kinked; the node-doubling error estimate is not a bound there (method='auto' takes the "
                       f"separated method)", AccuracyWarning, stacklevel=3)
