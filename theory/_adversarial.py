@@ -34,11 +34,12 @@ METHODS = ("exact", "second_order", "fgsm", "pgd", "certified")
 BOUNDS = ("ibp", "crown", "alpha-crown")
 """Values of ``bound=`` (certified upper bounds) accepted by ``adversarial_loss`` and ``exact_comparison``."""
 NORMS = (2, math.inf)
+PGD_OPTIONS = ("steps", "restarts", "step_size", "box", "generator", "fgsm_start")
 _OPTIONS = {
     "exact": (),
     "second_order": (),
     "fgsm": ("box",),
-    "pgd": ("steps", "restarts", "step_size", "box", "generator", "fgsm_start"),
+    "pgd": PGD_OPTIONS,
     "certified": ("bound",),
 }
 

@@ -93,6 +93,10 @@ def project(Z: torch.Tensor, X0: torch.Tensor, eps, norm: float, box=None) -> to
     return Z
 
 
+MAX_PGD_STEPS = 10 ** 5
+"""Largest number of PGD gradient steps, ``steps × (restarts + 1)``: each is a forward and backward pass over X."""
+
+
 def check_box(box, X: torch.Tensor):
     """``box=(lo, hi)`` with lo ≤ X ≤ hi (``X`` in the caller's shape ``(n, …)``, bounds broadcastable
     to one sample), as float64 rows of flattened length d, or ``None``."""
@@ -147,8 +151,11 @@ def pgd_losses(P: Problem, eps: float, norm: float, *, steps: int = PGD_STEPS, r
     all starts is kept, so the result is ≥ the clean loss, ≥ FGSM (with ``fgsm_start``) and ≥ plain
     PGD, sample by sample. It can miss maxima in flat regions (module docstring).
     """
-    steps = check_count(steps, "steps", 0)
-    restarts = check_count(restarts, "restarts", 0)
+    steps = check_scalar(steps, "steps", int, min_val=0, max_val=MAX_PGD_STEPS)
+    restarts = check_scalar(restarts, "restarts", int, min_val=0, max_val=MAX_PGD_STEPS)
+    if steps * (restarts + 1) > MAX_PGD_STEPS:
+        raise ValueError(f"steps × (restarts + 1) = {steps} × {restarts + 1} exceeds {MAX_PGD_STEPS} gradient steps "
+                         f"(MAX_PGD_STEPS)")
     alpha = PGD_STEP_FACTOR * eps / max(steps, 1) if step_size is None else check_nonnegative(step_size, "step_size")
     check_scalar(fgsm_start, "fgsm_start", bool)
     gen = check_torch_generator(generator)
