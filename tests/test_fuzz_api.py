@@ -121,6 +121,10 @@ BAD = {
     "y_train": st.sampled_from([np.array([1, -1, 1, -1]), np.array([0.5, 0, 1, 0]), np.array([1, 0, 1])]),
     "y_test": st.sampled_from([np.array([1, -1, 1, -1]), np.array([0.5, 0, 1, 0]), np.array([1, 0, 1])]),
     "alphas": st.sampled_from([(0.0,), (-1.0,), (math.nan,), ("1",), "1", (1e9,)]),
+    "steps": st.one_of(st.integers(max_value=-1), st.integers(min_value=10 ** 5 + 1), not_an_integer),
+    "restarts": st.one_of(st.integers(max_value=-1), st.integers(min_value=10 ** 5), not_an_integer),
+    "step_size": st.one_of(st.floats(max_value=0.0, exclude_max=True), st.sampled_from([math.nan, math.inf, "1"])),
+    "pgd": st.sampled_from([{"bogus": 1}, {"steps": 10 ** 9}, "fast", 3]),
 }
 
 CALLS = {
@@ -168,7 +172,11 @@ CALLS = {
     "generalization_gap_bound": (theory.generalization_gap_bound,
                                  dict(X_train=X, y_train=Y, X_test=X, y_test=Y, draws=8, generator=0)),
     "linear_parameters": (theory.linear_parameters, dict(model=linear, d=2)),
+    "adversarial_loss[pgd]": (theory.adversarial_loss, dict(model=relu, X=X, y=Y, eps=0.1, method="pgd", steps=2)),
+    "exact_comparison[pgd]": (theory.exact_comparison, dict(model=relu, X=X, y=Y, alpha=1.0, pgd={"steps": 2})),
 }
+OPTIONS = {"adversarial_loss[pgd]": ("steps", "restarts", "step_size"), "exact_comparison[pgd]": ("pgd",)}
+"""Keyword options (``**options``) fuzzed like named parameters."""
 NOT_FUZZED = {
     # valid for this function although refused elsewhere: (function, argument) -> why
     ("MixupLambda", "alpha"): "closed-form moments for any alpha > 0 (nodes() checks ALPHA_RANGE)",
@@ -188,7 +196,7 @@ ALSO_VALID = {
     ("regularizer_comparison", "model"): lambda v: v is None,  # None: fit the model
 }
 CASES = [(name, arg) for name, (fn, _) in CALLS.items() for arg in BAD
-         if arg in inspect.signature(fn).parameters and (name, arg) not in NOT_FUZZED]
+         if (arg in inspect.signature(fn).parameters or arg in OPTIONS.get(name, ())) and (name, arg) not in NOT_FUZZED]
 NON_FINITE_X = [(name, "X") for name, arg in NOT_FUZZED if arg == "X"]
 
 
@@ -260,7 +268,7 @@ def test_every_public_function_is_fuzzed():
                "RademacherEstimate", "retentiveness_ratio"}
     public = {n for n in theory.__all__ if callable(getattr(theory, n)) and not issubclass(
         getattr(theory, n) if isinstance(getattr(theory, n), type) else object, Warning)}
-    assert public - set(CALLS) - without == set()
+    assert public - {name.split("[")[0] for name in CALLS} - without == set()
 
 
 # ------------------------------------------------------------------ valid edges: finite answers, no NaN

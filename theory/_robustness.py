@@ -30,6 +30,7 @@ from ._summary import summary_repr
 from ._adversarial import BOUNDS, PGD_OPTIONS, adversarial_loss, check_norm
 from ._expansion import input_jacobians, mixup_expansion
 from ._mixup_loss import mixup_loss
+from ._attacks import check_pgd_options
 from ._certify import Unsupported, relu_ops
 from ._models import is_affine, is_piecewise_linear
 from ._second_order import dual_norm, vector_norm
@@ -310,6 +311,7 @@ def exact_comparison(model, X, y, alpha, beta=None, *, norm=2, c_x=None, eps=Non
     unknown = set(pgd or {}) - set(PGD_OPTIONS)
     if unknown:
         raise ValueError(f"pgd has unknown option(s) {sorted(unknown)}; accepted: {PGD_OPTIONS}")
+    check_pgd_options(**(pgd or {}), prefix="pgd")
     rb = robustness_bound(model, X, y, alpha, beta, norm=norm, c_x=c_x)
     e = rb.eps_mix if eps is None else check_nonnegative(eps, "eps")
     mix = mixup_loss(model, X, y, alpha, beta, loss="logistic", nodes=nodes)
