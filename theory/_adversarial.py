@@ -31,13 +31,14 @@ from ._trust_region import trust_region_max
 from ._warnings import UndeterminedWarning
 
 METHODS = ("exact", "second_order", "fgsm", "pgd", "certified")
-"""Values of ``bound=`` (certified upper bounds) accepted by ``adversarial_loss`` and ``exact_comparison``."""
+"""Values of ``method=`` accepted by ``adversarial_loss`` (``bound=`` values: ``theory._certify.CERTIFY_METHODS``)."""
 NORMS = (2, math.inf)
+PGD_OPTIONS = ("steps", "restarts", "step_size", "box", "generator", "fgsm_start")
 _OPTIONS = {
     "exact": (),
     "second_order": (),
     "fgsm": ("box",),
-    "pgd": ("steps", "restarts", "step_size", "box", "generator", "fgsm_start"),
+    "pgd": PGD_OPTIONS,
     "certified": ("bound", "alpha_iters", "alpha_lr"),
 }
 

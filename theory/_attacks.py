@@ -93,6 +93,10 @@ def project(Z: torch.Tensor, X0: torch.Tensor, eps, norm: float, box=None) -> to
     return Z
 
 
+MAX_PGD_STEPS = 10 ** 5
+"""Largest number of PGD gradient steps, ``steps × (restarts + 1)``: each is a forward and backward pass over X."""
+
+
 def check_box(box, X: torch.Tensor):
     """``box=(lo, hi)`` with lo ≤ X ≤ hi (``X`` in the caller's shape ``(n, …)``, bounds broadcastable
     to one sample), as float64 rows of flattened length d, or ``None``."""
@@ -136,6 +140,26 @@ def _random_in_ball(m: int, d: int, eps: float, norm: float, generator: torch.Ge
     return direction * radius
 
 
+def check_pgd_options(steps=PGD_STEPS, restarts=PGD_RESTARTS, step_size=None, fgsm_start=True, generator=None,
+                      box=None, *, prefix: str = "") -> tuple[int, int, float | None]:
+    """PGD's options checked (``box`` is checked against X by ``check_box``); ``prefix`` names the dict they came
+    in (e.g. ``"pgd"``). Returns ``(steps, restarts, step_size)``."""
+    try:
+        steps = check_scalar(steps, "steps", int, min_val=0, max_val=MAX_PGD_STEPS)
+        restarts = check_scalar(restarts, "restarts", int, min_val=0, max_val=MAX_PGD_STEPS)
+        if steps * (restarts + 1) > MAX_PGD_STEPS:
+            raise ValueError(f"steps × (restarts + 1) = {steps} × {restarts + 1} exceeds {MAX_PGD_STEPS} gradient "
+                             f"steps (MAX_PGD_STEPS)")
+        step_size = None if step_size is None else check_nonnegative(step_size, "step_size")
+        check_scalar(fgsm_start, "fgsm_start", bool)
+        check_torch_generator(generator)
+    except (TypeError, ValueError) as exc:
+        if prefix:
+            raise type(exc)(f"{prefix}: {exc}") from None
+        raise
+    return steps, restarts, step_size
+
+
 def pgd_losses(P: Problem, eps: float, norm: float, *, steps: int = PGD_STEPS, restarts: int = PGD_RESTARTS,
                step_size: float | None = None, box=None, generator: torch.Generator | None = None,
                fgsm_start: bool = True, return_inputs: bool = False):
@@ -147,10 +171,8 @@ def pgd_losses(P: Problem, eps: float, norm: float, *, steps: int = PGD_STEPS, r
     all starts is kept, so the result is ≥ the clean loss, ≥ FGSM (with ``fgsm_start``) and ≥ plain
     PGD, sample by sample. It can miss maxima in flat regions (module docstring).
     """
-    steps = check_count(steps, "steps", 0)
-    restarts = check_count(restarts, "restarts", 0)
-    alpha = PGD_STEP_FACTOR * eps / max(steps, 1) if step_size is None else check_nonnegative(step_size, "step_size")
-    check_scalar(fgsm_start, "fgsm_start", bool)
+    steps, restarts, step_size = check_pgd_options(steps, restarts, step_size, fgsm_start, generator)
+    alpha = PGD_STEP_FACTOR * eps / max(steps, 1) if step_size is None else step_size
     gen = check_torch_generator(generator)
     best = losses_at(P, P.X)
     best_x = P.X.clone()

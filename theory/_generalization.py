@@ -33,7 +33,13 @@ import numpy as np
 from scipy import optimize, special
 import torch
 
-from ._validate import as_labels, as_matrix, check_count, check_positive, check_rng
+from ._validate import (MAX_DRAWS, ArgumentTypeError, as_labels, as_matrix, check_count, check_positive, check_rng,
+                        check_scalar)
+
+MAX_ELEMENTS = 10 ** 9
+"""Largest n × d of generated data (8 GB of float64)."""
+MAX_DIRECTIONS = 10 ** 5
+"""Largest number of random directions ``retentive_constant`` searches (each costs a pass over X)."""
 from ._complexity import ellipsoid_sup, rademacher
 
 SWEEP_RANKS = (1, 2, 5, 10, 20, 50, 100)
@@ -165,7 +171,7 @@ def retentive_constant(X, radius, *, directions: int = 256, refine: int = 4,
     True
     """
     radius = check_positive(radius, "radius")
-    directions = check_count(directions, "directions")
+    directions = check_scalar(directions, "directions", int, min_val=1, max_val=MAX_DIRECTIONS)
     refine = check_count(refine, "refine", 0)
     Xn = _np(X)
     rng = check_rng(generator)
@@ -389,7 +395,7 @@ def wgamma_rademacher(X, gamma, radius, *, rho: float | None = None, draws: int 
     (True, True)
     """
     gamma, radius = check_positive(gamma, "gamma"), check_positive(radius, "radius")
-    lower_draws = check_count(lower_draws, "lower_draws")
+    lower_draws = check_scalar(lower_draws, "lower_draws", int, min_val=2, max_val=MAX_DRAWS)
     Xn = _np(X)
     n, d = Xn.shape
     rng = check_rng(generator)
@@ -462,6 +468,9 @@ def lowrank_gaussian(n, d, r, generator: np.random.Generator) -> np.ndarray:
     ((100, 10), 3)
     """
     n, d, r = check_count(n, "n"), check_count(d, "d"), check_count(r, "r")
+    generator = check_rng(generator)
+    if n * d > MAX_ELEMENTS:
+        raise ValueError(f"n × d = {n} × {d} exceeds {MAX_ELEMENTS:.0e} values (8 GB); choose smaller n or d")
     if r > d:
         raise ValueError(f"r must be an integer in 1..d = {d}, got {r}")
     Q, _ = np.linalg.qr(generator.standard_normal((d, r)))
@@ -518,6 +527,15 @@ def intrinsic_dimension_sweep(ranks=SWEEP_RANKS, *, d: int = 100, n: int = 500, 
     """
     rng = check_rng(generator)
     c = check_positive(c, "c")
+    d, n = check_count(d, "d"), check_count(n, "n")
+    if isinstance(ranks, (str, bytes)) or not hasattr(ranks, "__iter__"):
+        raise ArgumentTypeError(f"ranks must be a sequence of integers in 1..d, got {ranks!r}")
+    ranks = list(ranks)
+    for r in ranks:
+        if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or not 1 <= r <= d:
+            raise ValueError(f"ranks must hold integers in 1..d = {d}, got {r!r}")
+    if n * d > MAX_ELEMENTS:
+        raise ValueError(f"n × d = {n} × {d} exceeds {MAX_ELEMENTS:.0e} values (8 GB); choose smaller n or d")
     rows = []
     for r in ranks:
         X = lowrank_gaussian(n, d, r, rng)
@@ -598,10 +616,11 @@ def generalization_gap_bound(X_train, y_train, X_test, y_test, *, C: float = 1.0
     """
     from sklearn.linear_model import LogisticRegression
 
-    delta = check_positive(delta, "delta")
+    delta = check_scalar(delta, "delta", float, min_val=0.0, max_val=1.0, include_boundaries="neither")
+    C = check_positive(C, "C")
     if delta >= 1:
         raise ValueError(f"delta must be in (0, 1), got {delta!r}")
-    Xtr, Xte = _np(X_train), as_matrix(X_test, "X_test").cpu().numpy()
+    Xtr, Xte = as_matrix(X_train, "X_train").cpu().numpy(), as_matrix(X_test, "X_test").cpu().numpy()
     ytr = as_labels(y_train, len(Xtr), "y_train", kind="binary").cpu().numpy().astype(float).reshape(-1)
     yte = as_labels(y_test, len(Xte), "y_test", kind="binary").cpu().numpy().astype(float).reshape(-1)
     if Xte.shape[1] != Xtr.shape[1]:

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ._problem import evaluate
-from ._validate import DTYPE, check_alpha_beta, check_nodes
+from ._validate import DTYPE, check_alpha_beta, check_alphas, check_nodes
 from ._models import as_function, linear_model
 
 
@@ -288,6 +288,7 @@ def manifold_comparison(model, X, y, alphas=None, beta=None, *, loss: str = "squ
     """
     from ._regularizer import ALPHAS, regularizer_comparison
 
+    check_alphas(ALPHAS if alphas is None else alphas, beta)
     head, Phi_c = centered_head(model, X)
     return regularizer_comparison(Phi_c, y, ALPHAS if alphas is None else alphas, beta, loss=loss,
                                   model=head, nodes=nodes)

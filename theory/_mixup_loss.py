@@ -292,7 +292,7 @@ def pair_sum_and_error(P: Problem, alpha: float, beta: float, nodes, rtol, metho
     if not (P.K == 1 and P.loss.name == "squared" and shortcut and is_affine(P.model)):  # that one is O(n)
         r0, r1 = (0, P.n) if rows is None else rows
         check_pairs(r1 - r0, P.n)
-    if method == "pairs" and _separated_applies(P) and wide_margins(P.F) and nodes is None:
+    if (method == "pairs" or not shortcut) and _separated_applies(P) and wide_margins(P.F) and nodes is None:
         warnings.warn(f"mixup_loss: logistic margins up to {float(P.F.abs().max()):.3g} make the λ-integrand nearly "
                       f"kinked; the node-doubling error estimate is not a bound there (method='auto' takes the "
                       f"separated method)", AccuracyWarning, stacklevel=4)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validate import DTYPE, ArgumentTypeError, check_count, check_torch_generator, model_device
+from ._validate import DTYPE, ArgumentTypeError, check_count, check_model, check_torch_generator, model_device
 
 AFFINE_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Flatten, nn.Unflatten, nn.Identity)
 # Layers that keep a network piecewise linear in its input (zero input Hessian a.e.; R3 = 0, C2/C5).
@@ -464,14 +464,25 @@ def linear_parameters(model, d) -> tuple[torch.Tensor, torch.Tensor]:
     >>> Theta.tolist(), b.tolist()
     ([[1.0, 2.0]], [0.5])
     """
+    check_model(model)
     if not is_affine(model):
         raise ValueError("model must be linear (a Sequential of nn.Linear/Flatten/Identity layers) here")
-    shape = (int(d),) if isinstance(d, (int, np.integer)) else tuple(d)
+    if isinstance(d, (int, np.integer)) and not isinstance(d, bool):
+        shape = (check_count(d, "d"),)
+    elif isinstance(d, (tuple, list)) and d and all(isinstance(k, (int, np.integer)) and not isinstance(k, bool)
+                                                    and k >= 1 for k in d):
+        shape = tuple(int(k) for k in d)
+    else:
+        raise ArgumentTypeError(f"d must be a positive integer or a per-sample shape of positive integers, got {d!r}")
     d = int(np.prod(shape))
+    check_parameter_count(d * d, shape)
     f = as_function(model)
     dev = model_device(model)
     zero = torch.zeros(1, *shape, dtype=DTYPE, device=dev)
-    b = f(zero).reshape(1, -1)
+    try:
+        b = f(zero).reshape(1, -1)
+    except RuntimeError as exc:
+        raise ValueError(f"model does not take inputs of shape d = {shape}: {str(exc).splitlines()[0]}") from None
     Theta = (f(torch.eye(d, dtype=DTYPE, device=dev).reshape(d, *shape)).reshape(d, -1) - b).T
     return Theta, b.reshape(-1)
 

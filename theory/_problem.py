@@ -77,15 +77,15 @@ def prepare(model, X, y, loss: str = "logistic") -> Problem:
     return Problem(model, lambda Z: logits(fn, Z), Xt, Y, lossobj, F, input_eps(X), shape)
 
 
-def evaluate(model, X, layer: Callable | None = None):
+def evaluate(model, X):
     """``(fn, X, shape, F)``: the checked model as a float64 function of flattened rows, ``X`` as float64
     ``(n, d)`` rows on the model's device, its per-sample shape and the finite logits ``F`` (n, K) at X.
 
     Every check of a model and its inputs happens here, before any work: the model (type, parameters
     finite, real, off the meta device), X (``as_inputs``), X's shape against the model's first layer, and
-    finite outputs. ``layer``: evaluate that function of the model instead (e.g. its hidden features)."""
+    finite outputs."""
     check_model(model)
-    base = as_function(model) if layer is None else layer
+    base = as_function(model)
     Xt, shape = as_inputs(X, "X", model_device(model))
 
     def fn(Z):

@@ -41,7 +41,8 @@ import torch
 
 from ._problem import evaluate
 from ._validate import (DTYPE, MAX_CHUNK_ELEMENTS, as_labels, as_matrix, check_alpha_beta, check_choice, check_count, check_model,
-                        check_nodes, check_pairs, check_scalar, model_device)
+                        check_alphas, check_nodes, check_pairs, check_positive, check_scalar,
+                        model_device)
 from ._losses import get_loss
 from ._mixing import MixupLambda
 from ._models import as_function, is_affine
@@ -393,6 +394,12 @@ def regularizer_comparison(X, y, alphas=ALPHAS, beta=None, *, loss: str = "logis
     from ._mixup_loss import mixup_loss, squared_label_constant
 
     check_choice(loss, "loss", GLM_LOSSES)
+    pairs = check_alphas(alphas, beta)
+    check_positive(C, "C")
+    if nodes is not None:
+        check_nodes(nodes)
+    if model is not None:
+        check_model(model)
     Xc = as_matrix(X, "X")
     Xc = (Xc - Xc.mean(0)).cpu().numpy()
     y_np = as_labels(y, Xc.shape[0], "y", kind="binary" if loss == "logistic" else "targets")
@@ -400,8 +407,7 @@ def regularizer_comparison(X, y, alphas=ALPHAS, beta=None, *, loss: str = "logis
     if model is None:
         model = _fit_linear(Xc, y_np, loss, C)
     rows = []
-    for a in alphas:
-        a, b = check_alpha_beta(a, beta)
+    for a, b in pairs:
         mix = MixupLambda(a, b)
         exp = mixup_expansion(model, Xc, y_np, a, b, loss=loss)
         L_mix = mixup_loss(model, Xc, y_np, a, b, loss=loss)

@@ -27,9 +27,10 @@ import torch
 from ._problem import Problem, prepare
 from ._validate import ArgumentTypeError, DTYPE, check_alpha_beta, check_choice, check_nodes, check_nonnegative
 from ._summary import summary_repr
-from ._adversarial import adversarial_loss, check_norm
+from ._adversarial import PGD_OPTIONS, adversarial_loss, check_norm
 from ._expansion import input_jacobians, mixup_expansion
 from ._mixup_loss import mixup_loss
+from ._attacks import check_pgd_options
 from ._certify import CERTIFY_METHODS, Unsupported, relu_ops
 from ._models import is_affine, is_piecewise_linear
 from ._second_order import dual_norm, vector_norm
@@ -449,6 +450,10 @@ def exact_comparison(model, X, y, alpha, beta=None, *, norm=2, c_x=None, eps=Non
         check_nodes(nodes)
     if pgd is not None and not isinstance(pgd, dict):
         raise ArgumentTypeError(f"pgd must be a dict of options for method='pgd' or None, got {type(pgd).__name__}")
+    unknown = set(pgd or {}) - set(PGD_OPTIONS)
+    if unknown:
+        raise ValueError(f"pgd has unknown option(s) {sorted(unknown)}; accepted: {PGD_OPTIONS}")
+    check_pgd_options(**(pgd or {}), prefix="pgd")
     rb = robustness_bound(model, X, y, alpha, beta, norm=norm, c_x=c_x)
     e = rb.eps_mix if eps is None else check_nonnegative(eps, "eps")
     mix = mixup_loss(model, X, y, alpha, beta, loss="logistic", nodes=nodes)

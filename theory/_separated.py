@@ -5,7 +5,10 @@ margins ``a = z_i``, ``b = z_j``:  ``E_λ l = g(a, b) − E_λ[ỹ z̃]`` with
 
     g(a, b) = E_{λ~Beta(α,β)} softplus(λa + (1−λ)b),
 
-and the label part is closed form in λ's first two moments. ``g`` is analytic in both arguments,
+and the label part is closed form in λ's first two moments. Pairs are grouped by their labels
+(``label_pieces``): with equal labels the loss is ``g(z_i, z_j)`` (both 0) or ``g(−z_i, −z_j)`` (both 1),
+an expectation of non-negative terms, so tiny losses keep their relative accuracy; only pairs with
+different labels subtract the label part (their loss is never small next to ``g``). ``g`` is analytic in both arguments,
 with its complex singularities only at ``a`` or ``b`` = ±iπ(2k+1) (those of softplus). The margin
 range is split into panels graded geometrically away from 0 (``[−2, 2]``, then ``±[2, 4]``,
 ``±[4, 8]``, …: every panel sees the singularities at the same relative distance), and on each

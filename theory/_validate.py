@@ -153,6 +153,22 @@ def check_alpha_beta(alpha: Any, beta: Any = None, *, bounded: bool = True) -> t
     return a, b
 
 
+def check_alphas(alphas: Any, beta: Any = None, name: str = "alphas") -> list[tuple[float, float]]:
+    """A non-empty sequence of α values, each in ``ALPHA_RANGE`` (with ``beta``); messages name ``alphas``."""
+    if isinstance(alphas, (str, bytes)) or not hasattr(alphas, "__iter__"):
+        raise ArgumentTypeError(f"{name} must be a sequence of numbers, got {type(alphas).__name__} {alphas!r}")
+    values = list(alphas)
+    if not values:
+        raise ValueError(f"{name} is empty (need at least one alpha)")
+    out = []
+    for k, a in enumerate(values):
+        try:
+            out.append(check_alpha_beta(a, beta))
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{name}[{k}]: {exc}") from None
+    return out
+
+
 def check_nodes(nodes: Any, name: str = "nodes") -> int:
     """A Gauss–Jacobi rule size, an integer in [1, MAX_NODES]."""
     return check_scalar(nodes, name, int, min_val=1, max_val=MAX_NODES)
