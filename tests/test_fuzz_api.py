@@ -172,6 +172,13 @@ CALLS = {
     "generalization_gap_bound": (theory.generalization_gap_bound,
                                  dict(X_train=X, y_train=Y, X_test=X, y_test=Y, draws=8, generator=0)),
     "linear_parameters": (theory.linear_parameters, dict(model=linear, d=2)),
+    "mixup_loss_recentred": (theory.mixup_loss_recentred, dict(model=linear, X=X, y=Y, alpha=1.0)),
+    "estimator_expectation": (theory.estimator_expectation,
+                              dict(model=linear, X=X, y=Y, alpha=1.0, scheme="flip", batch_size=2)),
+    "estimator_variance": (theory.estimator_variance,
+                           dict(model=linear, X=X, y=Y, alpha=1.0, scheme="flip", batch_size=2)),
+    "estimator_moments": (theory.estimator_moments,
+                          dict(model=linear, X=X, y=Y, alpha=1.0, schemes="flip", batch_sizes=2)),
     "adversarial_loss[pgd]": (theory.adversarial_loss, dict(model=relu, X=X, y=Y, eps=0.1, method="pgd", steps=2)),
     "exact_comparison[pgd]": (theory.exact_comparison, dict(model=relu, X=X, y=Y, alpha=1.0, pgd={"steps": 2})),
 }
@@ -265,7 +272,7 @@ def test_every_public_function_is_fuzzed():
     """Each public callable of ``theory`` is in ``CALLS`` or explained here (no data arguments to fuzz)."""
     without = {"as_function", "has_bias", "is_affine", "is_piecewise_linear", "split_affine_prefix",  # any model
                "SampledEstimate", "Expansion", "RobustnessBound", "ExactComparison", "GLMLoss",  # result types
-               "RademacherEstimate", "retentiveness_ratio"}
+               "RademacherEstimate", "EstimatorMoments", "retentiveness_ratio"}
     public = {n for n in theory.__all__ if callable(getattr(theory, n)) and not issubclass(
         getattr(theory, n) if isinstance(getattr(theory, n), type) else object, Warning)}
     assert public - {name.split("[")[0] for name in CALLS} - without == set()

@@ -23,7 +23,8 @@ from ._mixup_loss import CHUNK_ELEMENTS, _fold_symmetric, _pair_blocks, _plain_r
 from ._models import is_affine, is_piecewise_linear
 from ._problem import Problem, prepare
 from ._summary import summary_repr
-from ._validate import DTYPE, check_alpha_beta, check_choice, check_count, check_positive, check_rng, check_scalar
+from ._validate import (DTYPE, MAX_CHUNK_ELEMENTS, MAX_DRAWS, ArgumentTypeError, check_alpha_beta, check_choice,
+                        check_count, check_rng, check_rtol, check_scalar)
 from ._warnings import AccuracyWarning
 
 ESTIMATOR_SCHEMES = ("uniform", "permutation", "flip", "flip-per-sample")
@@ -352,7 +353,13 @@ class EstimatorMoments:
 
 def _validated(model, X, y, alpha, beta, scheme, batch_size, label_smoothing, loss, last_batch):
     alpha, beta = check_alpha_beta(alpha, beta)
-    schemes = (scheme,) if isinstance(scheme, str) else tuple(scheme)
+    if isinstance(scheme, str):
+        schemes = (scheme,)
+    elif isinstance(scheme, (list, tuple)):
+        schemes = tuple(scheme)
+    else:
+        raise ArgumentTypeError(f"scheme must be a scheme name or a sequence of them ({ESTIMATOR_SCHEMES}), "
+                                f"got {type(scheme).__name__} {scheme!r}")
     if not schemes:
         raise ValueError("scheme must name at least one scheme")
     for s in schemes:
@@ -494,10 +501,11 @@ def estimator_moments(model, X, y, alpha, beta=None, *, schemes=ESTIMATOR_SCHEME
     >>> bool(np.all(r.variance["flip"] >= 0)), bool(abs(r.expectation["flip"][1] - r.off_diagonal) < 1e-12)
     (True, True)
     """
+    rtol = VARIANCE_RTOL if rtol is None else check_rtol(rtol)
+    check_scalar(chunk_elements, "chunk_elements", int, min_val=1, max_val=MAX_CHUNK_ELEMENTS)
+    check_choice(variance, "variance", (True, False))
     P, alpha, beta, schemes, sizes, s = _validated(model, X, y, alpha, beta, schemes, batch_sizes,
                                                    label_smoothing, loss, last_batch)
-    rtol = VARIANCE_RTOL if rtol is None else check_positive(rtol, "rtol")
-    check_count(chunk_elements, "chunk_elements")
     T, T_err, D, off, E, E_err = _expectations(P, alpha, beta, schemes, sizes, last_batch, None)
     n = P.n
     if variance:
@@ -662,21 +670,22 @@ def estimator_variance(model, X, y, alpha, beta=None, *, scheme: str, batch_size
     >>> bool(abs(single - losses.var()) < 1e-12)
     True
     """
+    check_choice(method, "method", ("auto", "exact", "sampled"))
+    draws = check_scalar(draws, "draws", int, min_val=2, max_val=MAX_DRAWS)
+    rng = check_rng(generator)
+    rtol = VARIANCE_RTOL if rtol is None else check_rtol(rtol)
     P, alpha, beta, schemes, sizes, _ = _validated(model, X, y, alpha, beta, scheme, batch_size,
                                                    label_smoothing, loss, last_batch)
     if len(schemes) != 1 or len(sizes) != 1:
         raise ValueError("estimator_variance takes one scheme and one batch_size (estimator_moments takes several)")
-    check_choice(method, "method", ("auto", "exact", "sampled"))
     if method == "auto" and P.n > EXACT_MAX_N:
         warnings.warn(f"estimator_variance: n = {P.n} > {EXACT_MAX_N}: the variance is a Monte-Carlo estimate from "
                       f"{draws} simulated steps (its standard error with return_error=True; method='exact' forces "
                       "the O(n²) sums)", AccuracyWarning, stacklevel=2)
         method = "sampled"
     if method == "sampled":
-        value, error = sampled_step_variance(P, alpha, beta, schemes[0], sizes[0], last_batch,
-                                             check_count(draws, "draws", 2), check_rng(generator))
+        value, error = sampled_step_variance(P, alpha, beta, schemes[0], sizes[0], last_batch, draws, rng)
         return (value, error) if return_error else value
-    rtol = VARIANCE_RTOL if rtol is None else check_positive(rtol, "rtol")
     center = float(pair_sum_and_error(P, alpha, beta, FIRST_NODES, None)[0]) / P.n ** 2
     V, V_err, _ = _variances(P, alpha, beta, schemes, sizes, last_batch, rtol, center, CHUNK_ELEMENTS)
     value, error = float(V[schemes[0]][0]), float(V_err[schemes[0]][0])
