@@ -269,9 +269,11 @@ def attack(n: int, d: int = 40, hidden: int = 128, classes: int = 10, norm: floa
     _local_attack(model32, X32[:WARMUP], y[:WARMUP], eps, norm, "pgd", steps, None, torch.Generator().manual_seed(0))
     _, t_local = timed(lambda: _local_attack(model32, X32, y, eps, norm, "pgd", steps, None,
                                              torch.Generator().manual_seed(0)))
-    return {**t, "local_wall_s": t_local["wall_s"], "local_cpu_s": t_local["cpu_s"], "passes": (2 + restarts) * steps + 1}
+    return {**t, "local_wall_s": t_local["wall_s"], "local_cpu_s": t_local["cpu_s"],
+            "passes": (2 + restarts) * steps + 1}
 
 
-CASES = {"attack": attack, "certified": certified, "roofline": roofline, "exact_kinks": exact_kinks, "exact_linear": exact_linear, "exact_mlp": exact_mlp,
+CASES = {"attack": attack,
+         "certified": certified, "roofline": roofline, "exact_kinks": exact_kinks, "exact_linear": exact_linear, "exact_mlp": exact_mlp,
          "expansion": expansion, "separated": separated, "separated_vs_pairs": separated_vs_pairs,
          "mixup_minimiser": mixup_minimiser}

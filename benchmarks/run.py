@@ -302,7 +302,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="a small subset (about a minute)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per case (default: torch's default)")
-    p.add_argument("--only", nargs="+", default=None, help="suites to run: linear mlp kinks shortcut separated expansion certified attack")
+    p.add_argument("--only", nargs="+", default=None, help="suites to run: linear mlp kinks shortcut separated expansion "
+                                                                 "certified attack")
     p.add_argument("--json", default=None, help="write all measurements to this file")
     p.add_argument("--case", help=argparse.SUPPRESS)
     p.add_argument("--params", help=argparse.SUPPRESS)
