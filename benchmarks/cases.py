@@ -248,6 +248,32 @@ def certified(n: int, d: int = 64, hidden: int = 64, bound: str = "crown", norm:
     return {**t, "value": value}
 
 
-CASES = {"certified": certified, "roofline": roofline, "exact_kinks": exact_kinks, "exact_linear": exact_linear, "exact_mlp": exact_mlp,
+def attack(n: int, d: int = 40, hidden: int = 128, classes: int = 10, norm: float = 2.0, eps: float = 1.0,
+           steps: int = 10, restarts: int = 1) -> dict:
+    """PGD of ``theory.adversarial_examples`` (float64; starts: clean point, FGSM point, ``restarts``
+    random points) on a ReLU MLP d-hidden-hidden-classes with softmax, against the textbook
+    one-start attack of ``experiments.measure`` on a float32 copy (the robust_accuracy figure's settings)."""
+    import copy
+
+    import theory
+    from experiments.measure import _local_attack
+
+    g = torch.Generator().manual_seed(SEED + 4)
+    model = theory.relu_mlp(d, [hidden, hidden], out=classes, generator=g)
+    X = torch.randn(n, d, generator=g, dtype=DTYPE)
+    y = torch.randint(0, classes, (n,), generator=g)
+    pgd = dict(loss="softmax", norm=norm, method="pgd", steps=steps, restarts=restarts)
+    theory.adversarial_examples(model, X[:WARMUP], y[:WARMUP], eps, **pgd)
+    _, t = timed(lambda: theory.adversarial_examples(model, X, y, eps, **pgd))
+    model32, X32 = copy.deepcopy(model).float().requires_grad_(False), X.float()
+    _local_attack(model32, X32[:WARMUP], y[:WARMUP], eps, norm, "pgd", steps, None, torch.Generator().manual_seed(0))
+    _, t_local = timed(lambda: _local_attack(model32, X32, y, eps, norm, "pgd", steps, None,
+                                             torch.Generator().manual_seed(0)))
+    return {**t, "local_wall_s": t_local["wall_s"], "local_cpu_s": t_local["cpu_s"],
+            "passes": (2 + restarts) * steps + 1}
+
+
+CASES = {"attack": attack,
+         "certified": certified, "roofline": roofline, "exact_kinks": exact_kinks, "exact_linear": exact_linear, "exact_mlp": exact_mlp,
          "expansion": expansion, "separated": separated, "separated_vs_pairs": separated_vs_pairs,
          "mixup_minimiser": mixup_minimiser}

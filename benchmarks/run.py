@@ -20,6 +20,10 @@ performance targets are met:
   L-BFGS. Targets: n = 10⁶ in ≤ 2 s (first call); cost linear in n beyond a fixed planning cost.
 - ``certified``: ``adversarial_loss(..., method="certified")`` of a ReLU MLP 64-64-32-1, CROWN against
   α-CROWN (50 projected Adam steps), ℓ2 and ℓ∞: time, memory and how much lower α-CROWN's bound is.
+- ``attack``: ``adversarial_examples(..., method="pgd")`` at the robust_accuracy figure's settings (10
+  steps from the clean point, the FGSM point and one random point; float64) on a ReLU MLP 40-128-128-10
+  at n ∈ {1000, 4000}, ℓ2 and ℓ∞, against the textbook one-start PGD-10 in float32
+  (``experiments.measure``): the cost ratio (3 starts and float64 make ≈ 6× the work).
 - ``expansion``: ``mixup_expansion`` against n and d (ReLU MLP d-256-1; R3 = 0 structurally),
   a tanh MLP (R3 by Hutchinson) and a linear model. Target: ReLU MLP at n = 10⁴, d = 784 in < 30 s.
 
@@ -79,8 +83,9 @@ def suites(quick: bool) -> dict[str, list[tuple[str, dict]]]:
     separated += [("mixup_minimiser", {"n": 10_000 if quick else SEPARATED_TARGET_N})]
     certified = [("certified", {"n": 200 if quick else 2000, "bound": b, "norm": nm})
                  for nm in (2.0, math.inf) for b in ("crown", "alpha-crown")]
+    attack = [("attack", {"n": n, "norm": nm}) for n in ([1000] if quick else [1000, 4000]) for nm in (2.0, math.inf)]
     return {"linear": linear, "mlp": mlp, "kinks": kinks, "shortcut": shortcut, "separated": separated,
-            "expansion": expansion, "certified": certified}
+            "expansion": expansion, "certified": certified, "attack": attack}
 
 
 # ----------------------------------------------------------------------------- running cases
@@ -241,6 +246,17 @@ def report(results: dict[str, list[dict]]) -> tuple[str, list[tuple[str, bool | 
                              f"{a['value'] / c['value']:.3f}"])
         out.append(_table("certified adversarial loss, ReLU MLP 64-64-32-1, ε = 0.5",
                           ["bound", "norm", "n", "wall s", "cpu s", "peak MiB", "L_adv upper bound"], rows))
+    if "attack" in results:
+        rows = []
+        for r in results["attack"]:
+            p = r["params"]
+            rows.append(["inf" if p["norm"] == math.inf else f"{p['norm']:g}", f"{p['n']}", f"{r['passes']}",
+                         _fmt(r["wall_s"]), _fmt(r["cpu_s"]), _fmt(r["local_wall_s"]), _fmt(r["local_cpu_s"]),
+                         f"{r['cpu_s'] / r['local_cpu_s']:.1f}×", _fmt(r["peak_mib"], ".1f")])
+        out.append(_table("PGD-10 (FGSM start + 1 random start, float64) vs textbook PGD-10 (1 start, float32), "
+                          "ReLU MLP 40-128-128-10",
+                          ["norm", "n", "gradient passes", "wall s", "cpu s", "textbook wall s", "textbook cpu s",
+                           "cpu ratio", "peak MiB"], rows))
     return "\n\n".join(out), targets
 
 
@@ -286,7 +302,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="a small subset (about a minute)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per case (default: torch's default)")
-    p.add_argument("--only", nargs="+", default=None, help="suites to run: linear mlp kinks shortcut separated expansion certified")
+    p.add_argument("--only", nargs="+", default=None, help="suites to run: linear mlp kinks shortcut separated expansion "
+                                                                 "certified attack")
     p.add_argument("--json", default=None, help="write all measurements to this file")
     p.add_argument("--case", help=argparse.SUPPRESS)
     p.add_argument("--params", help=argparse.SUPPRESS)

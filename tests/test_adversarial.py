@@ -364,6 +364,58 @@ def test_pgd_is_deterministic_given_a_generator_and_respects_ball_and_box():
         torch.testing.assert_close(best, again, rtol=0, atol=1e-14)
 
 
+
+def _pgd_by_loop(P, eps, norm, steps, restarts, fgsm_start, box, seed):
+    """The PGD specification as a plain loop: each start in turn, every iterate scored by its own
+    forward pass, the running best updated on a strict increase (module docstring of theory._attacks)."""
+    from theory._attacks import _random_in_ball, ascent_step, attack_objective, project
+
+    def grad(Z):
+        Z = Z.detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(attack_objective(P, P.fn(Z), P.Y).sum(), Z)
+        return g
+
+    def loss(Z):
+        with torch.no_grad():
+            return P.loss.value(P.fn(Z), P.Y)
+
+    alpha, gen = 2.5 * eps / max(steps, 1), torch.Generator().manual_seed(seed)
+    starts = [P.X] + ([project(P.X + ascent_step(grad(P.X), eps, norm), P.X, eps, norm, box)] if fgsm_start else [])
+    starts += [project(P.X + _random_in_ball(P.n, P.d, eps, norm, gen), P.X, eps, norm, box) for _ in range(restarts)]
+    best, best_x = loss(P.X), P.X.clone()
+    for Z in starts:
+        for k in range(steps + 1):
+            vals = loss(Z)
+            better = vals > best
+            best, best_x = torch.where(better, vals, best), torch.where(better[:, None], Z, best_x)
+            if k < steps:
+                Z = project(Z + ascent_step(grad(Z), alpha, norm), P.X, eps, norm, box)
+    return best, best_x
+
+
+@pytest.mark.parametrize("loss, norm, steps, restarts, fgsm_start, boxed",
+                         [("logistic", 2, 10, 1, True, False), ("logistic", INF, 5, 2, False, True),
+                          ("softmax", 2, 7, 3, True, True), ("softmax", INF, 10, 0, True, False),
+                          ("squared", 2, 0, 2, True, False)])
+def test_pgd_matches_the_loop_over_starts_and_iterates(loss, norm, steps, restarts, fgsm_start, boxed):
+    """The stacked implementation (all starts in one batch, losses from the gradient's forward pass,
+    one gradient at the clean point shared by FGSM and the first step) returns exactly the points
+    and losses of the loop that scores every iterate of every start in turn."""
+    gen = torch.Generator().manual_seed(7)
+    K = 3 if loss == "softmax" else 1
+    model = relu_mlp(4, [16, 16], out=K, generator=gen)
+    X = torch.rand(30, 4, generator=gen, dtype=torch.float64) * 2 - 1
+    y = torch.randint(0, K, (30,), generator=gen) if loss == "softmax" else (
+        X[:, :1] if loss == "squared" else (torch.rand(30, generator=gen) > 0.5).long())
+    P = prepare(model, X, y, loss)
+    box = (torch.full((4,), -1.1, dtype=torch.float64), torch.full((4,), 1.1, dtype=torch.float64)) if boxed else None
+    best, Z = pgd_losses(P, 0.4, norm, steps=steps, restarts=restarts, fgsm_start=fgsm_start, box=box,
+                         generator=torch.Generator().manual_seed(3), return_inputs=True)
+    ref_best, ref_Z = _pgd_by_loop(P, 0.4, norm, steps, restarts, fgsm_start, box, 3)
+    torch.testing.assert_close(best, ref_best, rtol=0, atol=1e-13)
+    torch.testing.assert_close(Z, ref_Z, rtol=0, atol=1e-13)
+    assert bool((best > P.loss.value(P.F, P.Y) + 1e-9).any())  # the attack moved somewhere
+
 # ---------------------------------------------------------------- bad input
 
 def test_bad_input_raises_value_error():

@@ -70,9 +70,18 @@ def test_separated_cases_and_report():
     assert "exact Mixup minimiser" in text
 
 
+def test_attack_case_and_report():
+    res = [{"case": "attack", "params": {"n": 40, "norm": nm}, **cases.attack(40, d=5, hidden=8, classes=3, norm=nm)}
+           for nm in (2.0, math.inf)]
+    assert all(r["passes"] == 31 and r["local_cpu_s"] > 0 for r in res)
+    text, _ = report({"attack": res})
+    assert "textbook PGD-10" in text and " inf " in text
+
+
 def test_quick_plan_is_a_subset_of_sizes():
     quick, full = suites(True), suites(False)
-    assert set(quick) == set(full) == {"linear", "mlp", "kinks", "shortcut", "separated", "expansion", "certified"}
+    assert set(quick) == set(full) == {"linear", "mlp", "kinks", "shortcut", "separated", "expansion", "certified",
+                                            "attack"}
     assert max(p.get("n", 0) for k, v in quick.items() if k != "separated" for _, p in v) <= 3000
     assert max(p["n"] for _, p in quick["separated"]) <= 400_000  # linear-time: large n stays quick
 

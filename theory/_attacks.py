@@ -38,7 +38,10 @@ PGD_STEPS = 50
 PGD_RESTARTS = 2
 PGD_STEP_FACTOR = 2.5
 """Default PGD step size ``PGD_STEP_FACTOR · ε / steps`` (Madry et al.'s choice)."""
-ATTACK_CHUNK_ROWS = 1 << 14
+ATTACK_CHUNK_ROWS = 512
+"""Rows per forward/backward pass of an attack: bounds memory, and keeps a few-hundred-wide layer's
+activations in a core's L2 cache (PGD-10 on a 40-128-128-10 ReLU MLP, 3 starts × 1000 rows, one
+thread: 0.14 s CPU per call in passes of 512 rows, 0.18 s in one pass of 3000)."""
 
 
 def attack_objective(P: Problem, F: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
@@ -52,18 +55,37 @@ def attack_objective(P: Problem, F: torch.Tensor, Y: torch.Tensor) -> torch.Tens
     return P.loss.value(F, Y)
 
 
-def _grad(P: Problem, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+def _loss_and_grad(P: Problem, Z: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample loss at ``Z`` and the gradient of the attack objective, from one forward pass
+    (the logits are the ones ``losses_at`` would compute: same function, same rows)."""
     with torch.enable_grad():
         Z = Z.detach().requires_grad_(True)
-        obj = attack_objective(P, P.fn(Z), Y).sum()
+        F = P.fn(Z)
+        obj = attack_objective(P, F, Y).sum()
         (grad,) = torch.autograd.grad(obj, Z)
-    return grad.detach()
+    with torch.no_grad():
+        return P.loss.value(F.detach(), Y), grad.detach()
+
+
+def _chunked_loss_and_grad(P: Problem, Z: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``_loss_and_grad`` over at most ``ATTACK_CHUNK_ROWS`` rows at a time."""
+    if Z.shape[0] <= ATTACK_CHUNK_ROWS:
+        return _loss_and_grad(P, Z, Y)
+    parts = [_loss_and_grad(P, Z[r0:r0 + ATTACK_CHUNK_ROWS], Y[r0:r0 + ATTACK_CHUNK_ROWS])
+             for r0 in range(0, Z.shape[0], ATTACK_CHUNK_ROWS)]
+    return torch.cat([v for v, _ in parts]), torch.cat([g for _, g in parts])
 
 
 def losses_at(P: Problem, Z: torch.Tensor, Y: torch.Tensor | None = None) -> torch.Tensor:
     """Per-sample loss at inputs ``Z`` (rows matching ``Y``, default ``P.Y``)."""
     with torch.no_grad():
         return P.loss.value(P.fn(Z), P.Y if Y is None else Y)
+
+
+def _chunked_losses(P: Problem, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    """``losses_at`` over at most ``ATTACK_CHUNK_ROWS`` rows at a time."""
+    return torch.cat([losses_at(P, Z[r0:r0 + ATTACK_CHUNK_ROWS], Y[r0:r0 + ATTACK_CHUNK_ROWS])
+                      for r0 in range(0, Z.shape[0], ATTACK_CHUNK_ROWS)])
 
 
 def ascent_step(grad: torch.Tensor, size, norm: float) -> torch.Tensor:
@@ -117,18 +139,18 @@ def check_box(box, X: torch.Tensor):
     return lo.expand(X.shape[1:]).reshape(-1), hi.expand(X.shape[1:]).reshape(-1)
 
 
-def fgsm_inputs(P: Problem, eps: float, norm: float, box=None) -> torch.Tensor:
-    """The FGSM / fast-gradient point ``proj(x + ε·step(∇))`` for every row of ``P.X``."""
-    out = torch.empty_like(P.X)
-    for r0 in range(0, P.n, ATTACK_CHUNK_ROWS):
-        X0, Y = P.X[r0:r0 + ATTACK_CHUNK_ROWS], P.Y[r0:r0 + ATTACK_CHUNK_ROWS]
-        out[r0:r0 + ATTACK_CHUNK_ROWS] = project(X0 + ascent_step(_grad(P, X0, Y), eps, norm), X0, eps, norm, box)
-    return out
+def fgsm_inputs(P: Problem, eps: float, norm: float, box=None, grad: torch.Tensor | None = None) -> torch.Tensor:
+    """The FGSM / fast-gradient point ``proj(x + ε·step(∇))`` for every row of ``P.X`` (``grad``: the
+    attack objective's gradient at ``P.X`` if already known)."""
+    if grad is None:
+        grad = _chunked_loss_and_grad(P, P.X, P.Y)[1]
+    return project(P.X + ascent_step(grad, eps, norm), P.X, eps, norm, box)
 
 
 def fgsm_losses(P: Problem, eps: float, norm: float, box=None) -> torch.Tensor:
     """Per-sample ``max(l(x), l(x_fgsm))``: a lower bound on the inner maximum."""
-    return torch.maximum(losses_at(P, P.X), losses_at(P, fgsm_inputs(P, eps, norm, box)))
+    clean, grad = _chunked_loss_and_grad(P, P.X, P.Y)
+    return torch.maximum(clean, _chunked_losses(P, fgsm_inputs(P, eps, norm, box, grad=grad), P.Y))
 
 
 def _random_in_ball(m: int, d: int, eps: float, norm: float, generator: torch.Generator) -> torch.Tensor:
@@ -174,25 +196,41 @@ def pgd_losses(P: Problem, eps: float, norm: float, *, steps: int = PGD_STEPS, r
     steps, restarts, step_size = check_pgd_options(steps, restarts, step_size, fgsm_start, generator)
     alpha = PGD_STEP_FACTOR * eps / max(steps, 1) if step_size is None else step_size
     gen = check_torch_generator(generator)
-    best = losses_at(P, P.X)
-    best_x = P.X.clone()
-    starts = [P.X]  # plain PGD from the clean point: the result is never below it
+    X0, Y0, n = P.X, P.Y, P.n
+    # One forward/backward at the clean point gives the clean loss, the FGSM direction and the first
+    # step of the start from the clean point.
+    clean, grad0 = _chunked_loss_and_grad(P, X0, Y0)
+    starts = [X0]  # plain PGD from the clean point: the result is never below it
     if fgsm_start:
-        starts.append(fgsm_inputs(P, eps, norm, box))
+        starts.append(fgsm_inputs(P, eps, norm, box, grad=grad0))
     for _ in range(restarts):
-        noise = _random_in_ball(P.n, P.d, eps, norm, gen).to(P.device)
-        starts.append(project(P.X + noise, P.X, eps, norm, box))
-    for Z in starts:
-        for k in range(steps + 1):
-            vals = losses_at(P, Z)
-            better = vals > best
-            best = torch.where(better, vals, best)
-            best_x = torch.where(better[:, None], Z, best_x)
-            if k == steps:
-                break
-            Z = torch.cat([project(Z[r0:r0 + ATTACK_CHUNK_ROWS]
-                                   + ascent_step(_grad(P, Z[r0:r0 + ATTACK_CHUNK_ROWS], P.Y[r0:r0 + ATTACK_CHUNK_ROWS]),
-                                                 alpha, norm),
-                                   P.X[r0:r0 + ATTACK_CHUNK_ROWS], eps, norm, box)
-                           for r0 in range(0, P.n, ATTACK_CHUNK_ROWS)])
+        noise = _random_in_ball(n, P.d, eps, norm, gen).to(P.device)
+        starts.append(project(X0 + noise, X0, eps, norm, box))
+    # Every start steps at once, as one stacked batch (fewer, larger passes). Each start keeps its
+    # first highest-loss iterate; combining them in start order with a strict ">" picks the same
+    # point as scanning every iterate of every start in turn.
+    S = len(starts)
+    Z, Xs, Ys = torch.cat(starts), X0.repeat(S, 1), Y0.repeat(S, 1)
+    best_s = torch.full((S * n,), -math.inf, dtype=clean.dtype, device=clean.device)
+    best_zs = Z.clone()
+    for k in range(steps + 1):
+        if k == steps:
+            vals = _chunked_losses(P, Z, Ys)
+        elif k == 0:
+            vals_rest, grad_rest = _chunked_loss_and_grad(P, Z[n:], Ys[n:])
+            vals, grad = torch.cat([clean, vals_rest]), torch.cat([grad0, grad_rest])
+        else:
+            vals, grad = _chunked_loss_and_grad(P, Z, Ys)
+        better = vals > best_s
+        best_s = torch.where(better, vals, best_s)
+        best_zs = torch.where(better[:, None], Z, best_zs)
+        if k == steps:
+            break
+        Z = project(Z + ascent_step(grad, alpha, norm), Xs, eps, norm, box)
+    best, best_x = clean, X0.clone()
+    for s in range(S):
+        vals, Zb = best_s[s * n:(s + 1) * n], best_zs[s * n:(s + 1) * n]
+        better = vals > best
+        best = torch.where(better, vals, best)
+        best_x = torch.where(better[:, None], Zb, best_x)
     return (best, best_x) if return_inputs else best
