@@ -73,7 +73,7 @@ CONCENTRATED = 3.0
 TINY = 1e-290
 """Crossings closer than this to 0 are moved there (their pieces' logs stay finite; the moved mass is
 below 1e-290^min(α,β), and the logit is continuous)."""
-CHUNK_SCALE = 1
+CHUNK_SCALE = 4
 """Blocks hold ``CHUNK_SCALE × chunk_elements`` values in the widest tensor (fewer, larger blocks; the
 kink path's per-block work is many small operations)."""
 
@@ -305,7 +305,7 @@ def _caps(counts: list[int], first: int, scale: int = 1) -> list[int]:
     ``scale`` multiplies that after an overflow, up to all units on every piece (no overflow possible)."""
     caps, B = [first], 3 + first
     for c in counts[1:-1]:
-        guess = min(c, caps[-1] + caps[-1] // 2 + 8)
+        guess = min(c, -(-(caps[-1] + caps[-1] // 2 + 8) // CAP_GRID) * CAP_GRID)
         cap = min(scale * guess, (B - 1) * c)
         caps.append(cap)
         B += cap
@@ -494,6 +494,10 @@ def _normalised(densities, cuts: torch.Tensor, device) -> tuple[list[_Density], 
 
 # ---------------------------------------------------------------- the sum over pairs
 
+CAP_GRID = 16
+"""Padded crossing counts are multiples of this: blocks then share a few tensor sizes, which the memory
+allocator reuses (every block a little larger than the last fragments the heap: 6 GiB at n = 1000 on a
+100-256-1 net before)."""
 SCHEDULE_PAIRS = 1 << 22
 """Pairs counted and sorted together (one host synchronisation per window, before its blocks)."""
 
@@ -536,9 +540,9 @@ def _schedule(U, plan: KinkPlan, rows, folded: bool, per_block: int, device):
         I, J = I[order], J[order]
         ends = list(range(per_block, I.shape[0], per_block)) + [I.shape[0]]
         caps = count[torch.as_tensor(ends, device=device) - 1].cpu().tolist()  # one synchronisation per window
-        start = 0
-        for end, cap in zip(ends, caps):
-            blocks.append((I[start:end], J[start:end], int(cap)))
+        start, units = 0, above[0].numel()
+        for end, cap in zip(ends, caps):  # caps on a grid of 16: few distinct tensor sizes, reused by the allocator
+            blocks.append((I[start:end], J[start:end], min(units, -(-int(cap) // CAP_GRID) * CAP_GRID)))
             start = end
     return blocks
 
@@ -569,17 +573,24 @@ def kink_pair_sum(P, alpha: float, beta: float, plan: KinkPlan, rtol: float, chu
         m = FIRST_NODES
         while True:
             rules = _Rules(dens, m, device)
-            parts = [_block(P, U, I, J, plan, cuts, _caps(counts, c1), loss, dens, rules) for I, J, c1 in blocks]
-            scale, redo = 1, np.ones(len(parts), dtype=bool)
-            while parts and redo.any():
-                redo &= torch.stack([p[3] for p in parts]).cpu().numpy()  # the one synchronisation of the round
+            # per-block results written in place into preallocated tensors: small tensors kept alive between
+            # blocks would pin the heap above each block's large temporaries (RSS grew by MiBs per block)
+            sums = torch.zeros(max(len(blocks), 1), 3, dtype=DTYPE, device=device)
+            flags = torch.zeros(max(len(blocks), 1), dtype=torch.bool, device=device)
+            for k, (I, J, c1) in enumerate(blocks):
+                _block(P, U, I, J, plan, cuts, _caps(counts, c1), loss, dens, rules, sums[k], flags[k:k + 1])
+            scale, redo = 1, np.ones(len(blocks), dtype=bool)
+            while blocks and redo.any():
+                redo &= flags[:len(blocks)].cpu().numpy()  # the one synchronisation of the round
                 scale *= 2
                 for k in np.flatnonzero(redo):  # more crossings than the cap: redo with twice the cap
                     I, J, c1 = blocks[k]
-                    parts[k] = _block(P, U, I, J, plan, cuts, _caps(counts, c1, scale), loss, dens, rules)
-            total = diag + sum(p[0] for p in parts)
-            mag = diag.abs() + sum(p[2] for p in parts)
-            err = sum(p[1] for p in parts) + (ROUNDING_RTOL + norm_err) * mag
+                    _block(P, U, I, J, plan, cuts, _caps(counts, c1, scale), loss, dens, rules, sums[k],
+                           flags[k:k + 1])
+            value, diff, size = sums.sum(0)
+            total = diag + value
+            mag = diag.abs() + size
+            err = diff + (ROUNDING_RTOL + norm_err) * mag
             tot, e = float(total), float(err)
             if e <= rtol * abs(tot) or 2 * m > MAX_PIECE_NODES:
                 break
@@ -590,8 +601,9 @@ def kink_pair_sum(P, alpha: float, beta: float, plan: KinkPlan, rtol: float, chu
     return total, err
 
 
-def _block(P, U, I, J, plan, cuts, caps, loss, dens, rules):
-    """One block's ``(value, Σ|Q_m − Q_{m/2}|, Σ|terms|, overflow flag)``, all device tensors."""
+def _block(P, U, I, J, plan, cuts, caps, loss, dens, rules, out: torch.Tensor, flag: torch.Tensor) -> None:
+    """One block: writes ``(value, Σ|Q_m − Q_{m/2}|, Σ|terms|)`` into ``out`` and its overflow flag into ``flag``."""
     T, F, overflow = _breakpoints(U[I], U[J], plan, cuts, caps)
     value, diff, mag = _integrate(T, F, P.Y[I], P.Y[J], loss, dens, rules)
-    return value, diff, mag, overflow.any()
+    out[0], out[1], out[2] = value, diff, mag
+    torch.any(overflow, dim=0, keepdim=True, out=flag)
