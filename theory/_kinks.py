@@ -11,8 +11,9 @@ block are processed at once, layer by layer, with tensor operations only:
   cumulative sum (no sort of candidates, no per-pair loop) and the layer's values there interpolated;
 - the next affine block is applied at all points, which are then sorted;
 - a pair with more crossings than ``cap`` raises its block's overflow flag (a device tensor); after
-  all blocks one synchronisation reads the flags and recomputes the flagged blocks with the exact
-  worst-case cap. Nothing inside the block loop reads a value back to the host.
+  all blocks one synchronisation reads the flags and recomputes the flagged blocks with twice the cap
+  (up to every unit on every piece, where no overflow is possible). Nothing inside the block loop reads
+  a value back to the host.
 
 On each piece the logit is affine, so the integrand is the loss of an affine function of λ times the
 Beta density. Every piece is integrated on its own interval (never as a difference of two integrals
@@ -20,8 +21,9 @@ of an extension): in the half of [0, 1] it lies in, with μ = λ (left) or μ = 
 
 - the end pieces ``[0, T₁]`` and ``[T_{B−2}, 1]`` by Gauss–Jacobi in the weight ``μ^(a−1)`` (the
   density's endpoint singularity is in the weight);
-- every other piece ``[l, r]`` by Gauss–Legendre in ``s = log μ`` (``dμ = μ ds``): the singularity
-  at μ = 0 is at s = −∞, so the rule converges geometrically however close the piece is to 0.
+- every other piece ``[l, r]`` by Gauss–Legendre in μ, or in ``s = log μ`` (``dμ = μ ds``) when the
+  density is singular at μ = 0 and r > 2l: the singularity is at s = −∞, so the rule converges
+  geometrically however close the piece is to 0.
 
 The density enters as ``(μ/c)^(a−1)((1−μ)/(1−c))^(b−1)`` with ``log1p`` of relative offsets from a
 dyadic centre ``c`` (no cancellation of large logarithms at large α, β), normalised by its integral
@@ -298,12 +300,12 @@ def _unit_counts(U: torch.Tensor, plan: KinkPlan) -> list[int]:
     return counts
 
 
-def _caps(counts: list[int], first: int, scale: int = 1) -> list[int]:
+def _caps(counts: list[int], first: int, scale: int = 1, n_cuts: int = 3) -> list[int]:
     """Crossings allowed per pair at each activation: ``first`` (counted exactly beforehand) at the first
     one, then 1.5 × the previous cap + 8 (measured on a 10-64-64-1 net: a pair's second-layer count
     is at most 1.6 × its first-layer count, and 15 above it), at most the layer's units × thresholds;
     ``scale`` multiplies that after an overflow, up to all units on every piece (no overflow possible)."""
-    caps, B = [first], 3 + first
+    caps, B = [first], n_cuts + first
     for c in counts[1:-1]:
         guess = min(c, -(-(caps[-1] + caps[-1] // 2 + 8) // CAP_GRID) * CAP_GRID)
         cap = min(scale * guess, (B - 1) * c)
@@ -563,7 +565,7 @@ def kink_pair_sum(P, alpha: float, beta: float, plan: KinkPlan, rtol: float, chu
     with torch.no_grad():
         U = plan.prefix(P.inputs) if plan.prefix is not None else P.inputs
         counts = _unit_counts(U, plan)
-        caps = _caps(counts, counts[0])  # the widest blocks (sizes the blocks)
+        caps = _caps(counts, counts[0], 1, cuts.shape[0])  # the widest blocks (sizes the blocks)
         width = (cuts.shape[0] + sum(caps)) * max(max(counts), int(np.prod(U.shape[1:])), 2 * FIRST_NODES * P.K)
         per_block = max(1, CHUNK_SCALE * chunk_elements // width)
         blocks = _schedule(U, plan, None if folded else rows, folded, per_block, device)
@@ -578,15 +580,16 @@ def kink_pair_sum(P, alpha: float, beta: float, plan: KinkPlan, rtol: float, chu
             sums = torch.zeros(max(len(blocks), 1), 3, dtype=DTYPE, device=device)
             flags = torch.zeros(max(len(blocks), 1), dtype=torch.bool, device=device)
             for k, (I, J, c1) in enumerate(blocks):
-                _block(P, U, I, J, plan, cuts, _caps(counts, c1), loss, dens, rules, sums[k], flags[k:k + 1])
+                caps_k = _caps(counts, c1, 1, cuts.shape[0])
+                _block(P, U, I, J, plan, cuts, caps_k, loss, dens, rules, sums[k], flags[k:k + 1])
             scale, redo = 1, np.ones(len(blocks), dtype=bool)
             while blocks and redo.any():
                 redo &= flags[:len(blocks)].cpu().numpy()  # the one synchronisation of the round
                 scale *= 2
                 for k in np.flatnonzero(redo):  # more crossings than the cap: redo with twice the cap
                     I, J, c1 = blocks[k]
-                    _block(P, U, I, J, plan, cuts, _caps(counts, c1, scale), loss, dens, rules, sums[k],
-                           flags[k:k + 1])
+                    caps_k = _caps(counts, c1, scale, cuts.shape[0])
+                    _block(P, U, I, J, plan, cuts, caps_k, loss, dens, rules, sums[k], flags[k:k + 1])
             value, diff, size = sums.sum(0)
             total = diag + value
             mag = diag.abs() + size
@@ -602,7 +605,7 @@ def kink_pair_sum(P, alpha: float, beta: float, plan: KinkPlan, rtol: float, chu
 
 
 def _block(P, U, I, J, plan, cuts, caps, loss, dens, rules, out: torch.Tensor, flag: torch.Tensor) -> None:
-    """One block: writes ``(value, Σ|Q_m − Q_{m/2}|, Σ|terms|)`` into ``out`` and its overflow flag into ``flag``."""
+    """One block: writes ``(value, Σ|Q_m − Q_{m/2}|, Σ|terms|)`` into ``out``, its overflow flag into ``flag``."""
     T, F, overflow = _breakpoints(U[I], U[J], plan, cuts, caps)
     value, diff, mag = _integrate(T, F, P.Y[I], P.Y[J], loss, dens, rules)
     out[0], out[1], out[2] = value, diff, mag
