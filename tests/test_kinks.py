@@ -83,9 +83,11 @@ def test_large_equal_alpha_is_the_midpoint_loss():
     assert value == pytest.approx(midpoint, rel=1e-5)
 
 
-def test_more_kinks_than_the_padded_count():
+@pytest.mark.parametrize("alpha", [0.6, 5.0])
+def test_more_kinks_than_the_padded_count(alpha):
     """A 1-16-2-1 net: its two second-layer units can cross zero on every first-layer piece, more
-    crossings than the per-pair count the first pass reserves; the flagged blocks are redone."""
+    crossings than the per-pair count the first pass reserves; the flagged blocks are redone (α = 5 adds
+    the density's quantiles as fixed breakpoints)."""
     gen = torch.Generator().manual_seed(3)
     model = theory.relu_mlp(1, [16, 2], generator=gen)
     with torch.no_grad():
@@ -93,7 +95,7 @@ def test_more_kinks_than_the_padded_count():
         model[2].weight.copy_(torch.tensor([[1.0, -1.0] * 8, [-1.0, 1.0] * 8], dtype=torch.float64))
         model[2].bias.zero_()
     X = np.linspace(-3, 3, 5)[:, None]
-    _check(model, X, np.array([0, 1, 0, 1, 1]), 0.6)
+    _check(model, X, np.array([0, 1, 0, 1, 1]), alpha)
 
 
 def test_blocks_shards_and_orientation():
