@@ -75,9 +75,10 @@ CONCENTRATED = 3.0
 TINY = 1e-290
 """Crossings closer than this to 0 are moved there (their pieces' logs stay finite; the moved mass is
 below 1e-290^min(α,β), and the logit is continuous)."""
-CHUNK_SCALE = 4
-"""Blocks hold ``CHUNK_SCALE × chunk_elements`` values in the widest tensor (fewer, larger blocks; the
-kink path's per-block work is many small operations)."""
+MIN_BLOCK_PAIRS = 64
+"""Pairs per block at least (wide layers would otherwise give blocks of a few pairs, dominated by the
+per-operation overhead); otherwise blocks hold ``chunk_elements`` values in the widest tensor, which
+measured fastest (4× larger blocks: 1.8× slower on a 10-64-64-1 net, one thread)."""
 
 
 # ---------------------------------------------------------------- the network as stages
@@ -307,7 +308,7 @@ def _caps(counts: list[int], first: int, scale: int = 1, n_cuts: int = 3) -> lis
     ``scale`` multiplies that after an overflow, up to all units on every piece (no overflow possible)."""
     caps, B = [first], n_cuts + first
     for c in counts[1:-1]:
-        guess = min(c, -(-(caps[-1] + caps[-1] // 2 + 8) // CAP_GRID) * CAP_GRID)
+        guess = min(c, caps[-1] + caps[-1] // 2 + 8)
         cap = min(scale * guess, (B - 1) * c)
         caps.append(cap)
         B += cap
@@ -496,10 +497,6 @@ def _normalised(densities, cuts: torch.Tensor, device) -> tuple[list[_Density], 
 
 # ---------------------------------------------------------------- the sum over pairs
 
-CAP_GRID = 16
-"""Padded crossing counts are multiples of this: blocks then share a few tensor sizes, which the memory
-allocator reuses (every block a little larger than the last fragments the heap: 6 GiB at n = 1000 on a
-100-256-1 net before)."""
 SCHEDULE_PAIRS = 1 << 22
 """Pairs counted and sorted together (one host synchronisation per window, before its blocks)."""
 
@@ -542,9 +539,9 @@ def _schedule(U, plan: KinkPlan, rows, folded: bool, per_block: int, device):
         I, J = I[order], J[order]
         ends = list(range(per_block, I.shape[0], per_block)) + [I.shape[0]]
         caps = count[torch.as_tensor(ends, device=device) - 1].cpu().tolist()  # one synchronisation per window
-        start, units = 0, above[0].numel()
-        for end, cap in zip(ends, caps):  # caps on a grid of 16: few distinct tensor sizes, reused by the allocator
-            blocks.append((I[start:end], J[start:end], min(units, -(-int(cap) // CAP_GRID) * CAP_GRID)))
+        start = 0
+        for end, cap in zip(ends, caps):
+            blocks.append((I[start:end], J[start:end], int(cap)))
             start = end
     return blocks
 
@@ -567,7 +564,7 @@ def kink_pair_sum(P, alpha: float, beta: float, plan: KinkPlan, rtol: float, chu
         counts = _unit_counts(U, plan)
         caps = _caps(counts, counts[0], 1, cuts.shape[0])  # the widest blocks (sizes the blocks)
         width = (cuts.shape[0] + sum(caps)) * max(max(counts), int(np.prod(U.shape[1:])), 2 * FIRST_NODES * P.K)
-        per_block = max(1, CHUNK_SCALE * chunk_elements // width)
+        per_block = max(MIN_BLOCK_PAIRS, chunk_elements // width)
         blocks = _schedule(U, plan, None if folded else rows, folded, per_block, device)
         diag = torch.zeros((), dtype=DTYPE, device=device)
         if folded:

@@ -300,8 +300,8 @@ def _doubled(P: Problem, alpha, beta, rtol, shortcut, chunk_elements, rows, off_
     """Q(q), Q(2q), … until ``|Q(q) − Q(q/2)| ≤ rtol·|Q(q)|``: returns Q(q) and |Q(q) − Q(q/2)| + rounding.
     ``off_path``: why a model with kinks in λ is not on the kink-aware path (warned: no bound then)."""
     if off_path is not None:
-        warnings.warn(f"mixup_loss: this model is not on the kink-aware path ({off_path}); its integrand has "
-                      "kinks in λ, so the quadrature error estimate is not a bound", AccuracyWarning, stacklevel=4)
+        warnings.warn(f"mixup_loss: this model is not on the kink-aware path ({off_path}); where its integrand "
+                      "has kinks in λ the quadrature error estimate is not a bound", AccuracyWarning, stacklevel=4)
     q = FIRST_DOUBLING_NODES
     prev = _exact_pair_sum(P, *_rule(alpha, beta, q, False, P.device), shortcut=shortcut,
                            chunk_elements=chunk_elements, rows=rows)

@@ -205,7 +205,7 @@ def kink_route(P, shortcut: bool) -> tuple[KinkPlan | None, str | None]:
     layers = _flat_layers(model)
     if layers is None:
         if not isinstance(model, nn.Module):
-            return None, None if not _has_kinks(model) else "a plain callable cannot be traced"
+            return None, "a plain callable: torch.fx cannot trace it, so its kinks in λ cannot be located"
         try:
             layers = traced_layers(model)
         except Unsupported as exc:
