@@ -261,7 +261,7 @@ STATE_CALLS = {
     "mixup_loss": lambda m, X, y: theory.mixup_loss(m, X, y, 0.5, nodes=64),  # one rule for both shapes
     "mixup_loss_small_chunks": lambda m, X, y: theory.mixup_loss(m, X, y, 0.5, chunk_elements=1 << 9),
     "mixup_loss_no_shortcut": lambda m, X, y: theory.mixup_loss(m, X, y, 0.5, shortcut=False),
-    "unmixed": lambda m, X, y: theory.mixup_loss_unmixed(m, X, y, 0.5, nodes=64),  # (s = 1: kink-aware otherwise)
+    "unmixed": lambda m, X, y: theory.mixup_loss_unmixed(m, X, y, 0.5, nodes=64),  # one rule for both shapes
     "expansion": lambda m, X, y: theory.mixup_expansion(m, X, y, 0.5).approx,
     "second_order": lambda m, X, y: theory.adversarial_loss(m, X, y, 0.2, method="second_order"),
     "pgd": lambda m, X, y: theory.adversarial_loss(m, X, y, 0.2, method="pgd", steps=5),
@@ -331,7 +331,7 @@ def _on_flat_rows(model, shape):
 
 SHAPE_CALLS = {
     "mixup_loss": lambda m, X, y: theory.mixup_loss(m, X, y, 0.5, nodes=64),  # one rule for both shapes
-    "unmixed": lambda m, X, y: theory.mixup_loss_unmixed(m, X, y, 0.5, nodes=64),  # (s = 1: kink-aware otherwise)
+    "unmixed": lambda m, X, y: theory.mixup_loss_unmixed(m, X, y, 0.5, nodes=64),  # one rule for both shapes
     "sampled": lambda m, X, y: theory.mixup_loss_sampled(m, X, y, 0.5, draws=5,
                                                          generator=np.random.default_rng(0)).mean,
     "error": lambda m, X, y: theory.mixup_loss_error(m, X, y, 0.5, nodes=8)[0],
