@@ -72,7 +72,8 @@ def _mixup(model, X, y, alpha, beta, loss, seed, exact):
 
     if exact if exact is not None else exact_mixup_feasible(model, len(y)):
         # The fixed 64-node rule, whose cost exact_mixup_feasible budgets: along training 1e-6 relative
-        # is ample, and the kink-aware default is ~10× dearer on multi-layer ReLU nets.
+        # is ample, and the kink-aware default costs 2.4–3.3× more on a 10-64-64-1 ReLU net and up to 8×
+        # on wide single-layer nets (benchmarks/results/kinks.md).
         return {"mixup_loss": mixup_loss(model, X, y, alpha, beta, loss=loss, nodes=DEFAULT_NODES),
                 "mixup_loss_stderr": 0.0, "mixup_loss_kind": "exact"}
     est = mixup_loss_sampled(model, X, y, alpha, beta, loss=loss, draws=SAMPLED_DRAWS,

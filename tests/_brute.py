@@ -172,8 +172,8 @@ def kink_reference(model, X, Y, loss: str, a: float, b: float) -> tuple[float, f
     opts = dict(epsabs=KINK_EPSABS, epsrel=KINK_EPSREL, limit=200)
 
     def half(g, A, B, C, lo, hi):
-        """∫_lo^hi g(u) u^(A−1)(1−u)^(B−1) / (C^(A−1)(1−C)^(B−1)) du on a piece of [0, ½] (u is the distance
-        to the nearer end of [0, 1], so nothing near 1 is formed as 1 − u)."""
+        """∫_lo^hi g(u) u^(A−1)(1−u)^(B−1) / (C^(A−1)(1−C)^(B−1)) du on a piece of [0, ½] (u is the
+        distance to the nearer end of [0, 1], so nothing near 1 is formed as 1 − u)."""
         if lo == 0.0 and A < 1.0:
             h = lambda u: g(u) * math.exp((B - 1) * _log_ratio(1 - u, 1 - C) + (1 - A) * math.log(C))
             return integrate.quad(h, lo, hi, weight="alg", wvar=(A - 1.0, 0.0), **opts)

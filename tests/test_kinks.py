@@ -83,9 +83,11 @@ def test_large_equal_alpha_is_the_midpoint_loss():
     assert value == pytest.approx(midpoint, rel=1e-5)
 
 
-def test_more_kinks_than_the_padded_count():
+@pytest.mark.parametrize("alpha", [0.6, 5.0])
+def test_more_kinks_than_the_padded_count(alpha):
     """A 1-16-2-1 net: its two second-layer units can cross zero on every first-layer piece, more
-    crossings than the per-pair count the first pass reserves; the flagged blocks are redone."""
+    crossings than the per-pair count the first pass reserves; the flagged blocks are redone (α = 5 adds
+    the density's quantiles as fixed breakpoints)."""
     gen = torch.Generator().manual_seed(3)
     model = theory.relu_mlp(1, [16, 2], generator=gen)
     with torch.no_grad():
@@ -93,7 +95,7 @@ def test_more_kinks_than_the_padded_count():
         model[2].weight.copy_(torch.tensor([[1.0, -1.0] * 8, [-1.0, 1.0] * 8], dtype=torch.float64))
         model[2].bias.zero_()
     X = np.linspace(-3, 3, 5)[:, None]
-    _check(model, X, np.array([0, 1, 0, 1, 1]), 0.6)
+    _check(model, X, np.array([0, 1, 0, 1, 1]), alpha)
 
 
 def test_blocks_shards_and_orientation():
@@ -235,9 +237,9 @@ class _Branchy(nn.Module):
 
 
 @pytest.mark.parametrize("build, d, reason", [
-    (_Residual, 3, "residual connection"), (_MaxPooled, 4, "max-pooling"), (_Branchy, 3, "torch.fx cannot trace"),
-    (lambda: nn.Sequential(nn.Linear(4, 6), nn.Unflatten(1, (1, 6)), nn.MaxPool1d(2), nn.Flatten(), nn.Linear(3, 1)),
-     4, "MaxPool1d .max-pooling"),
+    (_Residual, 3, "residual connection"), (_MaxPooled, 4, "max_pool1d"), (_Branchy, 3, "torch.fx cannot trace"),
+    (lambda: nn.Sequential(nn.Linear(4, 6), nn.Unflatten(1, (1, 6)), nn.MaxPool1d(2, padding=1), nn.Flatten(),
+                           nn.Linear(4, 1)), 4, "MaxPool1d with padding"),
 ])
 def test_models_off_the_path_say_why(build, d, reason):
     """Off the kink-aware path: ``method='kinks'`` raises with the reason, the default warns with it."""
@@ -282,3 +284,49 @@ def test_unmixed_on_relu_nets_is_exact(loss):
     unmixed = theory.mixup_loss_unmixed(model, X, y, 0.4, loss=loss)
     constant = theory.squared_label_constant(y, 0.4) if loss == "squared" else 0.0
     assert abs(unmixed - constant - ref) <= KINK_RTOL * ref + ref_err
+
+
+def _maxpool_and_its_relu_twin():
+    """``MaxPool1d(2)`` over 6 units and the ReLU net computing the same function, from
+    ``max(a, b) = relu(a − b) + relu(b) − relu(−b)``: an independent route to the reference."""
+    torch.manual_seed(0)
+    lin, out = nn.Linear(4, 6).double(), nn.Linear(3, 1).double()
+    pool = nn.Sequential(lin, nn.Unflatten(1, (1, 6)), nn.MaxPool1d(2), nn.Flatten(), out)
+    W, b = lin.weight.detach(), lin.bias.detach()
+    first, second = nn.Linear(4, 9).double(), nn.Linear(9, 1).double()
+    with torch.no_grad():
+        first.weight.copy_(torch.cat([torch.stack([W[2 * k] - W[2 * k + 1], W[2 * k + 1], -W[2 * k + 1]])
+                                      for k in range(3)]))
+        first.bias.copy_(torch.cat([torch.stack([b[2 * k] - b[2 * k + 1], b[2 * k + 1], -b[2 * k + 1]])
+                                    for k in range(3)]))
+        second.weight.copy_((out.weight.detach()[0].repeat_interleave(3)
+                             * torch.tensor([1.0, 1.0, -1.0], dtype=torch.float64).repeat(3))[None])
+        second.bias.copy_(out.bias)
+    return pool, nn.Sequential(first, nn.ReLU(), second)
+
+
+def test_maxpool_is_exact():
+    """Max-pooling is on the kink-aware path (kinks where two window entries cross): a MaxPool1d net
+    against QUADPACK on its ReLU twin, without a warning."""
+    import warnings
+
+    pool, twin = _maxpool_and_its_relu_twin()
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(5, 4)), np.array([0, 1, 0, 1, 1])
+    ref, ref_err = kink_reference(twin, X, y.reshape(-1, 1).astype(float), "logistic", 0.5, 0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", theory.AccuracyWarning)
+        value, estimate = mixup_loss_error(pool, X, y, 0.5)
+    assert abs(value - ref) <= KINK_RTOL * ref + ref_err <= estimate + 2 * ref_err + KINK_RTOL * ref
+    assert estimate <= KINK_RTOL * value
+
+
+def test_maxpool2d_convnet_agrees_with_a_high_node_rule():
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Unflatten(1, (1, 6, 6)), nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(8, 1)).double()
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(6, 36)), np.array([0, 1, 0, 1, 1, 0])
+    value, estimate = mixup_loss_error(model, X, y, 0.7)
+    assert estimate <= KINK_RTOL * value
+    assert value == pytest.approx(theory.mixup_loss(model, X, y, 0.7, nodes=1024), rel=1e-8)

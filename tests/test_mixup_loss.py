@@ -410,9 +410,9 @@ def test_method_choices():
 
 
 def test_unbounded_class_warns():
-    """Max-pooling nets are piecewise linear but outside the kink-aware path: their estimate is no bound."""
-    model = nn.Sequential(nn.Linear(4, 6), nn.Unflatten(1, (1, 6)), nn.MaxPool1d(2), nn.Flatten(),
-                          nn.Linear(3, 1)).double()
+    """Max-pooling with padding is piecewise linear but outside the kink-aware path: no bound."""
+    model = nn.Sequential(nn.Linear(4, 6), nn.Unflatten(1, (1, 6)), nn.MaxPool1d(2, padding=1), nn.Flatten(),
+                          nn.Linear(4, 1)).double()
     X, y = np.random.default_rng(0).normal(size=(5, 4)), np.array([0, 1, 0, 1, 1])
     with pytest.warns(RuntimeWarning, match="not a bound"):
         theory.mixup_loss(model, X, y, 0.5)

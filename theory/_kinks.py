@@ -11,8 +11,9 @@ block are processed at once, layer by layer, with tensor operations only:
   cumulative sum (no sort of candidates, no per-pair loop) and the layer's values there interpolated;
 - the next affine block is applied at all points, which are then sorted;
 - a pair with more crossings than ``cap`` raises its block's overflow flag (a device tensor); after
-  all blocks one synchronisation reads the flags and recomputes the flagged blocks with the exact
-  worst-case cap. Nothing inside the block loop reads a value back to the host.
+  all blocks one synchronisation reads the flags and recomputes the flagged blocks with twice the cap
+  (up to every unit on every piece, where no overflow is possible). Nothing inside the block loop reads
+  a value back to the host.
 
 On each piece the logit is affine, so the integrand is the loss of an affine function of λ times the
 Beta density. Every piece is integrated on its own interval (never as a difference of two integrals
@@ -20,8 +21,9 @@ of an extension): in the half of [0, 1] it lies in, with μ = λ (left) or μ = 
 
 - the end pieces ``[0, T₁]`` and ``[T_{B−2}, 1]`` by Gauss–Jacobi in the weight ``μ^(a−1)`` (the
   density's endpoint singularity is in the weight);
-- every other piece ``[l, r]`` by Gauss–Legendre in ``s = log μ`` (``dμ = μ ds``): the singularity
-  at μ = 0 is at s = −∞, so the rule converges geometrically however close the piece is to 0.
+- every other piece ``[l, r]`` by Gauss–Legendre in μ, or in ``s = log μ`` (``dμ = μ ds``) when the
+  density is singular at μ = 0 and r > 2l: the singularity is at s = −∞, so the rule converges
+  geometrically however close the piece is to 0.
 
 The density enters as ``(μ/c)^(a−1)((1−μ)/(1−c))^(b−1)`` with ``log1p`` of relative offsets from a
 dyadic centre ``c`` (no cancellation of large logarithms at large α, β), normalised by its integral
@@ -55,6 +57,11 @@ KINK_AFFINE_LAYERS = AFFINE_LAYERS + (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, 
 """Layers applied as they are at the breakpoints: affine maps in eval mode (the model is evaluated as an
 eval-mode copy, where ``Dropout`` is the identity and batch norm uses its running statistics)."""
 KINK_ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ReLU6, nn.Hardtanh)
+KINK_POOLS = (nn.MaxPool1d, nn.MaxPool2d)
+"""Max-pooling: a maximum of affine functions of λ, whose kinks lie where two entries of a window cross;
+those crossings are the zero crossings of the pairwise differences of the window's entries (a linear map
+of the layer's input), a superset of the kinks (extra breakpoints are harmless)."""
+KINK_NONLINEAR = KINK_ACTIVATIONS + KINK_POOLS
 FIRST_NODES = 8
 """Nodes per piece in the first round (the m/2 = 4-node rule gives the error estimate)."""
 MAX_PIECE_NODES = 256
@@ -68,9 +75,10 @@ CONCENTRATED = 3.0
 TINY = 1e-290
 """Crossings closer than this to 0 are moved there (their pieces' logs stay finite; the moved mass is
 below 1e-290^min(α,β), and the logit is continuous)."""
-CHUNK_SCALE = 1
-"""Blocks hold ``CHUNK_SCALE × chunk_elements`` values in the widest tensor (fewer, larger blocks; the
-kink path's per-block work is many small operations)."""
+MIN_BLOCK_PAIRS = 64
+"""Pairs per block at least (wide layers would otherwise give blocks of a few pairs, dominated by the
+per-operation overhead); otherwise blocks hold ``chunk_elements`` values in the widest tensor, which
+measured fastest (4× larger blocks: 1.8× slower on a 10-64-64-1 net, one thread)."""
 
 
 # ---------------------------------------------------------------- the network as stages
@@ -85,8 +93,37 @@ class KinkPlan:
     stages: list
 
 
+def pool_reason(layer: nn.Module) -> str | None:
+    """Why a max-pooling layer is not on the kink-aware path (``None`` when it is)."""
+    pairs = lambda v: v if isinstance(v, tuple) else (v,)
+    if any(p != 0 for p in pairs(layer.padding)) or any(d != 1 for d in pairs(layer.dilation)) or layer.ceil_mode \
+            or layer.return_indices:
+        return (f"{type(layer).__name__} with padding, dilation, ceil_mode or return_indices (only plain windows "
+                "are on the kink-aware path)")
+    return None
+
+
+def _detect(layer: nn.Module, Z: torch.Tensor) -> torch.Tensor:
+    """(N, D) values whose crossings of ``_thresholds(layer)`` are the kinks of ``layer`` on (N, …) inputs:
+    the pre-activations themselves, or for max-pooling the pairwise differences within each window."""
+    N = Z.shape[0]
+    if not isinstance(layer, KINK_POOLS):
+        return Z.reshape(N, -1)
+    two = lambda v: v if isinstance(v, tuple) else (v, v)
+    if isinstance(layer, nn.MaxPool1d):
+        k = layer.kernel_size if isinstance(layer.kernel_size, int) else layer.kernel_size[0]
+        st = layer.stride if isinstance(layer.stride, int) else layer.stride[0]
+        win = Z.unfold(-1, k, st)  # (N, C, L', k)
+    else:
+        (kh, kw), (sh, sw) = two(layer.kernel_size), two(layer.stride)
+        win = Z.unfold(-2, kh, sh).unfold(-2, kw, sw)  # (N, C, H', W', kh, kw)
+        win = win.reshape(*win.shape[:-2], kh * kw)
+    ia, ib = torch.triu_indices(win.shape[-1], win.shape[-1], 1, device=Z.device)
+    return (win[..., ia] - win[..., ib]).reshape(N, -1)
+
+
 def _thresholds(layer: nn.Module) -> tuple[float, ...]:
-    if isinstance(layer, (nn.ReLU, nn.LeakyReLU)):
+    if isinstance(layer, (nn.ReLU, nn.LeakyReLU)) or isinstance(layer, KINK_POOLS):
         return (0.0,)
     if isinstance(layer, nn.ReLU6):
         return (0.0, 6.0)
@@ -109,24 +146,26 @@ def _flat_layers(model) -> list[nn.Module] | None:
 
 
 def _inplace(act: nn.Module) -> nn.Module:
-    act.inplace = True  # our copy, applied to our own tensors (saves an allocation per layer)
+    if isinstance(act, KINK_ACTIVATIONS):
+        act.inplace = True  # our copy, applied to our own tensors (saves an allocation per layer)
     return act
 
 
 def plan_from_layers(layers: list[nn.Module], shortcut: bool, extra_affine: tuple = ()) -> KinkPlan | None:
     """The ``KinkPlan`` of a chain of affine layers (``KINK_AFFINE_LAYERS`` and ``extra_affine``) and
     piecewise-linear activations (at least one activation), else ``None``."""
-    if not layers or not all(isinstance(m, KINK_AFFINE_LAYERS + KINK_ACTIVATIONS + extra_affine) for m in layers):
+    if not layers or not all(isinstance(m, KINK_AFFINE_LAYERS + KINK_NONLINEAR + extra_affine) for m in layers):
         return None
-    if not any(isinstance(m, KINK_ACTIVATIONS) for m in layers):
+    if not any(isinstance(m, KINK_NONLINEAR) for m in layers) or \
+            any(isinstance(m, KINK_POOLS) and pool_reason(m) for m in layers):
         return None
     k = 0
-    while not isinstance(layers[k], KINK_ACTIVATIONS):
+    while not isinstance(layers[k], KINK_NONLINEAR):
         k += 1
     lead = eval_copy(nn.Sequential(*layers[:k])) if k else None
     stages, block = [], []
     for m in layers[k:]:
-        if isinstance(m, KINK_ACTIVATIONS):
+        if isinstance(m, KINK_NONLINEAR):
             if stages or block:
                 stages[-1][1] = block
             stages.append([m, None])
@@ -163,16 +202,19 @@ def _first_crossings(Z0: torch.Tensor, Z1: torch.Tensor, thresholds: torch.Tenso
     return torch.sort(torch.cat([cuts.expand(P, cuts.shape[0]), t], 1), dim=1).values
 
 
-def _crossings(T: torch.Tensor, Z: torch.Tensor, thresholds: torch.Tensor, cap: int):
+def _crossings(T: torch.Tensor, Z: torch.Tensor, thresholds: torch.Tensor, cap: int, D: torch.Tensor | None = None):
     """Up to ``cap`` threshold crossings per pair between neighbouring breakpoints.
 
-    ``T`` (P, B) sorted, ``Z`` (P, B, H) values affine between neighbours. Returns the new points
+    ``T`` (P, B) sorted, ``Z`` (P, B, H) values affine between neighbours, ``D`` (P, B, H') the values
+    whose threshold crossings are the kinks (``Z`` itself by default; linear in ``Z``). Returns the new points
     ``t`` (P, cap), the values there ``Zt`` (P, cap, H) and a per-pair overflow flag. Unused slots repeat
     the last interior breakpoint ``T[:, B−2]`` (a zero-length piece), keeping ``T[:, 1] > 0`` and
     ``T[:, −2] < 1`` so that the end pieces stay at indices 0 and B − 2."""
     P, B, H = Z.shape
+    D = Z if D is None else D
+    Hd = D.shape[2]
     R = thresholds.shape[0]
-    above = Z > thresholds[0] if R == 1 else Z[..., None] > thresholds  # (P, B, H[, R])
+    above = D > thresholds[0] if R == 1 else D[..., None] > thresholds  # (P, B, H'[, R])
     hit = (above[:, 1:] ^ above[:, :-1]).reshape(P, -1)  # over (piece, unit[, threshold])
     N = hit.shape[1]
     rank = torch.cumsum(hit, 1, dtype=torch.int32)
@@ -183,11 +225,11 @@ def _crossings(T: torch.Tensor, Z: torch.Tensor, thresholds: torch.Tensor, cap: 
     sel = sel[:, 1:cap + 1]
     used = sel < N
     sel = torch.where(used, sel, 0)
-    b, h, r = sel // (H * R), (sel // R) % H, sel % R
+    b, h, r = sel // (Hd * R), (sel // R) % Hd, sel % R
     theta = thresholds[r]
-    Zflat = Z.reshape(P, B * H)
-    d0 = Zflat.gather(1, b * H + h) - theta
-    d1 = Zflat.gather(1, (b + 1) * H + h) - theta
+    Dflat = D.reshape(P, B * Hd)
+    d0 = Dflat.gather(1, b * Hd + h) - theta
+    d1 = Dflat.gather(1, (b + 1) * Hd + h) - theta
     frac = d0 / torch.where(used, d0 - d1, 1.0)
     tb, tb1 = T.gather(1, b), T.gather(1, b + 1)
     t = tb + (tb1 - tb) * frac
@@ -215,7 +257,7 @@ def _breakpoints(Ui, Uj, plan: KinkPlan, cuts: torch.Tensor, caps):
     unit_shape = tuple(Z0.shape[1:])
     act, block = plan.stages[0]
     thr = torch.tensor(_thresholds(act), dtype=DTYPE, device=Ui.device)
-    T = _first_crossings(Z0, Z1, thr, cuts, caps[0])
+    T = _first_crossings(_detect(act, Z0), _detect(act, Z1), thr, cuts, caps[0])
     Z = torch.addcmul(Z0[:, None], T.reshape(P, -1, *([1] * len(unit_shape))), (Z1 - Z0)[:, None])
     overflow = torch.zeros(P, dtype=torch.bool, device=Ui.device)
     for k, (act, next_block) in enumerate(plan.stages):
@@ -224,13 +266,17 @@ def _breakpoints(Ui, Uj, plan: KinkPlan, cuts: torch.Tensor, caps):
             B = Z.shape[1]
             Zf = Z.reshape(P, B, -1)
             thr = torch.tensor(_thresholds(act), dtype=DTYPE, device=Ui.device)
-            t, Zt, over = _crossings(T, Zf, thr, caps[k])
+            D = None if isinstance(act, KINK_ACTIVATIONS) else \
+                _detect(act, Z.reshape(P * B, *unit_shape)).reshape(P, B, -1)
+            t, Zt, over = _crossings(T, Zf, thr, caps[k], D)
             overflow |= over
             T, order = torch.sort(torch.cat([T, t], 1), dim=1, stable=True)
             Z = torch.cat([Zf, Zt], 1).reshape(P, order.shape[1], *unit_shape)
         else:
             order = None
-        Z = act(Z)  # in place: the eval copies' activations have inplace=True
+        # in place for activations (the eval copies have inplace=True); pooling on (points, …)
+        Z = act(Z) if isinstance(act, KINK_ACTIVATIONS) else _apply(act, Z, unit_shape)
+        unit_shape = tuple(Z.shape[2:])
         if next_block is not None:
             Z = _apply(next_block, Z, unit_shape)
         if order is not None:  # points back in λ order, after the block (the narrower side for the logits)
@@ -240,14 +286,14 @@ def _breakpoints(Ui, Uj, plan: KinkPlan, cuts: torch.Tensor, caps):
 
 
 def _unit_counts(U: torch.Tensor, plan: KinkPlan) -> list[int]:
-    """Pre-activation units × thresholds of each activation stage (probed on one row)."""
+    """Kink-detecting units × thresholds of each activation stage (probed on one row), then the output size."""
     counts = []
     with torch.no_grad():
         Z = U[:1].clone()  # the activations work in place
         if plan.head is not None:
             Z = plan.head(Z)
         for act, block in plan.stages:
-            counts.append(Z[0].numel() * len(_thresholds(act)))
+            counts.append(_detect(act, Z).shape[1] * len(_thresholds(act)))
             Z = act(Z)
             if block is not None:
                 Z = block(Z)
@@ -255,12 +301,12 @@ def _unit_counts(U: torch.Tensor, plan: KinkPlan) -> list[int]:
     return counts
 
 
-def _caps(counts: list[int], first: int, scale: int = 1) -> list[int]:
+def _caps(counts: list[int], first: int, scale: int = 1, n_cuts: int = 3) -> list[int]:
     """Crossings allowed per pair at each activation: ``first`` (counted exactly beforehand) at the first
     one, then 1.5 × the previous cap + 8 (measured on a 10-64-64-1 net: a pair's second-layer count
     is at most 1.6 × its first-layer count, and 15 above it), at most the layer's units × thresholds;
     ``scale`` multiplies that after an overflow, up to all units on every piece (no overflow possible)."""
-    caps, B = [first], 3 + first
+    caps, B = [first], n_cuts + first
     for c in counts[1:-1]:
         guess = min(c, caps[-1] + caps[-1] // 2 + 8)
         cap = min(scale * guess, (B - 1) * c)
@@ -485,7 +531,7 @@ def _schedule(U, plan: KinkPlan, rows, folded: bool, per_block: int, device):
     thr = torch.tensor(_thresholds(act), dtype=DTYPE, device=device)
     with torch.no_grad():
         Z = plan.head(U) if plan.head is not None else U
-        above = Z.reshape(n, -1, 1) > thr  # (n, H, R)
+        above = _detect(act, Z)[..., None] > thr  # (n, H, R)
     blocks = []
     for I, J in _pair_windows(n, rows, folded, device):
         count = (above[I] != above[J]).reshape(I.shape[0], -1).sum(1)
@@ -516,9 +562,9 @@ def kink_pair_sum(P, alpha: float, beta: float, plan: KinkPlan, rtol: float, chu
     with torch.no_grad():
         U = plan.prefix(P.inputs) if plan.prefix is not None else P.inputs
         counts = _unit_counts(U, plan)
-        caps = _caps(counts, counts[0])  # the widest blocks (sizes the blocks)
+        caps = _caps(counts, counts[0], 1, cuts.shape[0])  # the widest blocks (sizes the blocks)
         width = (cuts.shape[0] + sum(caps)) * max(max(counts), int(np.prod(U.shape[1:])), 2 * FIRST_NODES * P.K)
-        per_block = max(1, CHUNK_SCALE * chunk_elements // width)
+        per_block = max(MIN_BLOCK_PAIRS, chunk_elements // width)
         blocks = _schedule(U, plan, None if folded else rows, folded, per_block, device)
         diag = torch.zeros((), dtype=DTYPE, device=device)
         if folded:
@@ -526,17 +572,25 @@ def kink_pair_sum(P, alpha: float, beta: float, plan: KinkPlan, rtol: float, chu
         m = FIRST_NODES
         while True:
             rules = _Rules(dens, m, device)
-            parts = [_block(P, U, I, J, plan, cuts, _caps(counts, c1), loss, dens, rules) for I, J, c1 in blocks]
-            scale, redo = 1, np.ones(len(parts), dtype=bool)
-            while parts and redo.any():
-                redo &= torch.stack([p[3] for p in parts]).cpu().numpy()  # the one synchronisation of the round
+            # per-block results written in place into preallocated tensors: small tensors kept alive between
+            # blocks would pin the heap above each block's large temporaries (RSS grew by MiBs per block)
+            sums = torch.zeros(max(len(blocks), 1), 3, dtype=DTYPE, device=device)
+            flags = torch.zeros(max(len(blocks), 1), dtype=torch.bool, device=device)
+            for k, (I, J, c1) in enumerate(blocks):
+                caps_k = _caps(counts, c1, 1, cuts.shape[0])
+                _block(P, U, I, J, plan, cuts, caps_k, loss, dens, rules, sums[k], flags[k:k + 1])
+            scale, redo = 1, np.ones(len(blocks), dtype=bool)
+            while blocks and redo.any():
+                redo &= flags[:len(blocks)].cpu().numpy()  # the one synchronisation of the round
                 scale *= 2
                 for k in np.flatnonzero(redo):  # more crossings than the cap: redo with twice the cap
                     I, J, c1 = blocks[k]
-                    parts[k] = _block(P, U, I, J, plan, cuts, _caps(counts, c1, scale), loss, dens, rules)
-            total = diag + sum(p[0] for p in parts)
-            mag = diag.abs() + sum(p[2] for p in parts)
-            err = sum(p[1] for p in parts) + (ROUNDING_RTOL + norm_err) * mag
+                    caps_k = _caps(counts, c1, scale, cuts.shape[0])
+                    _block(P, U, I, J, plan, cuts, caps_k, loss, dens, rules, sums[k], flags[k:k + 1])
+            value, diff, size = sums.sum(0)
+            total = diag + value
+            mag = diag.abs() + size
+            err = diff + (ROUNDING_RTOL + norm_err) * mag
             tot, e = float(total), float(err)
             if e <= rtol * abs(tot) or 2 * m > MAX_PIECE_NODES:
                 break
@@ -547,8 +601,9 @@ def kink_pair_sum(P, alpha: float, beta: float, plan: KinkPlan, rtol: float, chu
     return total, err
 
 
-def _block(P, U, I, J, plan, cuts, caps, loss, dens, rules):
-    """One block's ``(value, Σ|Q_m − Q_{m/2}|, Σ|terms|, overflow flag)``, all device tensors."""
+def _block(P, U, I, J, plan, cuts, caps, loss, dens, rules, out: torch.Tensor, flag: torch.Tensor) -> None:
+    """One block: writes ``(value, Σ|Q_m − Q_{m/2}|, Σ|terms|)`` into ``out``, its overflow flag into ``flag``."""
     T, F, overflow = _breakpoints(U[I], U[J], plan, cuts, caps)
     value, diff, mag = _integrate(T, F, P.Y[I], P.Y[J], loss, dens, rules)
-    return value, diff, mag, overflow.any()
+    out[0], out[1], out[2] = value, diff, mag
+    torch.any(overflow, dim=0, keepdim=True, out=flag)

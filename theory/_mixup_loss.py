@@ -316,8 +316,8 @@ def _doubled(P: Problem, alpha, beta, rtol, shortcut, chunk_elements, rows, off_
     """Q(q), Q(2q), … until ``|Q(q) − Q(q/2)| ≤ rtol·|Q(q)|``: returns Q(q) and |Q(q) − Q(q/2)| + rounding.
     ``off_path``: why a model with kinks in λ is not on the kink-aware path (warned: no bound then)."""
     if off_path is not None:
-        warnings.warn(f"mixup_loss: this model is not on the kink-aware path ({off_path}); its integrand has "
-                      "kinks in λ, so the quadrature error estimate is not a bound", AccuracyWarning, stacklevel=5)
+        warnings.warn(f"mixup_loss: this model is not on the kink-aware path ({off_path}); where its integrand "
+                      "has kinks in λ the quadrature error estimate is not a bound", AccuracyWarning, stacklevel=5)
     q = FIRST_DOUBLING_NODES
     prev = _exact_pair_sum(P, *_rule(alpha, beta, q, False, P.device), shortcut=shortcut,
                            chunk_elements=chunk_elements, rows=rows)
@@ -396,15 +396,16 @@ def mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: 
       Default ``rtol`` 1e-12; λ integrated exactly (with ``nodes=q``: the q-node rule's value).
       Margins ``|f(x_i)|`` above ``MAX_MARGIN`` = 512 raise ``ValueError`` (ranges: docs/theory.md §0.1).
     - piecewise-linear models (affine layers — Linear, Conv, Flatten, AvgPool, eval-mode BatchNorm,
-      reshapes — and ReLU, LeakyReLU, ReLU6, Hardtanh; an ``nn.Sequential`` or a module that
+      reshapes — and ReLU, LeakyReLU, ReLU6, Hardtanh, MaxPool1d/2d; an ``nn.Sequential`` or a module that
       ``torch.fx`` traces into such a chain; ``method="auto"`` or ``"kinks"``): kink-aware integration.
       The λ-breakpoints of all pairs of a block are found exactly, layer by layer, and each affine
       piece is integrated on its own interval by Gauss–Jacobi/Gauss–Legendre rules (docs/theory.md
       §2.3). Default ``rtol`` 1e-12; measured error ≤ 1e-12 relative against QUADPACK piece by piece,
-      also at α = β = 5000 and (α, β) = (2, 5000), (3e4, 0.5) (tests/test_kinks.py). Cost: about 2× a
-      fixed 64-node rule on a ReLU MLP 10-64-64-1 at n = 200 (``python -m benchmarks --only kinks``),
-      which there misses by 1.6e-8 relative. Residual connections and max-pooling are not on this
-      path: they take node doubling with an ``AccuracyWarning`` that says why.
+      also at α = β = 5000 and (α, β) = (2, 5000), (3e4, 0.5) (tests/test_kinks.py). Cost: 2.4–3.3× a
+      fixed 64-node rule on a ReLU MLP 10-64-64-1 at n = 200, one thread (``python -m benchmarks
+      --only kinks``), which there misses by up to 3e-8 relative. Residual connections and padded
+      max-pooling are not on this path: they take node doubling with an ``AccuracyWarning`` that says
+      why.
     - every other model: Gauss–Jacobi rules of 32, 64, … nodes until two successive ones agree to
       ``rtol`` (default 1e-10), up to ``MAX_NODES``.
 

@@ -22,15 +22,16 @@ import torch
 import torch.nn.functional as Fn
 from torch import nn
 
-from ._kinks import KINK_ACTIVATIONS, KINK_AFFINE_LAYERS, KinkPlan, _flat_layers, plan_from_layers
+from ._kinks import (KINK_AFFINE_LAYERS, KINK_NONLINEAR, KINK_POOLS, KinkPlan, _flat_layers, plan_from_layers,
+                     pool_reason)
 from ._validate import DTYPE
 
-KINKED = KINK_ACTIVATIONS + (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d,
+KINKED = KINK_NONLINEAR + (nn.MaxPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d,
                              nn.Hardswish, nn.PReLU, nn.RReLU)
 """Modules whose presence puts kinks into the integrand (a model with one of them, off the kink-aware
 path, gets an ``AccuracyWarning``)."""
-MAXPOOL_REASON = ("max-pooling: its kinks are where two window entries cross, a maximum of affine functions "
-                  "of λ; the kink-aware path follows per-unit threshold crossings only")
+MAXPOOL_REASON = ("this max-pooling layer: the kink-aware path takes nn.MaxPool1d/2d modules with plain windows, "
+                  "whose kinks are the crossings of two window entries")
 TRACE_CHECK_ROWS = 4
 TRACE_CHECK_RTOL = 1e-12
 
@@ -104,9 +105,9 @@ def _layer(node, gm, x) -> nn.Module:
     name = f"{node.op} {getattr(node.target, '__name__', node.target)!s}"
     if node.op == "call_module":
         m = _module_of(node, gm)
-        if isinstance(m, KINK_AFFINE_LAYERS + KINK_ACTIVATIONS):
+        if isinstance(m, KINK_AFFINE_LAYERS + KINK_NONLINEAR):
             return m
-        if isinstance(m, (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d)):
+        if isinstance(m, (nn.MaxPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d)):
             raise Unsupported(f"{type(m).__name__} at `{node.target}` ({MAXPOOL_REASON})")
         raise Unsupported(f"layer {type(m).__name__} at `{node.target}` is not an affine map or a "
                           "piecewise-linear activation")
@@ -204,16 +205,16 @@ def kink_route(P, shortcut: bool) -> tuple[KinkPlan | None, str | None]:
     layers = _flat_layers(model)
     if layers is None:
         if not isinstance(model, nn.Module):
-            return None, None if not _has_kinks(model) else "a plain callable cannot be traced"
+            return None, "a plain callable: torch.fx cannot trace it, so its kinks in λ cannot be located"
         try:
             layers = traced_layers(model)
         except Unsupported as exc:
             return None, (str(exc) if _has_kinks(model) else None)
-    if not any(isinstance(m, KINK_ACTIVATIONS) for m in layers):
+    if not any(isinstance(m, KINK_NONLINEAR) for m in layers):
         bad = next((m for m in layers if isinstance(m, KINKED)), None)
         return None, None if bad is None else _why(bad)
-    bad = next((m for m in layers if not isinstance(m, KINK_AFFINE_LAYERS + KINK_ACTIVATIONS + SHAPE_OPS)),
-               None)
+    bad = next((m for m in layers if not isinstance(m, KINK_AFFINE_LAYERS + KINK_NONLINEAR + SHAPE_OPS)
+                or (isinstance(m, KINK_POOLS) and pool_reason(m))), None)
     if bad is not None:
         return None, _why(bad)
     if any(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)) and m.running_mean is None
@@ -228,7 +229,9 @@ def kink_route(P, shortcut: bool) -> tuple[KinkPlan | None, str | None]:
 
 
 def _why(layer: nn.Module) -> str:
-    if isinstance(layer, (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d)):
+    if isinstance(layer, KINK_POOLS) and pool_reason(layer):
+        return pool_reason(layer)
+    if isinstance(layer, (nn.MaxPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d)):
         return f"{type(layer).__name__} ({MAXPOOL_REASON})"
     return f"layer {type(layer).__name__} is not an affine map or a piecewise-linear activation"
 
