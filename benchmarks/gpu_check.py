@@ -1,7 +1,7 @@
 """GPU check: one prepared script, at most 8 minutes on one GPU, that always writes its results.
 
     python benchmarks/gpu_check.py --out DIR            # on a machine with CUDA
-    python benchmarks/gpu_check.py --device cpu --small  # dry run anywhere (seconds; tests/test_gpu_check.py)
+    python benchmarks/gpu_check.py --device cpu --small  # dry run anywhere (seconds; tests/experiments/test_gpu_check.py)
 
 Stages, each with its own time budget (seconds at full size; ``--budget`` scales them all):
 

@@ -14,7 +14,7 @@ the partner permutations (in the same interleaving), and ``numpy.random.default_
 loop issues no host synchronisation (on CUDA nothing waits for the device until the histories are
 read at the end). A standard-training model in a group with Mixup models trains with ``λ = 1`` and
 the identity partner, which is exactly its unmixed loss. Results agree with training each
-configuration alone up to the rounding of batched matrix products (tests/test_batched.py).
+configuration alone up to the rounding of batched matrix products (tests/experiments/test_batched.py).
 
 Per-epoch theory measurements (``config.measure``) are taken on each model's own copy of its
 parameters at the measured epochs (one host synchronisation per measured epoch, none per step).

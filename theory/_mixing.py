@@ -163,7 +163,7 @@ def _beta_rule(q: int, a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
        Christoffel function ``w = 1/Σ_j p_j(λ)²`` of the same half's recurrence, which keeps tiny
        weights relatively accurate.
 
-    Measured (tests/test_mixing.py): nodes strictly inside (0, 1), moments E λ^k of degree
+    Measured (tests/theory/test_mixing.py): nodes strictly inside (0, 1), moments E λ^k of degree
     ≤ min(2q − 1, 40) within 1e-13 relative of exact rational moments for a, b from 1e-8 to 1e6.
     """
     z_ab, z_ba = _zeta(2 * q, a, b), _zeta(2 * q, b, a)

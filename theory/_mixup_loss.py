@@ -401,7 +401,7 @@ def mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: 
       The λ-breakpoints of all pairs of a block are found exactly, layer by layer, and each affine
       piece is integrated on its own interval by Gauss–Jacobi/Gauss–Legendre rules (docs/theory.md
       §2.3). Default ``rtol`` 1e-12; measured error ≤ 1e-12 relative against QUADPACK piece by piece,
-      also at α = β = 5000 and (α, β) = (2, 5000), (3e4, 0.5) (tests/test_kinks.py). Cost: 2.4–3.3× a
+      also at α = β = 5000 and (α, β) = (2, 5000), (3e4, 0.5) (tests/theory/test_kinks.py). Cost: 2.4–3.3× a
       fixed 64-node rule on a ReLU MLP 10-64-64-1 at n = 200, one thread (``python -m benchmarks
       --only kinks``), which there misses by up to 3e-8 relative. Residual connections and padded
       max-pooling are not on this path: they take node doubling with an ``AccuracyWarning`` that says
@@ -668,7 +668,7 @@ def mixup_loss_error(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
       the estimate can be below the true error; an ``AccuracyWarning`` says so and why. Models with discontinuities in λ are not
       covered either.
 
-    Measured on random families (tests/test_mixup_loss.py): the estimate was never below the true
+    Measured on random families (tests/theory/test_mixup_loss.py): the estimate was never below the true
     error against independent QUADPACK references (piece by piece for ReLU nets).
     With ``nodes=q`` the pair ``(Q(2q), |Q(q) − Q(2q)|)`` is returned instead (an estimate for
     smooth models, not a bound).

@@ -51,7 +51,7 @@ FORMS = ("paper", "shrinkage")
 GLM_LOSSES = ("logistic", "squared")
 DEFAULT_NODES = 64
 """Gauss–Jacobi nodes for the λ-expectations here (smooth integrands: ~1e-12 relative accuracy,
-checked against scipy.integrate.quad in tests/test_regularizer.py)."""
+checked against scipy.integrate.quad in tests/theory/test_regularizer.py)."""
 ALPHAS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
 CHUNK_ELEMENTS = 1 << 22
 

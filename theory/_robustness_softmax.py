@@ -17,7 +17,7 @@ general. The correction factor
 
 makes the chain sound: with ``ε_i = m_1 κ_i ω_i c_x√d`` (``ω_i = |cos(g_i, x_i)|``; the sharper
 ``m_1 κ_i ρ_i`` also works), ``L̃_mix ≥ (1/n) Σ L̃_adv,i(ε_i) ≥ L̃_adv(ε_mix)``, ``ε_mix = min ε_i``.
-Without κ the chain can fail (tests/test_counterexamples.py finds an instance).
+Without κ the chain can fail (tests/experiments/test_counterexamples.py finds an instance).
 """
 from __future__ import annotations
 

@@ -16,19 +16,19 @@ from ._common import STATUSES, Result, Skip, single_thread
 
 CLAIM_IDS = tuple(f"C{k}" for k in range(1, 15))
 COMMANDS = {  # reproduction commands (each runs on a CPU), also used for skipped rows
-    "C1": "python -m pytest -q tests/test_mixup_loss.py -k identity",
+    "C1": "python -m pytest -q tests/theory/test_mixup_loss.py -k identity",
     "C2": "mixup-theory figures approximation_order",
     "C3": "mixup-theory figures approximation",
     "C4": "mixup-theory figures robustness_chain",
     "C5": "mixup-theory figures robustness_chain",
-    "C6": "python -m pytest -q tests/test_robustness.py",
+    "C6": "python -m pytest -q tests/theory/test_robustness.py",
     "C7": "mixup-theory figures robustness_chain",
     "C8": "mixup-theory figures robust_accuracy",
     "C9": "mixup-theory figures regularizer",
     "C10": "mixup-theory figures rademacher",
-    "C11": "python -m pytest -q tests/test_manifold.py",
+    "C11": "python -m pytest -q tests/theory/test_manifold.py",
     "C12": "mixup-theory figures generalization_gap",
-    "C13": "python -m pytest -q tests/test_robustness.py",
+    "C13": "python -m pytest -q tests/theory/test_robustness.py",
     "C14": "mixup-theory figures estimators",
 }
 EMPIRICAL = ("C3", "C8", "C12")

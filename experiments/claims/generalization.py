@@ -67,7 +67,7 @@ def check_c9() -> Result:
                {"alpha": 1.0, "rho2": str(theory.MixupLambda(1.0).rho2()), "Reg_paper": str(paper_one),
                 "frozen-scale excess F - L_std (finite)": fmt(frozen_one, 4),
                 "shrinkage form (finite)": fmt(shrink[1.0], 4)},
-               "python -m pytest -q tests/test_regularizer.py", expected="fails"),
+               "python -m pytest -q tests/theory/test_regularizer.py", expected="fails"),
     ]
     return Result("C9", verdict(ok), main, "mixup-theory figures regularizer", subchecks=rows)
 
@@ -121,7 +121,7 @@ def check_c11() -> Result:
                 "Rad(W_NN, gamma=1)": f"{fmt(rad.value, 4)} +- {fmt(rad.stderr, 2)} <= sqrt(gamma r/n) = {fmt(rad.bound, 4)}",
                 "rank(Sigma_phi)": rad.rank,
                 "problem": "two-moons n=60, ReLU net 2-16-1 with biases (random init), Mixup of hidden features"}
-    return Result("C11", verdict(ok), measured, "python -m pytest -q tests/test_manifold.py")
+    return Result("C11", verdict(ok), measured, "python -m pytest -q tests/theory/test_manifold.py")
 
 
 def check_c12() -> Result:

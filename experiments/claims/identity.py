@@ -51,7 +51,7 @@ def check_c1() -> Result:
                 "cases": {k: tiny(v) for k, v in cases.items()},
                 "problem": "two-moons n=60 (logistic fit with intercept), 3-class blobs n=24 (tanh net)"}
     return Result("C1", verdict(worst <= C1_RTOL), measured,
-                  "python -m pytest -q tests/test_mixup_loss.py -k identity")
+                  "python -m pytest -q tests/theory/test_mixup_loss.py -k identity")
 
 
 def check_c2() -> Result:
@@ -87,7 +87,7 @@ def mixup_fit_logistic(X, y, alpha: float, beta: float | None = None, *, nodes: 
 
     The end point of Mixup training without SGD noise (C3; docs/theory.md §2.6). ``nodes=None``
     integrates over λ ~ Beta(α, β) exactly; an integer uses that Gauss–Jacobi rule. It agrees with a
-    derivative-free minimisation of ``theory.mixup_loss`` (tests/test_check.py).
+    derivative-free minimisation of ``theory.mixup_loss`` (tests/experiments/test_check.py).
     """
     import torch
 

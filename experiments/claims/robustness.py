@@ -141,7 +141,7 @@ def _fixture_rows(theory, robustness_bound) -> list[Result]:
 
 
 def _fixture_command(stem: str) -> str:
-    return f'python -m pytest -q tests/test_counterexamples.py -k "stored_counterexample and {stem}"'
+    return f'python -m pytest -q tests/experiments/test_counterexamples.py -k "stored_counterexample and {stem}"'
 
 
 def check_c6() -> Result:
@@ -160,13 +160,13 @@ def check_c6() -> Result:
     measured = {"random instances where the chain fails": shares,
                 "recorded counterexamples (experiments/data/c6_*.json)": len(rows),
                 "problem": "n in (4, 8), d in (1, 2, 3), alpha = 1, one assumption dropped per setting"}
-    return Result("C6", verdict(found), measured, "python -m pytest -q tests/test_robustness.py",
+    return Result("C6", verdict(found), measured, "python -m pytest -q tests/theory/test_robustness.py",
                   subchecks=rows, label="counterexamples found in every setting (the assumptions are needed)"
                   if found else "no counterexample in some setting")
 
 
 RELU_EXACT_FAILURES = {
-    # Minimal bias-free ReLU instances (found by hypothesis in tests/test_robustness.py) where every
+    # Minimal bias-free ReLU instances (found by hypothesis in tests/theory/test_robustness.py) where every
     # assumption and the approximate chain hold but exact L_mix < exact L_adv(ε_mix): the loss is not
     # convex in x, so the Jensen step of the logistic proof is not available.
     "C7/relu-abs": ([[-0.125], [0.125]], [[[-0.5], [0.5]], [[0.5, 0.5]]], "f(x) = abs(x)/4, two points"),
@@ -230,7 +230,7 @@ def check_c7() -> Result:
                             "L_adv(eps_mix) >= (PGD)": fmt(cmp.adv_lower, 4), "bracket verdict": cmp.status,
                             "approximate chain": f"L~mix {fmt(cmp.mixup_approx, 4)} >= L~adv {fmt(cmp.adv_approx, 4)}",
                             "assumptions": "all met" if all(cmp.assumptions.values()) else cmp.assumptions},
-                           "python -m pytest -q tests/test_robustness.py -k c7_exact_inequality_can_fail",
+                           "python -m pytest -q tests/theory/test_robustness.py -k c7_exact_inequality_can_fail",
                            expected="fails", label="counterexample found (expected)" if status == "expected-fail"
                            else "no longer a counterexample"))
     measured = {"logistic: min slack exact L_mix vs exact L_adv(eps_mix)": fmt(min(slacks), 3),
@@ -255,7 +255,7 @@ def check_c13() -> Result:
     ok = all(b.holds for b in bounds) and eps_err <= 1e-10
     measured = {**_chain_summary(bounds), "max abs(eps_i - m1 abs(theta x_i)/norm1(theta))": tiny(eps_err),
                 "problem": f"{INSTANCES} centered Gaussian instances in Theta, norm = inf"}
-    return Result("C13", verdict(ok), measured, "python -m pytest -q tests/test_robustness.py")
+    return Result("C13", verdict(ok), measured, "python -m pytest -q tests/theory/test_robustness.py")
 
 
 def check_c8() -> Result:

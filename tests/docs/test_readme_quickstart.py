@@ -5,7 +5,7 @@ from pathlib import Path
 
 import theory
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_quickstart_snippet_warns_only_as_it_says():

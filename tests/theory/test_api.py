@@ -11,7 +11,7 @@ import pytest
 
 import theory
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CORE = ["MixupLambda", "mixup_loss", "mixup_loss_error", "mixup_expansion", "adversarial_loss",
         "robustness_bound", "glm_regularizer", "rademacher"]
 PRIVATE_IMPORT = re.compile(r"^\s*(from\s+theory\._\w+\s+import|import\s+theory\._|from\s+theory\s+import\s+_)", re.M)

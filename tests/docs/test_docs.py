@@ -15,7 +15,7 @@ import pytest
 
 import theory
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 THEORY_MD = ROOT / "docs" / "theory.md"
 CORE_API = ("MixupLambda", "mixup_loss", "mixup_loss_error", "mixup_expansion", "adversarial_loss",
             "robustness_bound", "glm_regularizer", "rademacher")

@@ -18,7 +18,7 @@ import pytest
 from experiments.cli import main
 from experiments.figures import runner
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _files(folder: Path) -> list[str]:

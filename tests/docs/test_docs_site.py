@@ -30,7 +30,7 @@ import pytest
 
 import theory
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
 BUILD_TIMEOUT = 600
 BROWSER_PAGES = ("index.html", "lecture.html", "theory.html", "problems.html", "tutorial.html",

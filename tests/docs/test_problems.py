@@ -11,7 +11,7 @@ import pytest
 
 from experiments.claims._common import single_thread
 
-PAGE = Path(__file__).resolve().parents[1] / "docs" / "problems.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "problems.md"
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 MIN_PROBLEMS = 8  # the notebook's three exercises and at least five more
 

@@ -5,7 +5,7 @@ import re
 import warnings
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_readme_own_model_and_data_example_runs(tmp_path, monkeypatch, capsys):

@@ -13,7 +13,7 @@ from experiments import check, cli
 from experiments.claims import CLAIM_IDS, STATUSES, Result, run_check
 from experiments.claims import _common
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MIN_FIT_RTOL = 1e-4  # L-BFGS and Nelder–Mead minima of a smooth 3-parameter loss
 
 
@@ -119,7 +119,7 @@ def test_table_cites_existing_tests():
     text = (REPO / "paper_checks.md").read_text(encoding="utf-8")
     import re
 
-    ids = re.findall(r"`(tests/test_\w+\.py)::(\w+)", text)
+    ids = re.findall(r"`(tests/(?:theory|experiments|docs)/test_\w+\.py)::(\w+)", text)
     assert ids
     for path, name in ids:
         source = (REPO / path).read_text(encoding="utf-8")
@@ -329,7 +329,7 @@ def test_reproduce_lines_say_where_pytest_commands_run(monkeypatch):
     source repository; in a checkout it is the bare command."""
     from experiments import check
 
-    cmd = "python -m pytest -q tests/test_manifold.py"
+    cmd = "python -m pytest -q tests/theory/test_manifold.py"
     assert check.tests_available() and check.reproduce_text(cmd) == cmd
     monkeypatch.setattr(check, "tests_available", lambda: False)
     assert "source repository" in check.reproduce_text(cmd)

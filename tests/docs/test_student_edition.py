@@ -16,7 +16,7 @@ import pytest
 
 nbformat = pytest.importorskip("nbformat", reason="nbformat is part of the dev and docs extras")
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO / "docs" / "tutorial.ipynb"
 SCRIPT = REPO / "docs" / "student.py"
 EXERCISES = 3

@@ -4,7 +4,7 @@ Each strategy (``theory.strategies.instances`` with one assumption in ``drop``) 
 assumption and keeps the others: (a) data not centered, (b) labels not from the model (θ ∉ Θ), (c) a
 linear model with an intercept, (d) a ReLU net with an output bias.
 ``find()`` shrinks to a minimal instance; the minimal ones are stored in ``experiments/data/c6_*.json``
-(regenerate with ``python tests/test_counterexamples.py --write``), and the tests assert that the
+(regenerate with ``python tests/experiments/test_counterexamples.py --write``), and the tests assert that the
 stored instances fail the chain, by a margin, with only the intended assumption broken.
 
 The softmax chain without its curvature factor κ (docs/theory.md §4.6) fails too: the
@@ -25,7 +25,7 @@ from hypothesis.extra.numpy import arrays
 import theory
 from theory.strategies import instances, load_instance
 
-FIXTURES = Path(__file__).resolve().parents[1] / "experiments" / "data"  # shipped as package data
+FIXTURES = Path(__file__).resolve().parents[2] / "experiments" / "data"  # shipped as package data
 FIND_SETTINGS = settings(database=None, derandomize=True, max_examples=3000, deadline=None,
                          suppress_health_check=list(HealthCheck))
 VIOLATION_RTOL = 1e-6

@@ -13,7 +13,7 @@ import pytest
 
 from experiments.claims._common import single_thread
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "docs" / "tutorial.py"
 NOTEBOOK = REPO / "docs" / "tutorial.ipynb"
 FIGURES = ("mixing_distributions", "expansion_remainder", "relu_approximation", "relu_robustness_chain",
@@ -92,6 +92,6 @@ def test_notebook_teaches_the_relu_model_and_has_exercises_with_solutions():
 
 @pytest.mark.parametrize("path", [SCRIPT, NOTEBOOK], ids=lambda p: p.name)
 def test_tutorial_cites_docs_theory_md(path):
-    """Its references resolve inside the repository (tests/test_docs.py checks every tracked file)."""
+    """Its references resolve inside the repository (tests/docs/test_docs.py checks every tracked file)."""
     text = path.read_text(encoding="utf-8")
     assert "[`docs/theory.md`](theory.md)" in text and "§4.4" in text
