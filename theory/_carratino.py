@@ -190,10 +190,10 @@ def mixup_loss_recentred(model, X, y, alpha, beta=None, *, loss: str = "logistic
     True
     """
     from ._problem import prepare
-    from ._validate import check_alpha_beta, check_count, check_nonnegative
+    from ._validate import check_alpha_beta, check_nodes, check_nonnegative
 
     alpha, beta = check_alpha_beta(alpha, beta)
     s = check_nonnegative(scale, "scale")
-    q = check_count(nodes, "nodes")
+    q = check_nodes(nodes)
     P = prepare(model, X, y, loss)
     return float(recentred_homotopy_losses(P, alpha, beta, s, q).mean())
