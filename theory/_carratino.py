@@ -107,13 +107,16 @@ def recentred_terms(P: Problem, alpha: float, beta: float, r3_terms, r3: str, pr
 
 
 def recentred_homotopy_losses(P: Problem, alpha: float, beta: float, scale: float, q: int,
-                              chunk_elements: int = 1 << 22) -> torch.Tensor:
+                              chunk_elements: int | None = None) -> torch.Tensor:
     """Per-anchor ``(1/n) Σ_j E_θ l(x̃_i + sδ_ij, ỹ_i + sε_ij)`` (rows i), all pairs × the folded rule.
 
     At ``s = 1`` the mean over i is ``L_mix`` exactly (up to quadrature); at ``s = 0`` it is ERM on the
     shrunk, label-smoothed data. Mixed points ``(1 − s)x̃_i + s(θx_i + (1 − θ)x_j)``.
     """
-    from ._mixup_loss import _features  # the first-layer shortcut of docs/theory.md §2
+    from ._mixup_loss import CHUNK_ELEMENTS, _plain_rest  # the first-layer shortcut of docs/theory.md §2
+
+    if chunk_elements is None:
+        chunk_elements = CHUNK_ELEMENTS
 
     tbar = folded_moments(alpha, beta)[0]
     theta, weights = folded_nodes(alpha, beta, q)
@@ -121,7 +124,7 @@ def recentred_homotopy_losses(P: Problem, alpha: float, beta: float, scale: floa
     wt = torch.as_tensor(weights, dtype=DTYPE, device=P.device)
     # every mixed point is an affine combination (weights summing to 1) of x_i, x_j and x̄, so an affine
     # first layer commutes with the mixing: mix its outputs U instead of the inputs (exact)
-    U, rest = _features(P, True)
+    U, rest = _plain_rest(P, True)  # a plain copy of the trailing layers; it may run in place on ``Um`` (ours)
     shape = U.shape[1:]  # the prefix's output shape (rest takes it); mixed as flat rows
     U = U.reshape(P.n, -1)
     ubar, ybar = U.mean(0), P.Y.mean(0)

@@ -253,6 +253,18 @@ def _exact_pair_sum(P: Problem, lam, w, *, shortcut: bool = True, chunk_elements
     return _generic_pair_sum(P, U, rest, lam, w, chunk_elements, rows)
 
 
+def pair_sums_at(P: Problem, lam: torch.Tensor, *, shortcut: bool = True,
+                 chunk_elements: int = CHUNK_ELEMENTS) -> torch.Tensor:
+    """``Σ_ij l(f(λx_i + (1−λ)x_j), λy_i + (1−λ)y_j)`` at each λ of ``lam`` (shape ``(q,)``), unweighted.
+
+    One pass over the pairs serves every rule whose nodes lie in ``lam`` (product quadrature that
+    reweights the same values for several mixing laws). The identity matrix as weights makes the paths
+    of ``_exact_pair_sum`` return the per-node sums (it is never a symmetric rule, so nothing is folded).
+    """
+    eye = torch.eye(lam.shape[0], dtype=DTYPE, device=P.device)
+    return _exact_pair_sum(P, lam, eye, shortcut=shortcut, chunk_elements=chunk_elements)
+
+
 METHODS = ("auto", "pairs", "kinks", "separated")
 SMOOTH_RTOL = 1e-10
 """Default ``rtol`` of the node-doubling path (smooth models and affine models)."""
@@ -624,7 +636,7 @@ def mixup_loss_unmixed(model, X, y, alpha, beta=None, *, loss: str = "logistic",
                                                else 0.0)
     lam, w = _rule(alpha, beta, nodes, True, P.device)
     own = 1 - s * (1 - lam)  # weight on x_i after the homotopy
-    U, rest = _features(P, shortcut)
+    U, rest = _plain_rest(P, shortcut)  # ``rest`` may run in place: ``mixed`` below is ours
     n, q = P.n, lam.shape[0]
     shape = U.shape[1:]
     width = max(int(np.prod(shape)), P.K)

@@ -118,6 +118,95 @@ def recentred_point(model, X, y, alpha: float, s: float, approx: float) -> tuple
         prev = cur
 
 
+ALPHA_FIRST_DEGREE = 32
+"""The smooth models' α-sweep compares the degree-32 and degree-64 product rules first."""
+ALPHA_MAX_DEGREE = 1024
+
+
+def _product_weights(alpha: float, t: np.ndarray) -> np.ndarray:
+    """Weights ``W_k = E ℓ_k(λ)``, λ ~ Beta(α, α), of the interpolating polynomial through the
+    Chebyshev–Lobatto points ``t`` (degree N = len(t) − 1): ``E_λ H(λ) ≈ Σ_k W_k H(t_k)``.
+
+    ``ℓ_k`` (barycentric form, stable) has degree N, so a Gauss–Jacobi rule of N/2 + 1 nodes integrates it
+    exactly; the product rule's error is at most ``max |H − p_N|`` (λ's law has total mass 1).
+    """
+    import theory
+
+    N = len(t) - 1
+    lam, w = theory.MixupLambda(alpha).nodes(N // 2 + 1)
+    b = np.where(np.arange(N + 1) % 2, -1.0, 1.0)
+    b[[0, -1]] *= 0.5
+    diff = lam[:, None] - t[None, :]
+    hit = diff == 0  # a node on a point (λ = ½ for odd M): ℓ_k there is the indicator of k
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = b / diff
+        L = c / c.sum(1, keepdims=True)
+    rows = hit.any(1)
+    L[rows] = hit[rows]
+    return w @ L
+
+
+def alpha_sweep(model, X, y, alphas, rtol: float) -> tuple[list[float], list[float], int]:
+    """``(L_mix(α) for each α, error estimates, degree)`` with one set of pair sums for all α.
+
+    ``H(λ) = (1/n²) Σ_ij l(f(λx_i + (1−λ)x_j), λy_i + (1−λ)y_j)`` is the same function for every α
+    (``L_mix(α) = E_{Beta(α,α)} H``) and symmetric under λ ↔ 1 − λ; it is tabulated at the
+    Chebyshev–Lobatto points of [0, 1] with λ ≥ ½ (nested: doubling the degree reuses every value) and
+    integrated against each Beta(α, α) by the product rule of its interpolant (``_product_weights``).
+    The degree doubles from ``ALPHA_FIRST_DEGREE`` until, for every α, two successive rules agree to
+    ``rtol`` relative; the estimate is ``|Q(N) − Q(N/2)|`` plus rounding, as in ``theory.mixup_loss_error``,
+    which doubles a Gauss–Jacobi rule per α (n² evaluations per node and α): for the eight α's here
+    that took 5–15× longer, with the same values (to 1e-13; tests/test_approximation_order.py).
+    """
+    import torch
+
+    from theory._mixup_loss import NODE_ROUNDING_RTOL, pair_sums_at
+    from theory._problem import prepare
+
+    P = prepare(model, X, y)
+    table: dict[tuple[int, int], float] = {}  # (k, N) in lowest terms → H at (1 + cos(πk/N))/2
+
+    def values(N: int) -> np.ndarray:
+        keys = [(k // np.gcd(k, N), N // np.gcd(k, N)) for k in range(N // 2 + 1)]
+        new = sorted({key for key in keys if key not in table})
+        if new:
+            lam = torch.tensor([(1 + np.cos(np.pi * k / m)) / 2 for k, m in new], dtype=torch.float64,
+                               device=P.device)
+            for key, v in zip(new, pair_sums_at(P, lam).tolist()):
+                table[key] = v / P.n ** 2
+        half = np.array([table[key] for key in keys])
+        return np.concatenate([half, half[-2::-1]])  # H(1 − λ) = H(λ); N is even
+
+    def rule(N: int) -> np.ndarray:
+        t = (1 + np.cos(np.pi * np.arange(N + 1) / N)) / 2
+        h = values(N)
+        return np.array([_product_weights(a, t) @ h for a in alphas])
+
+    N = ALPHA_FIRST_DEGREE
+    prev = rule(N)
+    while True:
+        N *= 2
+        cur = rule(N)
+        err = np.abs(cur - prev) + NODE_ROUNDING_RTOL * np.abs(cur)
+        if np.all(err <= rtol * np.abs(cur)) or N >= ALPHA_MAX_DEGREE:
+            return cur.tolist(), err.tolist(), N
+        prev = cur
+
+
+def _homotopy(point, terms, model, X, y, task, at_one) -> tuple[list, list, list, list]:
+    """``point`` at every s of the task, except that at ``s = 1`` both homotopies are ``L_mix`` itself: the
+    α-sweep's value ``at_one = (value, error, nodes)`` (resolved to ``ALPHA_RTOL``) is taken there."""
+    exact, approx, err, nodes = [], [], [], []
+    for s in task["s"]:
+        a = dataclasses.replace(terms, scale=s).approx
+        value, e, q = at_one if s == 1.0 and at_one is not None else point(model, X, y, task["alpha"], s, a)
+        exact.append(value)
+        approx.append(a)
+        err.append(e)
+        nodes.append(q)
+    return exact, approx, err, nodes
+
+
 def compute(task: dict, ctx) -> dict:
     import theory
     from experiments.datasets import load_dataset
@@ -125,31 +214,17 @@ def compute(task: dict, ctx) -> dict:
     ds = load_dataset(task["dataset"], n=task["n"], seed=task["seed"])
     model = _model(task, ds).to(ctx.device)
     X, y = ds.X_train, ds.y_train
+    alphas = task["alphas"]
+    exact_a, err_a, degree = alpha_sweep(model, X, y, alphas, ALPHA_RTOL[task["model"]])
+    k = alphas.index(task["alpha"]) if task["alpha"] in alphas else None
+    at_one = None if k is None else (exact_a[k], err_a[k], degree)
     # The terms R1, R2, R3 do not depend on s; ``Expansion.approx`` applies the homotopy scale.
     terms = theory.mixup_expansion(model, X, y, task["alpha"])
-    exact_s, approx_s, err_s, nodes_s = [], [], [], []
-    for s in task["s"]:
-        approx = dataclasses.replace(terms, scale=s).approx
-        value, err, q = homotopy_point(model, X, y, task["alpha"], s, approx)
-        exact_s.append(value)
-        approx_s.append(approx)
-        err_s.append(err)
-        nodes_s.append(q)
+    exact_s, approx_s, err_s, nodes_s = _homotopy(homotopy_point, terms, model, X, y, task, at_one)
     recentred = theory.mixup_expansion(model, X, y, task["alpha"], form="carratino")
-    exact_c, approx_c, err_c, nodes_c = [], [], [], []
-    for s in task["s"]:
-        approx = dataclasses.replace(recentred, scale=s).approx
-        value, err, q = recentred_point(model, X, y, task["alpha"], s, approx)
-        exact_c.append(value)
-        approx_c.append(approx)
-        err_c.append(err)
-        nodes_c.append(q)
-    exact_a, approx_a, err_a, m1, approx_ca = [], [], [], [], []
-    for a in task["alphas"]:
-        value, err = theory.mixup_loss_error(model, X, y, a, rtol=ALPHA_RTOL[task["model"]],
-                                             method="pairs")
-        exact_a.append(value)
-        err_a.append(err)
+    exact_c, approx_c, err_c, nodes_c = _homotopy(recentred_point, recentred, model, X, y, task, at_one)
+    approx_a, approx_ca, m1 = [], [], []
+    for a in alphas:
         approx_a.append((terms if a == task["alpha"] else theory.mixup_expansion(model, X, y, a)).approx)
         approx_ca.append((recentred if a == task["alpha"]
                           else theory.mixup_expansion(model, X, y, a, form="carratino")).approx)
