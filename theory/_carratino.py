@@ -131,13 +131,18 @@ def recentred_homotopy_losses(P: Problem, alpha: float, beta: float, scale: floa
     Us, Ys = ubar + tbar * (U - ubar), ybar + tbar * (P.Y - ybar)
     n, Q, width = P.n, len(theta), U.shape[1]
     rows = max(1, chunk_elements // max(1, n * Q * width))
+    # the mixed point is a_i(θ) + s(1 − θ)·u_j with a_i(θ) = (1 − s)ũ_i + sθu_i: the anchor's part is
+    # formed once per (i, θ), so each block costs one fused multiply-add over all (i, j, θ)
+    t = th[None, :, None]
+    A = (1 - scale) * Us[:, None] + scale * t * U[:, None]  # (n, Q, width)
+    B = (1 - scale) * Ys[:, None] + scale * t * P.Y[:, None]  # (n, Q, K)
+    c = (scale * (1 - th))[None, None, :, None]
     out = []
     with torch.no_grad():
         for i0 in range(0, n, rows):
             i1 = min(n, i0 + rows)
-            t = th[None, None, :, None]
-            Um = (1 - scale) * Us[i0:i1, None, None] + scale * (t * U[i0:i1, None, None] + (1 - t) * U[None, :, None])
-            Ym = (1 - scale) * Ys[i0:i1, None, None] + scale * (t * P.Y[i0:i1, None, None] + (1 - t) * P.Y[None, :, None])
+            Um = torch.addcmul(A[i0:i1, None], c, U[None, :, None])  # (m, n, Q, width)
+            Ym = torch.addcmul(B[i0:i1, None], c, P.Y[None, :, None])
             F = rest(Um.reshape(-1, *shape)).reshape(i1 - i0, n, Q, -1)
             vals = P.loss.value(F, Ym)  # (m, n, Q)
             out.append((vals * wt).sum(-1).mean(-1))

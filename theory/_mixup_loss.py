@@ -645,7 +645,7 @@ def mixup_loss_unmixed(model, X, y, alpha, beta=None, *, loss: str = "logistic",
     with torch.no_grad():
         for i0, i1, j0, j1 in _pair_blocks(n, q * width * 4, chunk_elements):
             Ui, Ur = U[i0:i1, None, None], U[None, j0:j1, None]
-            mixed = Ur + own_b * (Ui - Ur)
+            mixed = torch.addcmul(Ur, own_b, Ui - Ur)  # one fused pass over (i, j, λ)
             F = rest(mixed.reshape(-1, *shape)).reshape(i1 - i0, j1 - j0, q, -1)
             values = P.loss.value(F, P.Y[i0:i1, None, None].expand_as(F))
             total = total + (values @ w).sum()
