@@ -107,13 +107,16 @@ def recentred_terms(P: Problem, alpha: float, beta: float, r3_terms, r3: str, pr
 
 
 def recentred_homotopy_losses(P: Problem, alpha: float, beta: float, scale: float, q: int,
-                              chunk_elements: int = 1 << 22) -> torch.Tensor:
+                              chunk_elements: int | None = None) -> torch.Tensor:
     """Per-anchor ``(1/n) Σ_j E_θ l(x̃_i + sδ_ij, ỹ_i + sε_ij)`` (rows i), all pairs × the folded rule.
 
     At ``s = 1`` the mean over i is ``L_mix`` exactly (up to quadrature); at ``s = 0`` it is ERM on the
     shrunk, label-smoothed data. Mixed points ``(1 − s)x̃_i + s(θx_i + (1 − θ)x_j)``.
     """
-    from ._mixup_loss import _features  # the first-layer shortcut of docs/theory.md §2
+    from ._mixup_loss import CHUNK_ELEMENTS, _plain_rest  # the first-layer shortcut of docs/theory.md §2
+
+    if chunk_elements is None:
+        chunk_elements = CHUNK_ELEMENTS
 
     tbar = folded_moments(alpha, beta)[0]
     theta, weights = folded_nodes(alpha, beta, q)
@@ -121,20 +124,25 @@ def recentred_homotopy_losses(P: Problem, alpha: float, beta: float, scale: floa
     wt = torch.as_tensor(weights, dtype=DTYPE, device=P.device)
     # every mixed point is an affine combination (weights summing to 1) of x_i, x_j and x̄, so an affine
     # first layer commutes with the mixing: mix its outputs U instead of the inputs (exact)
-    U, rest = _features(P, True)
+    U, rest = _plain_rest(P, True)  # a plain copy of the trailing layers; it may run in place on ``Um`` (ours)
     shape = U.shape[1:]  # the prefix's output shape (rest takes it); mixed as flat rows
     U = U.reshape(P.n, -1)
     ubar, ybar = U.mean(0), P.Y.mean(0)
     Us, Ys = ubar + tbar * (U - ubar), ybar + tbar * (P.Y - ybar)
     n, Q, width = P.n, len(theta), U.shape[1]
     rows = max(1, chunk_elements // max(1, n * Q * width))
+    # the mixed point is a_i(θ) + s(1 − θ)·u_j with a_i(θ) = (1 − s)ũ_i + sθu_i: the anchor's part is
+    # formed once per (i, θ), so each block costs one fused multiply-add over all (i, j, θ)
+    t = th[None, :, None]
+    A = (1 - scale) * Us[:, None] + scale * t * U[:, None]  # (n, Q, width)
+    B = (1 - scale) * Ys[:, None] + scale * t * P.Y[:, None]  # (n, Q, K)
+    c = (scale * (1 - th))[None, None, :, None]
     out = []
     with torch.no_grad():
         for i0 in range(0, n, rows):
             i1 = min(n, i0 + rows)
-            t = th[None, None, :, None]
-            Um = (1 - scale) * Us[i0:i1, None, None] + scale * (t * U[i0:i1, None, None] + (1 - t) * U[None, :, None])
-            Ym = (1 - scale) * Ys[i0:i1, None, None] + scale * (t * P.Y[i0:i1, None, None] + (1 - t) * P.Y[None, :, None])
+            Um = torch.addcmul(A[i0:i1, None], c, U[None, :, None])  # (m, n, Q, width)
+            Ym = torch.addcmul(B[i0:i1, None], c, P.Y[None, :, None])
             F = rest(Um.reshape(-1, *shape)).reshape(i1 - i0, n, Q, -1)
             vals = P.loss.value(F, Ym)  # (m, n, Q)
             out.append((vals * wt).sum(-1).mean(-1))

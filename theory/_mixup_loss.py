@@ -253,6 +253,18 @@ def _exact_pair_sum(P: Problem, lam, w, *, shortcut: bool = True, chunk_elements
     return _generic_pair_sum(P, U, rest, lam, w, chunk_elements, rows)
 
 
+def pair_sums_at(P: Problem, lam: torch.Tensor, *, shortcut: bool = True,
+                 chunk_elements: int = CHUNK_ELEMENTS) -> torch.Tensor:
+    """``Σ_ij l(f(λx_i + (1−λ)x_j), λy_i + (1−λ)y_j)`` at each λ of ``lam`` (shape ``(q,)``), unweighted.
+
+    One pass over the pairs serves every rule whose nodes lie in ``lam`` (product quadrature that
+    reweights the same values for several mixing laws). The identity matrix as weights makes the paths
+    of ``_exact_pair_sum`` return the per-node sums (it is never a symmetric rule, so nothing is folded).
+    """
+    eye = torch.eye(lam.shape[0], dtype=DTYPE, device=P.device)
+    return _exact_pair_sum(P, lam, eye, shortcut=shortcut, chunk_elements=chunk_elements)
+
+
 METHODS = ("auto", "pairs", "kinks", "separated")
 SMOOTH_RTOL = 1e-10
 """Default ``rtol`` of the node-doubling path (smooth models and affine models)."""
@@ -625,7 +637,7 @@ def mixup_loss_unmixed(model, X, y, alpha, beta=None, *, loss: str = "logistic",
                                                else 0.0)
     lam, w = _rule(alpha, beta, nodes, True, P.device)
     own = 1 - s * (1 - lam)  # weight on x_i after the homotopy
-    U, rest = _features(P, shortcut)
+    U, rest = _plain_rest(P, shortcut)  # ``rest`` may run in place: ``mixed`` below is ours
     n, q = P.n, lam.shape[0]
     shape = U.shape[1:]
     width = max(int(np.prod(shape)), P.K)
@@ -634,7 +646,7 @@ def mixup_loss_unmixed(model, X, y, alpha, beta=None, *, loss: str = "logistic",
     with torch.no_grad():
         for i0, i1, j0, j1 in _pair_blocks(n, q * width * 4, chunk_elements):
             Ui, Ur = U[i0:i1, None, None], U[None, j0:j1, None]
-            mixed = Ur + own_b * (Ui - Ur)
+            mixed = torch.addcmul(Ur, own_b, Ui - Ur)  # one fused pass over (i, j, λ)
             F = rest(mixed.reshape(-1, *shape)).reshape(i1 - i0, j1 - j0, q, -1)
             values = P.loss.value(F, P.Y[i0:i1, None, None].expand_as(F))
             total = total + (values @ w).sum()

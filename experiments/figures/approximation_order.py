@@ -19,11 +19,22 @@ Quadrature (docs/theory.md §2): the plotted quantities are differences of nearl
 each exact value is computed to an error far below the residual it enters, and no further. Along the
 homotopy the Gauss–Jacobi rule is doubled from ``HOMOTOPY_FIRST_NODES`` nodes until two successive
 rules agree to ``QUAD_TO_RESIDUAL`` × |residual| (the integrand is a polynomial in ``s(1−λ)`` up to
-O(s^{2q}), so a few nodes are exact to rounding at small s); across α ``theory.mixup_loss_error``
-integrates to ``ALPHA_RTOL[model]`` by node doubling over all pairs (``method="pairs"``: with margins up to
-~100, as logistic regression has on breast cancer, the separated method builds hundreds of λ-rules and
-is far slower at n = 200). Every row stores its error estimate (``quad_error``) and the summary
-the largest ratio ``quad_error / residual``.
+O(s^{2q}), so a few nodes are exact to rounding at small s). Across α, ``L_mix(α) = E_{Beta(α,α)} H`` with
+one function ``H(λ)`` (the mean loss over all pairs mixed at λ) for every α: ``alpha_sweep`` tabulates H
+once at nested Chebyshev–Lobatto points and integrates its interpolant against each Beta(α, α), doubling
+the degree until every α's value is resolved to ``ALPHA_RTOL[model]`` (it agrees with a Gauss–Jacobi
+doubling per α, ``theory.mixup_loss_error``, and for logistic regression with the separated method, to
+1e-13, at a fifth to a fifteenth of the cost). At ``s = 1`` both homotopies are ``L_mix(α = 1)`` itself,
+so those two points take the α-sweep's value (their ``nodes`` is the product rule's degree). Every row
+stores its error estimate (``quad_error``) and the summary the largest ratio ``quad_error / residual``.
+
+Scale: the default scale's homotopy has 8 values of s: 4 in the decade of the slope fit (1e-3 to 1e-2,
+both ends, ``SLOPE_FIT_DECADES``), then 2 per decade up to 1 (where the residual only bends away from
+s³); 8 α's and 5 seeds for each of the 6 problems. The exact losses of the tanh MLPs along the two
+homotopies take ~2/3 of the time. Version 3 had 16 values of s (6 in the slope fit), a Gauss–Jacobi
+doubling per α and homotopy rules doubled from 4 nodes; one task after another it took 267 CPU-seconds
+against ~60 now (2-core machine, lightly loaded); with the same seeds its relative errors agree with these
+to 1e-12 and its slopes to 0.01.
 """
 from __future__ import annotations
 
@@ -36,26 +47,28 @@ from ._common import loglog_slope, select, sklearn_logistic, sklearn_tanh_mlp
 NAME = "approximation_order"
 CLAIMS = "C2/C3"
 TITLE = "residual of the second-order expansion: O(s³) along the homotopy, and vs α"
-VERSION = 3
-HOMOTOPY_FIRST_NODES = 4
-"""The homotopy's node doubling compares Q(4) with Q(8) first."""
-HOMOTOPY_MAX_NODES = 256
+VERSION = 4
+HOMOTOPY_FIRST_NODES = 3
+"""The homotopy's node doubling compares Q(3) with Q(6) first (exact to rounding for s ≲ 0.05: the
+rules' error is O(s⁶), the residual O(s³)); 3 → 6 → 12 → … costs ~10 % less than 4 → 8 → 16 → …
+here."""
+HOMOTOPY_MAX_NODES = 384
 QUAD_TO_RESIDUAL = 1e-4
 """Homotopy: stop doubling once |Q(q) − Q(q/2)| ≤ QUAD_TO_RESIDUAL · |Q(q) − L̃_mix(s)| (or rounding)."""
 ROUNDING = 64 * float(np.finfo(np.float64).eps)
 """Relative rounding floor of a summed loss: below it two rules cannot be told apart."""
 ALPHA_RTOL = {"logistic": 1e-10, "tanh_mlp": 1e-9}
-"""Relative tolerance of the exact L_mix across α (the relative residuals plotted are ≥ 1e-2). Logistic
-regression's margins reach ~100 on breast cancer: its integrand is nearly kinked in λ and two successive
-rules agreed by chance to 1e-9 at α = 0.1 while 1e-8 off; at 1e-10 (cheap: only margins are mixed)
-the values match the separated method's to 1e-14."""
+"""Relative tolerance of the exact L_mix across α (single seeds' relative residuals go down to ~1e-4). Logistic
+regression's margins reach ~100 on breast cancer: its integrand is nearly kinked in λ, and a Gauss–Jacobi
+doubling per α once agreed by chance to 1e-9 at α = 0.1 while 1e-8 off; at 1e-10, and with the α-sweep's
+product rule (all α's must agree at once), the values match the separated method's to 1e-13."""
 SLOPE_FIT_DECADES = 1.0
 """The slope is fitted on the smallest decade of s: ``s ≤ 10^SLOPE_FIT_DECADES · min(s)``."""
 ALPHAS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
 SCALES = {
     "smoke": {"n": 80, "s_points": 5, "problems": [("two_moons", "logistic"), ("two_moons", "tanh_mlp")],
               "alphas": (0.1, 1.0, 4.0), "seeds": [0]},
-    "default": {"n": 200, "s_points": 16, "s_min": 1e-3,
+    "default": {"n": 200, "s_min": 1e-3, "s_fit_points": 4, "s_per_decade": 2,
                 "problems": [("two_moons", "logistic"), ("two_moons", "tanh_mlp"),
                              ("breast_cancer", "logistic"), ("breast_cancer", "tanh_mlp"),
                              ("digits01", "logistic"), ("digits01", "tanh_mlp")],
@@ -66,14 +79,20 @@ SCALES["paper"] = SCALES["default"]
 
 def tasks(scale: str) -> list[dict]:
     p = SCALES[scale]
-    s_grid = [float(s) for s in np.logspace(np.log10(p.get("s_min", 1e-2)), 0, p["s_points"])]
+    lo = np.log10(p.get("s_min", 1e-2))
+    if "s_fit_points" in p:  # s_fit_points in the slope fit's decade(s), then s_per_decade up to s = 1
+        top = lo + SLOPE_FIT_DECADES
+        above = np.logspace(top, 0, round(-top * p["s_per_decade"]) + 1)[1:]
+        s_grid = [float(s) for s in np.concatenate([np.logspace(lo, top, p["s_fit_points"]), above])]
+    else:
+        s_grid = [float(s) for s in np.logspace(lo, 0, p["s_points"])]
     return [{"dataset": ds, "model": model, "n": p["n"], "hidden": [16, 16], "alpha": 1.0, "s": s_grid,
              "alphas": list(p["alphas"]), "seed": seed} for ds, model in p["problems"] for seed in p["seeds"]]
 
 
 def cost(task: dict) -> float:
-    """Rough seconds on one core (for scheduling only): the tanh MLP's exact losses dominate."""
-    return (35.0 if task["model"] == "tanh_mlp" else 5.0) * (task["n"] / 200) ** 2 * len(task["s"]) / 16
+    """Rough seconds on one core (for scheduling only): the tanh MLP's homotopy losses dominate."""
+    return (4.0 if task["model"] == "tanh_mlp" else 0.7) * (task["n"] / 200) ** 2 * len(task["s"]) / 8
 
 
 def _model(task, ds):
@@ -84,7 +103,8 @@ def _model(task, ds):
 
 def homotopy_point(model, X, y, alpha: float, s: float, approx: float) -> tuple[float, float, int]:
     """``(L_mix(s), error estimate, nodes)``: ``theory.mixup_loss_unmixed`` at scale ``s`` with rules of
-    4, 8, 16, … nodes until two agree to ``QUAD_TO_RESIDUAL`` × |L_mix(s) − approx| (or to rounding).
+    3, 6, 12, … nodes (``HOMOTOPY_FIRST_NODES``) until two agree to ``QUAD_TO_RESIDUAL`` × |L_mix(s) − approx|
+    (or to rounding).
 
     The returned value is the finer rule's; the estimate ``|Q(q) − Q(q/2)|`` bounds the coarser
     rule's error, so it is conservative for the returned one (Gauss rules converge geometrically on
@@ -118,6 +138,103 @@ def recentred_point(model, X, y, alpha: float, s: float, approx: float) -> tuple
         prev = cur
 
 
+ALPHA_FIRST_DEGREE = 32
+"""The α-sweep compares the degree-32 and degree-64 product rules first (then 128, … up to the maximum)."""
+ALPHA_MAX_DEGREE = 1024
+
+
+def _product_weights(alpha: float, t: np.ndarray) -> np.ndarray:
+    """Weights ``W_k = E ℓ_k(λ)``, λ ~ Beta(α, α), of the interpolating polynomial through the
+    Chebyshev–Lobatto points ``t`` (degree N = len(t) − 1): ``E_λ H(λ) ≈ Σ_k W_k H(t_k)``.
+
+    ``ℓ_k`` (barycentric form, stable) has degree N, so a Gauss–Jacobi rule of N/2 + 1 nodes integrates it
+    exactly; the product rule's error is at most ``max |H − p_N|`` (λ's law has total mass 1).
+    """
+    import theory
+
+    N = len(t) - 1
+    lam, w = theory.MixupLambda(alpha).nodes(N // 2 + 1)
+    b = np.where(np.arange(N + 1) % 2, -1.0, 1.0)
+    b[[0, -1]] *= 0.5
+    diff = lam[:, None] - t[None, :]
+    hit = diff == 0  # a node on a point (λ = ½ for odd M): ℓ_k there is the indicator of k
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = b / diff
+        L = c / c.sum(1, keepdims=True)
+    rows = hit.any(1)
+    L[rows] = hit[rows]
+    return w @ L
+
+
+def alpha_sweep(model, X, y, alphas, rtol: float) -> tuple[list[float], list[float], int]:
+    """``(L_mix(α) for each α, error estimates, degree)`` with one set of pair sums for all α.
+
+    ``H(λ) = (1/n²) Σ_ij l(f(λx_i + (1−λ)x_j), λy_i + (1−λ)y_j)`` is the same function for every α
+    (``L_mix(α) = E_{Beta(α,α)} H``) and symmetric under λ ↔ 1 − λ; it is tabulated at the
+    Chebyshev–Lobatto points of [0, 1] with λ ≥ ½ (nested: doubling the degree reuses every value) and
+    integrated against each Beta(α, α) by the product rule of its interpolant (``_product_weights``).
+    The degree doubles from ``ALPHA_FIRST_DEGREE`` until, for every α, two successive rules agree to
+    ``rtol`` relative; the estimate is ``|Q(N) − Q(N/2)|`` plus rounding, as in ``theory.mixup_loss_error``,
+    which doubles a Gauss–Jacobi rule per α (n² evaluations per node and α): for the eight α's here
+    that took 5–15× longer, with the same values (to 1e-13; tests/test_approximation_order.py).
+    """
+    import warnings
+
+    import torch
+
+    import theory
+    from theory._mixup_loss import NODE_ROUNDING_RTOL, pair_sums_at
+    from theory._problem import prepare
+
+    P = prepare(model, X, y)
+    table: dict[tuple[int, int], float] = {}  # (k, N) in lowest terms → H at (1 + cos(πk/N))/2
+
+    def values(N: int) -> np.ndarray:
+        keys = [(k // np.gcd(k, N), N // np.gcd(k, N)) for k in range(N // 2 + 1)]
+        new = sorted({key for key in keys if key not in table})
+        if new:
+            lam = torch.tensor([(1 + np.cos(np.pi * k / m)) / 2 for k, m in new], dtype=torch.float64,
+                               device=P.device)
+            for key, v in zip(new, pair_sums_at(P, lam).tolist()):
+                table[key] = v / P.n ** 2
+        half = np.array([table[key] for key in keys])
+        return np.concatenate([half, half[-2::-1]])  # H(1 − λ) = H(λ); N is even
+
+    def rule(N: int) -> np.ndarray:
+        t = (1 + np.cos(np.pi * np.arange(N + 1) / N)) / 2
+        h = values(N)
+        return np.array([_product_weights(a, t) @ h for a in alphas])
+
+    N = ALPHA_FIRST_DEGREE
+    prev = rule(N)
+    while True:
+        N *= 2
+        cur = rule(N)
+        err = np.abs(cur - prev) + NODE_ROUNDING_RTOL * np.abs(cur)
+        if np.all(err <= rtol * np.abs(cur)):
+            return cur.tolist(), err.tolist(), N
+        if N >= ALPHA_MAX_DEGREE:
+            warnings.warn(f"approximation_order: the α-sweep's error estimate {np.max(err / np.abs(cur)):.1e} "
+                          f"(relative) is above rtol = {rtol:g} at degree {N}; the rows record it",
+                          theory.AccuracyWarning, stacklevel=2)
+            return cur.tolist(), err.tolist(), N
+        prev = cur
+
+
+def _homotopy(point, terms, model, X, y, task, at_one) -> tuple[list, list, list, list]:
+    """``point`` at every s of the task, except that at ``s = 1`` both homotopies are ``L_mix`` itself: the
+    α-sweep's value ``at_one = (value, error, nodes)`` (resolved to ``ALPHA_RTOL``) is taken there."""
+    exact, approx, err, nodes = [], [], [], []
+    for s in task["s"]:
+        a = dataclasses.replace(terms, scale=s).approx
+        value, e, q = at_one if s == 1.0 and at_one is not None else point(model, X, y, task["alpha"], s, a)
+        exact.append(value)
+        approx.append(a)
+        err.append(e)
+        nodes.append(q)
+    return exact, approx, err, nodes
+
+
 def compute(task: dict, ctx) -> dict:
     import theory
     from experiments.datasets import load_dataset
@@ -125,31 +242,17 @@ def compute(task: dict, ctx) -> dict:
     ds = load_dataset(task["dataset"], n=task["n"], seed=task["seed"])
     model = _model(task, ds).to(ctx.device)
     X, y = ds.X_train, ds.y_train
+    alphas = task["alphas"]
+    exact_a, err_a, degree = alpha_sweep(model, X, y, alphas, ALPHA_RTOL[task["model"]])
+    k = alphas.index(task["alpha"]) if task["alpha"] in alphas else None
+    at_one = None if k is None else (exact_a[k], err_a[k], degree)
     # The terms R1, R2, R3 do not depend on s; ``Expansion.approx`` applies the homotopy scale.
     terms = theory.mixup_expansion(model, X, y, task["alpha"])
-    exact_s, approx_s, err_s, nodes_s = [], [], [], []
-    for s in task["s"]:
-        approx = dataclasses.replace(terms, scale=s).approx
-        value, err, q = homotopy_point(model, X, y, task["alpha"], s, approx)
-        exact_s.append(value)
-        approx_s.append(approx)
-        err_s.append(err)
-        nodes_s.append(q)
+    exact_s, approx_s, err_s, nodes_s = _homotopy(homotopy_point, terms, model, X, y, task, at_one)
     recentred = theory.mixup_expansion(model, X, y, task["alpha"], form="carratino")
-    exact_c, approx_c, err_c, nodes_c = [], [], [], []
-    for s in task["s"]:
-        approx = dataclasses.replace(recentred, scale=s).approx
-        value, err, q = recentred_point(model, X, y, task["alpha"], s, approx)
-        exact_c.append(value)
-        approx_c.append(approx)
-        err_c.append(err)
-        nodes_c.append(q)
-    exact_a, approx_a, err_a, m1, approx_ca = [], [], [], [], []
-    for a in task["alphas"]:
-        value, err = theory.mixup_loss_error(model, X, y, a, rtol=ALPHA_RTOL[task["model"]],
-                                             method="pairs")
-        exact_a.append(value)
-        err_a.append(err)
+    exact_c, approx_c, err_c, nodes_c = _homotopy(recentred_point, recentred, model, X, y, task, at_one)
+    approx_a, approx_ca, m1 = [], [], []
+    for a in alphas:
         approx_a.append((terms if a == task["alpha"] else theory.mixup_expansion(model, X, y, a)).approx)
         approx_ca.append((recentred if a == task["alpha"]
                           else theory.mixup_expansion(model, X, y, a, form="carratino")).approx)

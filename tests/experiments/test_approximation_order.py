@@ -46,12 +46,40 @@ def test_homotopy_values_match_a_finer_rule_far_below_the_residual(problems, mod
     assert q_small <= 16
 
 
+ALPHAS = (0.05, 0.3, 1.0, 8.0)
+
+
 def test_alpha_sweep_logistic_matches_the_separated_method(problems):
-    """Node doubling over all pairs (the figure's path) against the separated expansion (independent)."""
+    """The figure's product rule over all α against the separated expansion (independent)."""
     model, ds = problems["logistic"]
     X, y = ds.X_train, ds.y_train
-    for a in (0.1, 1.0, 8.0):
-        value, err = theory.mixup_loss_error(model, X, y, a, rtol=ao.ALPHA_RTOL["logistic"], method="pairs")
+    values, errors, _ = ao.alpha_sweep(model, X, y, ALPHAS, ao.ALPHA_RTOL["logistic"])
+    for a, value, err in zip(ALPHAS, values, errors):
         reference = theory.mixup_loss(model, X, y, a, method="separated")
-        assert value == pytest.approx(reference, rel=1e-9, abs=1e-12)
+        assert value == pytest.approx(reference, rel=1e-9, abs=1e-12), a
         assert err <= 1e-8 * value
+
+
+def test_alpha_sweep_tanh_mlp_matches_a_fine_gauss_rule(problems):
+    """The product rule of one table of H(λ) against a 512-node Gauss–Jacobi rule per α over all pairs."""
+    model, ds = problems["tanh_mlp"]
+    X, y = ds.X_train, ds.y_train
+    values, errors, degree = ao.alpha_sweep(model, X, y, ALPHAS, ao.ALPHA_RTOL["tanh_mlp"])
+    assert degree < ao.ALPHA_MAX_DEGREE  # converged before the cap
+    for a, value, err in zip(ALPHAS, values, errors):
+        reference = theory.mixup_loss(model, X, y, a, nodes=512, method="pairs")
+        assert abs(value - reference) <= max(err, 1e-13 * reference), a  # the estimate is conservative
+        assert err <= ao.ALPHA_RTOL["tanh_mlp"] * value
+
+
+def test_product_weights_integrate_polynomials_exactly():
+    """E λ^k under Beta(α, α) in closed form (scipy.special.beta) against the product rule's weights."""
+    import numpy as np
+    from scipy.special import beta as B
+
+    N = 16
+    t = (1 + np.cos(np.pi * np.arange(N + 1) / N)) / 2
+    for a in (0.05, 1.0, 3.5):
+        W = ao._product_weights(a, t)
+        for k in (0, 1, 5, N):
+            assert W @ t ** k == pytest.approx(B(a + k, a) / B(a, a), rel=1e-12), (a, k)

@@ -203,11 +203,10 @@ def test_units_start_longest_first():
     modules = {"approximation_order": approximation_order, "regularizer": regularizer}
     pending = [(name, i, t) for name, m in modules.items() for i, t in enumerate(m.tasks("default"))]
     units = executor.plan_units(pending, modules, runner.Context("default", "cpu"), jobs=2)
-    order = [(u.items[0][0], u.items[0][2].get("dataset"), u.items[0][2].get("model")) for u in units]
-    assert {order[0][2], order[1][2]} == {"tanh_mlp"}  # the tanh MLPs' exact losses come first
+    by_figure = {name: [u for u in units if u.items[0][0] == name] for name in modules}
+    first = by_figure["approximation_order"][0]
+    assert first.items[0][2]["model"] == "tanh_mlp"  # the tanh MLPs' exact losses along the homotopies
     hooked = max(approximation_order.cost(t) for t in approximation_order.tasks("default"))
-    assert units[0].cost == pytest.approx(hooked)  # the largest cost the figure's own hook names
-    regularizer_units = [k for k, u in enumerate(units) if u.items[0][0] == "regularizer"]
-    first = units[regularizer_units[0]].items[0][2]
-    assert first.get("dataset") == "breast_cancer"  # of the regularizer's units, the largest data set first
+    assert first.cost == pytest.approx(hooked)  # the largest cost the figure's own hook names
+    assert by_figure["regularizer"][0].items[0][2]["dataset"] == "breast_cancer"  # the largest data set
     assert [u.cost for u in units] == sorted((u.cost for u in units), reverse=True)
