@@ -19,6 +19,7 @@ import numpy as np
 
 from ._validate import MAX_DRAWS, as_matrix, check_choice, check_count, check_positive, check_rng, check_scalar
 from ._summary import summary_repr
+from ._docs import fill_doc
 
 CLASSES = ("ellipsoid", "ridge")
 CHUNK_ELEMENTS = 1 << 22  # float64 values per block of sign vectors
@@ -86,6 +87,7 @@ def column_basis(X) -> np.ndarray:
     return U[:, :r]
 
 
+@fill_doc
 def ellipsoid_sup(X, c, sigma) -> np.ndarray:
     """Per sign vector: ``sup_{θᵀΣ̂₀θ ≤ c} (1/n) Σ_i ξ_i θᵀx_i = √(c/n)·‖Pξ‖`` (C10), ξ = ``sigma``.
 
@@ -97,12 +99,10 @@ def ellipsoid_sup(X, c, sigma) -> np.ndarray:
 
     Parameters
     ----------
-    X : array_like, shape (n, d)
-        Data matrix.
+    %(X_data)s
     c : float
         Size of the ellipsoid ``{θᵀΣ̂₀θ ≤ c}``.
-    sigma : array_like, shape (n,) or (m, n)
-        Sign vector(s).
+    %(sigma)s
 
     Returns
     -------
@@ -111,9 +111,7 @@ def ellipsoid_sup(X, c, sigma) -> np.ndarray:
 
     Raises
     ------
-    ValueError
-        If ``X`` is not a numeric ``(n, d)`` array, ``c ≤ 0``, or ``sigma`` does not have ``n`` entries
-        per sign vector.
+    %(raises_sign_vectors)s
 
     See Also
     --------
@@ -136,6 +134,7 @@ def ellipsoid_sup(X, c, sigma) -> np.ndarray:
     return out if np.ndim(sigma) > 1 else out[0]
 
 
+@fill_doc
 def ridge_sup(X, c, sigma) -> np.ndarray:
     """Per sign vector: ``sup_{‖θ‖ ≤ √c} (1/n) Σ_i ξ_i θᵀx_i = √c·‖Xᵀξ‖/n`` (C10), ξ = ``sigma``.
 
@@ -143,12 +142,10 @@ def ridge_sup(X, c, sigma) -> np.ndarray:
 
     Parameters
     ----------
-    X : array_like, shape (n, d)
-        Data matrix.
+    %(X_data)s
     c : float
         Squared radius of the ball ``{‖θ‖² ≤ c}``.
-    sigma : array_like, shape (n,) or (m, n)
-        Sign vector(s).
+    %(sigma)s
 
     Returns
     -------
@@ -157,9 +154,7 @@ def ridge_sup(X, c, sigma) -> np.ndarray:
 
     Raises
     ------
-    ValueError
-        If ``X`` is not a numeric ``(n, d)`` array, ``c ≤ 0``, or ``sigma`` does not have ``n`` entries
-        per sign vector.
+    %(raises_sign_vectors)s
 
     See Also
     --------
@@ -181,6 +176,7 @@ def ridge_sup(X, c, sigma) -> np.ndarray:
     return out if np.ndim(sigma) > 1 else out[0]
 
 
+@fill_doc
 def rademacher(X, c, *, cls: str = "ellipsoid", draws: int = 2000,
                generator: np.random.Generator | None = None) -> RademacherEstimate:
     """C10 (Zhang et al. 2021, Theorem 4.2; docs/theory.md §5.2): ``Rad_n`` of the ellipsoid ``{θᵀΣ̂₀θ ≤ c}`` or ridge ``{‖θ‖² ≤ c}`` class on X.
@@ -191,16 +187,14 @@ def rademacher(X, c, *, cls: str = "ellipsoid", draws: int = 2000,
 
     Parameters
     ----------
-    X : array_like, shape (n, d)
-        Data matrix.
+    %(X_data)s
     c : float
         Size of the class, ``c > 0``.
     cls : {"ellipsoid", "ridge"}, default "ellipsoid"
         ``{θᵀΣ̂₀θ ≤ c}`` or ``{‖θ‖² ≤ c}``.
     draws : int, default 2000
         Number of Rademacher sign vectors.
-    generator : numpy.random.Generator or int, optional
-        Source of randomness; an int is a seed, ``None`` draws fresh randomness.
+    %(generator_numpy)s
 
     Returns
     -------
@@ -209,8 +203,7 @@ def rademacher(X, c, *, cls: str = "ellipsoid", draws: int = 2000,
 
     Raises
     ------
-    ValueError
-        If an argument is out of range.
+    %(raises_range)s
 
     See Also
     --------

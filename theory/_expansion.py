@@ -27,6 +27,7 @@ from ._mixing import MixupLambda
 from ._models import is_affine, is_piecewise_linear, linear_parameters, split_affine_prefix
 from ._warnings import ApproximationWarning
 from ._carratino import recentred_terms
+from ._docs import fill_doc
 
 R3_METHODS = ("auto", "exact", "hutchinson", "zero")
 FORMS = ("paper", "carratino")
@@ -200,6 +201,7 @@ def _r3_terms(P: Problem, G: torch.Tensor, D: torch.Tensor, Sigma: torch.Tensor,
     return total.detach(), used
 
 
+@fill_doc
 def mixup_expansion(model, X, y, alpha, beta=None, *, loss: str = "logistic", scale: float = 1.0,
                     r3: str = "auto", probes: int = HUTCHINSON_PROBES,
                     generator: torch.Generator | None = None, form: str = "paper") -> Expansion:
@@ -228,19 +230,7 @@ def mixup_expansion(model, X, y, alpha, beta=None, *, loss: str = "logistic", sc
 
     Parameters
     ----------
-    model : torch.nn.Module or callable
-        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
-        mode and returned exactly as it was.
-    X : array_like, shape (n, d) or (n, ...)
-        Inputs (numpy or torch), any per-sample shape the model accepts.
-    y : array_like, shape (n,) or (n, K)
-        Binary labels in {0, 1}, integer class labels, or one-hot / probability rows.
-    alpha : float
-        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
-    beta : float, optional
-        Second parameter; ``None`` (default) means ``beta = alpha``.
-    loss : {"logistic", "softmax", "squared"}, default "logistic"
-        The GLM-form loss (docs/theory.md §0).
+    %(mixup_args)s
     scale : float, default 1.0
         The homotopy parameter ``s``: ``approx = standard + s·r1 + s²·(r2 + r3)``.
     r3 : {"auto", "exact", "hutchinson", "zero"}, default "auto"
@@ -263,8 +253,7 @@ def mixup_expansion(model, X, y, alpha, beta=None, *, loss: str = "logistic", sc
 
     Raises
     ------
-    ValueError
-        If an argument is out of range (the message names it).
+    %(raises_range_named)s
 
     See Also
     --------
