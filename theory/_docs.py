@@ -158,6 +158,14 @@ y : array_like, shape (n,)
 """Each entry as it reads at column 0 (continuation lines indented four spaces); keys by name,
 with a suffix where one parameter name has several meanings."""
 DOCS.update(
+    # the four-point data set and linear model of the doctests
+    example_data="""\
+>>> import numpy as np, theory
+>>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])
+>>> y = np.array([1, 0, 1, 0])""",
+)
+DOCS.update(
+    example_linear=DOCS["example_data"] + "\n>>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side",
     # runs of entries that several functions share, in this order
     mixup_args="\n".join(DOCS[k] for k in ("model", "X", "y", "alpha", "beta", "loss")),
     quadrature_args="\n".join(DOCS[k] for k in ("nodes", "rtol", "method_quadrature", "shortcut", "chunk_elements", "rows")),

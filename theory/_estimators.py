@@ -493,10 +493,7 @@ def estimator_moments(model, X, y, alpha, beta=None, *, schemes=ESTIMATOR_SCHEME
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)
+    %(example_linear)s
     >>> r = theory.estimator_moments(model, X, y, 1.0, schemes=("permutation", "flip"), batch_sizes=(2, 4))
     >>> bool(np.all(r.variance["flip"] >= 0)), bool(abs(r.expectation["flip"][1] - r.off_diagonal) < 1e-12)
     (True, True)
@@ -576,10 +573,7 @@ def estimator_expectation(model, X, y, alpha, beta=None, *, scheme: str, batch_s
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)
+    %(example_linear)s
     >>> mix = theory.mixup_loss(model, X, y, 1.0)
     >>> abs(theory.estimator_expectation(model, X, y, 1.0, scheme="uniform", batch_size=2) - mix) < 1e-12
     True
@@ -597,6 +591,7 @@ def estimator_expectation(model, X, y, alpha, beta=None, *, scheme: str, batch_s
     return (value, error) if return_error else value
 
 
+@fill_doc
 def estimator_variance(model, X, y, alpha, beta=None, *, scheme: str, batch_size: int,
                        label_smoothing: float = 0.0, loss: str = "logistic", last_batch: str = "keep",
                        rtol: float | None = None, return_error: bool = False, method: str = "auto",
@@ -660,10 +655,7 @@ def estimator_variance(model, X, y, alpha, beta=None, *, scheme: str, batch_size
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)
+    %(example_linear)s
     >>> single = theory.estimator_variance(model, X, y, 1.0, scheme="flip", batch_size=1)
     >>> losses = np.logaddexp(0, -(2 * y - 1) * (X @ [1.0, 0.2]))  # a batch of one mixes a point with itself
     >>> bool(abs(single - losses.var()) < 1e-12)

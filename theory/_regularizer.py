@@ -205,9 +205,7 @@ def shrunk_standard_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])
-    >>> y = np.array([1, 0, 1, 0])
+    %(example_data)s
     >>> zero = theory.linear_model(2, weight=[0.0, 0.0], intercept=0.0)
     >>> round(theory.shrunk_standard_loss(zero, X, y, 1.0), 12) == round(float(np.log(2)), 12)  # θ = 0
     True
@@ -262,10 +260,7 @@ def frozen_scale_excess(model, X, y, alpha, beta=None, *, loss: str = "logistic"
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)
+    %(example_linear)s
     >>> bool(theory.frozen_scale_excess(model, X, y, 2.0) > 0)
     True
     """
@@ -357,9 +352,7 @@ def regularizer_comparison(X, y, alphas=ALPHAS, beta=None, *, loss: str = "logis
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])
-    >>> y = np.array([1, 0, 1, 0])
+    %(example_data)s
     >>> rows = theory.regularizer_comparison(X, y, alphas=(1.0, 2.0))
     >>> [row["alpha"] for row in rows], rows[0]["paper"], round(rows[1]["rho2"], 12)
     ([1.0, 2.0], inf, 3.0)

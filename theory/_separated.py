@@ -533,10 +533,7 @@ def mixup_loss_separated(model, X, y, alpha, beta=None, *, nodes: int | None = N
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)
+    %(example_linear)s
     >>> loss = theory.mixup_loss_separated(model, X, y, 1.0)
     >>> round(loss.item(), 10)  # as theory.mixup_loss
     0.5121319468
