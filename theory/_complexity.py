@@ -87,6 +87,14 @@ def column_basis(X) -> np.ndarray:
     return U[:, :r]
 
 
+def _sign_rows(sigma, n: int) -> np.ndarray:
+    """``sigma`` as rows of ``n`` signs (one vector becomes one row); another length is a ValueError."""
+    S = np.atleast_2d(np.asarray(sigma, dtype=float))
+    if S.shape[-1] != n:
+        raise ValueError(f"sigma must have n = {n} entries per sign vector, got shape {S.shape}")
+    return S
+
+
 @fill_doc
 def ellipsoid_sup(X, c, sigma) -> np.ndarray:
     """Per sign vector: ``sup_{θᵀΣ̂₀θ ≤ c} (1/n) Σ_i ξ_i θᵀx_i = √(c/n)·‖Pξ‖`` (C10), ξ = ``sigma``.
@@ -127,9 +135,7 @@ def ellipsoid_sup(X, c, sigma) -> np.ndarray:
     """
     c = check_positive(c, "c")
     U = column_basis(X)
-    S = np.atleast_2d(np.asarray(sigma, dtype=float))
-    if S.shape[-1] != U.shape[0]:
-        raise ValueError(f"sigma must have n = {U.shape[0]} entries per sign vector, got shape {S.shape}")
+    S = _sign_rows(sigma, U.shape[0])
     out = math.sqrt(c / U.shape[0]) * np.linalg.norm(S @ U, axis=-1)
     return out if np.ndim(sigma) > 1 else out[0]
 
@@ -169,9 +175,7 @@ def ridge_sup(X, c, sigma) -> np.ndarray:
     """
     c = check_positive(c, "c")
     Xn = _as_numpy(X)
-    S = np.atleast_2d(np.asarray(sigma, dtype=float))
-    if S.shape[-1] != Xn.shape[0]:
-        raise ValueError(f"sigma must have n = {Xn.shape[0]} entries per sign vector, got shape {S.shape}")
+    S = _sign_rows(sigma, Xn.shape[0])
     out = math.sqrt(c) * np.linalg.norm(S @ Xn, axis=-1) / Xn.shape[0]
     return out if np.ndim(sigma) > 1 else out[0]
 
