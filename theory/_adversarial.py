@@ -130,10 +130,7 @@ def adversarial_losses(model, X, y, eps, *, loss: str = "logistic", norm=2, meth
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    %(example_linear)s
     >>> theory.adversarial_losses(model, X, y, 0.1).round(6).tolist()
     [0.313795, 0.313795, 0.599031, 0.599031]
     """
@@ -215,10 +212,7 @@ def adversarial_examples(model, X, y, eps, *, loss: str = "logistic", norm=2, me
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    %(example_linear)s
     >>> Z = theory.adversarial_examples(model, X, y, 0.1, method="fgsm")
     >>> np.linalg.norm(Z.numpy() - X, axis=1).round(12).tolist()  # on the sphere of radius ε
     [0.1, 0.1, 0.1, 0.1]
@@ -271,10 +265,7 @@ def adversarial_loss(model, X, y, eps, *, loss: str = "logistic", norm=2, method
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    %(example_linear)s
     >>> round(theory.adversarial_loss(model, X, y, 0.1), 6)  # closed form for a linear model
     0.456413
     >>> lower = theory.adversarial_loss(model, X, y, 0.1, method="pgd")

@@ -158,10 +158,10 @@ y : array_like, shape (n,)
 """Each entry as it reads at column 0 (continuation lines indented four spaces); keys by name,
 with a suffix where one parameter name has several meanings."""
 DOCS.update(
-    # the four-point data set and linear model of the doctests
+    # the four-point data set (centered; every point on its side of the linear model) of the doctests
     example_data="""\
 >>> import numpy as np, theory
->>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])
+>>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
 >>> y = np.array([1, 0, 1, 0])""",
 )
 DOCS.update(

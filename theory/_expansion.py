@@ -263,10 +263,7 @@ def mixup_expansion(model, X, y, alpha, beta=None, *, loss: str = "logistic", sc
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    %(example_linear)s
     >>> e = theory.mixup_expansion(model, X, y, 1.0)
     >>> round(e.standard, 6), round(e.r1, 6), round(e.r2, 6), e.r3  # R3 = 0 for a linear model
     (0.420845, 0.067064, 0.022059, 0.0)

@@ -451,10 +451,7 @@ def mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: 
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    %(example_linear)s
     >>> round(theory.mixup_loss(model, X, y, alpha=1.0), 10)
     0.5121319468
     >>> zero = theory.linear_model(2, weight=[0.0, 0.0], intercept=0.0)
@@ -565,10 +562,7 @@ def mixup_loss_unmixed(model, X, y, alpha, beta=None, *, loss: str = "logistic",
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    %(example_linear)s
     >>> unmixed = theory.mixup_loss_unmixed(model, X, y, 1.0)  # identity (I): labels un-mixed
     >>> abs(unmixed - theory.mixup_loss(model, X, y, 1.0)) < 1e-12
     True
@@ -664,10 +658,7 @@ def mixup_loss_error(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    %(example_linear)s
     >>> value, error = theory.mixup_loss_error(model, X, y, 1.0)
     >>> round(value, 10), error < 1e-12
     (0.5121319468, True)
@@ -757,10 +748,7 @@ def mixup_loss_sampled(model, X, y, alpha, beta=None, *, loss: str = "logistic",
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    %(example_linear)s
     >>> est = theory.mixup_loss_sampled(model, X, y, 1.0, draws=2000, generator=0)
     >>> abs(est.mean - theory.mixup_loss(model, X, y, 1.0)) < 5 * est.stderr  # unbiased
     True

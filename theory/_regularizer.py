@@ -133,10 +133,7 @@ def glm_regularizer(model, X, alpha, beta=None, *, loss: str = "logistic", form:
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    %(example_linear)s
     >>> round(theory.glm_regularizer(model, X, 2.0), 6)  # paper form; ρ₂ = 3 at α = 2
     0.210516
     >>> theory.glm_regularizer(model, X, 1.0)  # ρ₂ = ∞ for α ≤ 1

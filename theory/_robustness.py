@@ -236,10 +236,7 @@ def robustness_bound(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    %(example_linear)s
     >>> b = theory.robustness_bound(model, X, y, 1.0)
     >>> b.holds, all(b.assumptions.values())
     (True, True)
@@ -416,10 +413,7 @@ def exact_comparison(model, X, y, alpha, beta=None, *, norm=2, c_x=None, eps=Non
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    %(example_linear)s
     >>> c = theory.exact_comparison(model, X, y, 1.0)
     >>> c.status, round(c.mixup_exact, 6), round(c.adv_lower, 6), round(c.adv_upper, 6)
     ('holds', 0.512132, 0.4557, 0.4557)
