@@ -168,7 +168,8 @@ DOCS.update(
     example_linear=DOCS["example_data"] + "\n>>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side",
     # runs of entries that several functions share, in this order
     mixup_args="\n".join(DOCS[k] for k in ("model", "X", "y", "alpha", "beta", "loss")),
-    quadrature_args="\n".join(DOCS[k] for k in ("nodes", "rtol", "method_quadrature", "shortcut", "chunk_elements", "rows")),
+    mixup_loss_args="\n".join(DOCS[k] for k in ("model", "X", "y", "alpha", "beta", "loss", "nodes", "rtol",
+                                                 "method_quadrature", "shortcut", "chunk_elements", "rows")),
     attack_args="\n".join(DOCS[k] for k in ("model", "X", "y", "eps", "loss", "norm", "method_attack", "options")),
     glm_args="\n".join(DOCS[k] for k in ("model_linear", "X_centered", "y", "alpha", "beta", "loss_binary")),
     binary_args="\n".join(DOCS[k] for k in ("model", "X", "y_binary", "alpha", "beta")),

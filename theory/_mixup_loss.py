@@ -425,8 +425,7 @@ def mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: 
 
     Parameters
     ----------
-    %(mixup_args)s
-    %(quadrature_args)s
+    %(mixup_loss_args)s
 
     Returns
     -------
@@ -633,8 +632,7 @@ def mixup_loss_error(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
 
     Parameters
     ----------
-    %(mixup_args)s
-    %(quadrature_args)s
+    %(mixup_loss_args)s
 
     Returns
     -------
