@@ -119,8 +119,6 @@ def adversarial_losses(model, X, y, eps, *, loss: str = "logistic", norm=2, meth
     numpy.ndarray, shape (n,)
         The per-sample maxima (or bounds); their mean is ``adversarial_loss``.
 
-    Raises
-    ------
     %(raises_attack_method)s
 
     See Also
@@ -252,8 +250,6 @@ def adversarial_loss(model, X, y, eps, *, loss: str = "logistic", norm=2, method
     float
         ``L_adv(ε)``, or the lower (``fgsm``, ``pgd``) or upper (``certified``) bound.
 
-    Raises
-    ------
     %(raises_attack_method)s
 
     See Also

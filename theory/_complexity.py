@@ -117,8 +117,6 @@ def ellipsoid_sup(X, c, sigma) -> np.ndarray:
     numpy.ndarray
         The supremum per sign vector (a 0-d array for one vector).
 
-    Raises
-    ------
     %(raises_sign_vectors)s
 
     See Also
@@ -158,8 +156,6 @@ def ridge_sup(X, c, sigma) -> np.ndarray:
     numpy.ndarray
         The supremum per sign vector.
 
-    Raises
-    ------
     %(raises_sign_vectors)s
 
     See Also
@@ -205,8 +201,6 @@ def rademacher(X, c, *, cls: str = "ellipsoid", draws: int = 2000,
     RademacherEstimate
         ``value``, ``stderr``, ``bound`` and ``rank``.
 
-    Raises
-    ------
     %(raises_range)s
 
     See Also

@@ -100,27 +100,41 @@ norm : {2, math.inf}, default 2
 out : int, default 1
     Number of outputs (logits).""",
     "raises_attack_method": """\
+Raises
+------
 ValueError
     If an argument is out of range (the message names it), ``method="exact"`` is asked of a
     non-linear model or the softmax loss, ``"second_order"`` in ℓ∞ meets a non-zero input Hessian,
     or ``"certified"`` meets a layer it cannot bound.""",
     "raises_sign_vectors": """\
+Raises
+------
 ValueError
     If ``X`` is not a numeric ``(n, d)`` array, ``c ≤ 0``, or ``sigma`` does not have ``n`` entries
     per sign vector.""",
     "raises_head": """\
+Raises
+------
 ValueError
     If the model does not end in ``nn.Linear``.""",
     "raises_range_or_head": """\
+Raises
+------
 ValueError
     If an argument is out of range or the model does not end in ``nn.Linear``.""",
     "raises_range_named": """\
+Raises
+------
 ValueError
     If an argument is out of range (the message names it).""",
     "raises_range": """\
+Raises
+------
 ValueError
     If an argument is out of range.""",
     "raises_linear_or_range": """\
+Raises
+------
 ValueError
     If the model is not linear or an argument is out of range.""",
     "rho": """\
@@ -156,7 +170,8 @@ y : array_like, shape (n,)
     Binary labels in {0, 1}.""",
 }
 """Each entry as it reads at column 0 (continuation lines indented four spaces); keys by name,
-with a suffix where one parameter name has several meanings."""
+with a suffix where one parameter name has several meanings. ``raises_*`` entries are whole Raises
+sections, header included."""
 DOCS.update(
     # the four-point data set (centered; every point on its side of the linear model) of the doctests
     example_data="""\

@@ -251,8 +251,6 @@ def mixup_expansion(model, X, y, alpha, beta=None, *, loss: str = "logistic", sc
         ``standard, r1, r2, r3, approx`` (and ``m1, m2, r3_method``; for ``form="carratino"`` also
         ``theta_bar, shrunk, label_smoothing, jacobian, cross``).
 
-    Raises
-    ------
     %(raises_range_named)s
 
     See Also

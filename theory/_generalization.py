@@ -152,8 +152,6 @@ def retentive_constant(X, radius, *, directions: int = 256, refine: int = 4,
     dict
         ``rho``, ``raw``, ``clipped``, ``direction``, ``radius`` (see above).
 
-    Raises
-    ------
     %(raises_range)s
 
     See Also
@@ -207,8 +205,6 @@ def wgamma_ellipsoid_constant(gamma, rho) -> float:
     float
         ``c(γ, ρ)``.
 
-    Raises
-    ------
     %(raises_range)s
 
     See Also
@@ -243,8 +239,6 @@ def wgamma_bound(gamma, rho, rank, n) -> float:
     float
         The bound on ``Rad_n(W_γ)``.
 
-    Raises
-    ------
     %(raises_range)s
 
     See Also
@@ -367,8 +361,6 @@ def wgamma_rademacher(X, gamma, radius, *, rho: float | None = None, draws: int 
     dict
         ``rho``, ``upper``, ``upper_se``, ``derived_bound``, ``lower``, ``lower_se``, ``bound``, ``holds``.
 
-    Raises
-    ------
     %(raises_range)s
 
     See Also
@@ -499,8 +491,6 @@ def intrinsic_dimension_sweep(ranks=SWEEP_RANKS, *, d: int = 100, n: int = 500, 
     list of dict
         One row per rank, keys as above.
 
-    Raises
-    ------
     %(raises_range)s
 
     See Also
@@ -585,8 +575,6 @@ def generalization_gap_bound(X_train, y_train, X_test, y_test, *, C: float = 1.0
         ``bound``, ``bound_ellipsoid``, ``bound_ridge``, ``vacuous``, ``above_trivial`` and the measured
         losses, accuracies and gaps.
 
-    Raises
-    ------
     %(raises_range)s
 
     See Also

@@ -50,8 +50,6 @@ def hidden_features(model, X) -> torch.Tensor:
     torch.Tensor, shape (n, H)
         The features ``φ(x_i)``.
 
-    Raises
-    ------
     %(raises_head)s
 
     See Also
@@ -100,8 +98,6 @@ def centered_head(model, X):
     features : torch.Tensor, shape (n, H)
         ``Φ − φ̄``.
 
-    Raises
-    ------
     %(raises_head)s
 
     See Also
@@ -152,8 +148,6 @@ def manifold_mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "squared",
     float
         The exact Manifold Mixup loss.
 
-    Raises
-    ------
     %(raises_range_or_head)s
 
     See Also
@@ -202,8 +196,6 @@ def manifold_regularizer(model, X, alpha, beta=None, *, loss: str = "squared", f
     float
         The regularizer; ``math.inf`` for the paper form when ``ρ₂ = ∞``.
 
-    Raises
-    ------
     %(raises_range_or_head)s
 
     See Also
@@ -252,8 +244,6 @@ def manifold_comparison(model, X, y, alphas=None, beta=None, *, loss: str = "squ
     list of dict
         One row per α, keys as ``regularizer_comparison``.
 
-    Raises
-    ------
     %(raises_range)s
 
     See Also
@@ -299,8 +289,6 @@ def manifold_rademacher(model, X, gamma, *, draws: int = 2000, generator=None):
     RademacherEstimate
         As ``rademacher`` on the hidden features.
 
-    Raises
-    ------
     %(raises_range)s
 
     See Also

@@ -549,8 +549,6 @@ def mixup_loss_unmixed(model, X, y, alpha, beta=None, *, loss: str = "logistic",
     float
         ``L_mix(s)``.
 
-    Raises
-    ------
     %(raises_range_named)s
 
     See Also
@@ -641,8 +639,6 @@ def mixup_loss_error(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
     error : float
         The bound on ``abs(value - L_mix)`` described above.
 
-    Raises
-    ------
     %(raises_range_named)s
 
     Warns
@@ -735,8 +731,6 @@ def mixup_loss_sampled(model, X, y, alpha, beta=None, *, loss: str = "logistic",
     SampledEstimate
         ``mean`` over the passes, its ``stderr``, ``draws`` and ``scheme``.
 
-    Raises
-    ------
     %(raises_range_named)s
 
     See Also

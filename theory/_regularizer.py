@@ -191,8 +191,6 @@ def shrunk_standard_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic
     float
         ``S(θ)``.
 
-    Raises
-    ------
     %(raises_linear_or_range)s
 
     See Also
@@ -247,8 +245,6 @@ def frozen_scale_excess(model, X, y, alpha, beta=None, *, loss: str = "logistic"
     float
         ``F(θ) − L_std(θ)``; ``math.inf`` for the squared loss when ``ρ₂ = ∞``.
 
-    Raises
-    ------
     %(raises_linear_or_range)s
 
     See Also
@@ -338,8 +334,6 @@ def regularizer_comparison(X, y, alphas=ALPHAS, beta=None, *, loss: str = "logis
     list of dict
         One row per α with the keys listed above.
 
-    Raises
-    ------
     %(raises_range)s
 
     See Also
