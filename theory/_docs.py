@@ -181,6 +181,10 @@ DOCS.update(
 )
 DOCS.update(
     example_linear=DOCS["example_data"] + "\n>>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side",
+    # the two-layer ReLU net of the Manifold Mixup doctests
+    example_relu=">>> import numpy as np, theory\n>>> net = theory.relu_mlp(2, [5], generator=0)",
+    # a whole Parameters section (header included) shared by the structural queries on a model
+    params_model="Parameters\n----------\n" + DOCS["model"],
     # runs of entries that several functions share, in this order
     mixup_args="\n".join(DOCS[k] for k in ("model", "X", "y", "alpha", "beta", "loss")),
     mixup_loss_args="\n".join(DOCS[k] for k in ("model", "X", "y", "alpha", "beta", "loss", "nodes", "rtol",

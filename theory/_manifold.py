@@ -58,8 +58,7 @@ def hidden_features(model, X) -> torch.Tensor:
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> net = theory.relu_mlp(2, [5], generator=0)
+    %(example_relu)s
     >>> tuple(theory.hidden_features(net, np.ones((3, 2))).shape)
     (3, 5)
     """
@@ -157,8 +156,7 @@ def manifold_mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "squared",
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> net = theory.relu_mlp(2, [5], generator=0)
+    %(example_relu)s
     >>> X = np.random.default_rng(0).standard_normal((6, 2)); y = np.linspace(0, 1, 6)
     >>> bool(theory.manifold_mixup_loss(net, X, y, 1.0) > 0)
     True
@@ -205,8 +203,7 @@ def manifold_regularizer(model, X, alpha, beta=None, *, loss: str = "squared", f
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> net = theory.relu_mlp(2, [5], generator=0)
+    %(example_relu)s
     >>> X = np.random.default_rng(0).standard_normal((6, 2))
     >>> theory.manifold_regularizer(net, X, 1.0)  # ρ₂ = ∞ for α ≤ 1
     inf
@@ -252,8 +249,7 @@ def manifold_comparison(model, X, y, alphas=None, beta=None, *, loss: str = "squ
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> net = theory.relu_mlp(2, [5], generator=0)
+    %(example_relu)s
     >>> X = np.random.default_rng(0).standard_normal((6, 2)); y = np.linspace(0, 1, 6)
     >>> [row["alpha"] for row in theory.manifold_comparison(net, X, y, alphas=(2.0,))]
     [2.0]
@@ -297,8 +293,7 @@ def manifold_rademacher(model, X, gamma, *, draws: int = 2000, generator=None):
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> net = theory.relu_mlp(2, [5], generator=0)
+    %(example_relu)s
     >>> X = np.random.default_rng(0).standard_normal((20, 2))
     >>> r = theory.manifold_rademacher(net, X, 1.0, draws=200, generator=0)
     >>> bool(r.value <= r.bound)

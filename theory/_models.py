@@ -289,9 +289,7 @@ def as_function(model) -> Callable[[torch.Tensor], torch.Tensor]:
 
     Model conventions of docs/theory.md §0.
 
-    Parameters
-    ----------
-    %(model)s
+    %(params_model)s
 
     Returns
     -------
@@ -346,9 +344,7 @@ def split_affine_prefix(model) -> tuple[Callable, Callable] | None:
     Mixing commutes with an affine map when the weights sum to 1 (docs/theory.md §2), so the exact Mixup
     loss may mix ``prefix(x_i)`` instead of ``x_i``. ``rest`` is the identity for linear models.
 
-    Parameters
-    ----------
-    %(model)s
+    %(params_model)s
 
     Returns
     -------
@@ -388,9 +384,7 @@ def is_affine(model) -> bool:
 
     Model structure, docs/theory.md §0 (affine models: closed forms of docs/theory.md §2.2, §4.1).
 
-    Parameters
-    ----------
-    %(model)s
+    %(params_model)s
 
     Returns
     -------
@@ -478,9 +472,7 @@ def is_piecewise_linear(model) -> bool:
 
     Model structure, docs/theory.md §0 (R3 = 0 a.e., docs/theory.md §3.2).
 
-    Parameters
-    ----------
-    %(model)s
+    %(params_model)s
 
     Returns
     -------
@@ -508,9 +500,7 @@ def has_bias(model) -> bool:
 
     Model structure, docs/theory.md §0 (biases break homogeneity: C5, C6, docs/theory.md §4.2).
 
-    Parameters
-    ----------
-    %(model)s
+    %(params_model)s
 
     Returns
     -------
