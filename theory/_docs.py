@@ -172,27 +172,30 @@ y : array_like, shape (n,)
 """Each entry as it reads at column 0 (continuation lines indented four spaces); keys by name,
 with a suffix where one parameter name has several meanings. ``raises_*`` entries are whole Raises
 sections, header included."""
-DOCS.update(
-    # the four-point data set (centered; every point on its side of the linear model) of the doctests
-    example_data="""\
+
+
+def _joined(*keys: str) -> str:
+    return "\n".join(DOCS[k] for k in keys)
+
+
+# Doctest setups: the four-point data set (centered; every point on its side of the linear model)
+# and the two-layer ReLU net of the Manifold Mixup examples.
+DOCS["example_data"] = """\
 >>> import numpy as np, theory
 >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
->>> y = np.array([1, 0, 1, 0])""",
-)
-DOCS.update(
-    example_linear=DOCS["example_data"] + "\n>>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side",
-    # the two-layer ReLU net of the Manifold Mixup doctests
-    example_relu=">>> import numpy as np, theory\n>>> net = theory.relu_mlp(2, [5], generator=0)",
-    # a whole Parameters section (header included) shared by the structural queries on a model
-    params_model="Parameters\n----------\n" + DOCS["model"],
-    # runs of entries that several functions share, in this order
-    mixup_args="\n".join(DOCS[k] for k in ("model", "X", "y", "alpha", "beta", "loss")),
-    mixup_loss_args="\n".join(DOCS[k] for k in ("model", "X", "y", "alpha", "beta", "loss", "nodes", "rtol",
-                                                 "method_quadrature", "shortcut", "chunk_elements", "rows")),
-    attack_args="\n".join(DOCS[k] for k in ("model", "X", "y", "eps", "loss", "norm", "method_attack", "options")),
-    glm_args="\n".join(DOCS[k] for k in ("model_linear", "X_centered", "y", "alpha", "beta", "loss_binary")),
-    binary_args="\n".join(DOCS[k] for k in ("model", "X", "y_binary", "alpha", "beta")),
-)
+>>> y = np.array([1, 0, 1, 0])"""
+DOCS["example_linear"] = (DOCS["example_data"]
+                          + "\n>>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side")
+DOCS["example_relu"] = ">>> import numpy as np, theory\n>>> net = theory.relu_mlp(2, [5], generator=0)"
+# The whole Parameters section (header included) of the structural queries on a model.
+DOCS["params_model"] = "Parameters\n----------\n" + DOCS["model"]
+# Runs of entries that several functions share, in this order.
+DOCS["mixup_args"] = _joined("model", "X", "y", "alpha", "beta", "loss")
+DOCS["mixup_loss_args"] = DOCS["mixup_args"] + "\n" + _joined("nodes", "rtol", "method_quadrature", "shortcut",
+                                                              "chunk_elements", "rows")
+DOCS["attack_args"] = _joined("model", "X", "y", "eps", "loss", "norm", "method_attack", "options")
+DOCS["glm_args"] = _joined("model_linear", "X_centered", "y", "alpha", "beta", "loss_binary")
+DOCS["binary_args"] = _joined("model", "X", "y_binary", "alpha", "beta")
 
 
 def fill_doc(func: _F) -> _F:
