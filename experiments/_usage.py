@@ -176,10 +176,9 @@ def check_input_dir(path, flag: str) -> Path:
 # ----------------------------------------------------------------------------- experiments.distributed
 
 def check_distributed(args) -> None:
-    from .datasets import dataset_names
+    """The options every ``experiments.distributed`` command shares; each command checks its own after."""
     from .nets import MODELS
 
-    check_choice(args.dataset, "--dataset", dataset_names())
     check_choice(args.model, "--model", MODELS)
     check_number(args.alpha, "--alpha")
     check_seed(args.seed)
@@ -187,12 +186,5 @@ def check_distributed(args) -> None:
     for width in args.hidden:
         check_int(width, "--hidden")
     check_int(args.n_train, "--n-train", optional=True)
-    if args.command == "loss":
-        check_int(args.nodes, "--nodes", optional=True)
-        return
-    check_int(args.epochs, "--epochs")
-    check_int(args.batch_size, "--batch-size")
-    check_number(args.lr, "--lr")
-    check_number(args.weight_decay, "--weight-decay", strict=False)
     if args.out is not None and int(os.environ.get("RANK", "0")) == 0:  # rank 0 writes it
         check_output_file(args.out, "--out")

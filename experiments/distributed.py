@@ -618,21 +618,6 @@ def _env_rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
-def _check_common(args) -> None:
-    from ._usage import check_choice, check_device, check_int, check_number, check_output_file, check_seed
-    from .nets import MODELS
-
-    check_choice(args.model, "--model", MODELS)
-    check_number(args.alpha, "--alpha")
-    check_seed(args.seed)
-    check_device(args.device)
-    for width in args.hidden:
-        check_int(width, "--hidden")
-    check_int(args.n_train, "--n-train", optional=True)
-    if args.out is not None and _env_rank() == 0:  # rank 0 writes it
-        check_output_file(args.out, "--out")
-
-
 class _Rows:
     """Labels or inputs of a ``--data`` run: the first ``n`` rows of a memory-mapped ``.npy`` array,
     indexed by row slices (only the rows sliced are read from disk)."""
@@ -738,11 +723,11 @@ def _setup_loss(args):
 
     The model, the options and the data's shape are tried on two rows (``theory.mixup_loss``
     validates them: loss vs outputs, method vs model, labels) so that no rank fails after starting."""
-    from ._usage import UsageError, check_choice, check_int, check_number
+    from ._usage import UsageError, check_choice, check_distributed, check_int, check_number
     from .datasets import dataset_names, load_dataset
     from .nets import build_model
 
-    _check_common(args)
+    check_distributed(args)
     if args.beta is not None:
         check_number(args.beta, "--beta")
     if args.rtol is not None:
@@ -779,12 +764,12 @@ def _setup_loss(args):
 
 def _setup_train(args):
     """``(dataset, TrainConfig)`` of ``train``; every bad argument raises before any work."""
-    from ._usage import UsageError, check_choice, check_int, check_number, check_output_dir
+    from ._usage import UsageError, check_choice, check_distributed, check_int, check_number, check_output_dir
     from .datasets import dataset_names, load_dataset
     from .nets import build_model
     from .training import TrainConfig
 
-    _check_common(args)
+    check_distributed(args)
     check_choice(args.dataset, "--dataset", dataset_names())
     check_int(args.epochs, "--epochs")
     check_int(args.batch_size, "--batch-size")

@@ -29,6 +29,7 @@ from ._models import is_affine, linear_parameters
 from ._second_order import dual_norm, second_order_losses, vector_norm
 from ._trust_region import trust_region_max
 from ._warnings import UndeterminedWarning
+from ._docs import fill_doc
 
 METHODS = ("exact", "second_order", "fgsm", "pgd", "certified")
 """Values of ``method=`` accepted by ``adversarial_loss`` (``bound=`` values: ``theory._certify.CERTIFY_METHODS``)."""
@@ -94,6 +95,7 @@ def exact_losses(P: Problem, eps: float, norm: float) -> torch.Tensor:
     return 0.5 * (R * R).sum(1) + trust_region_max(g, H, eps).value
 
 
+@fill_doc
 def adversarial_losses(model, X, y, eps, *, loss: str = "logistic", norm=2, method: str = "exact",
                        **options) -> np.ndarray:
     """Per-sample inner maxima (or their bounds) ``max_{‖δ‖_p ≤ ε} l(θ, (x_i + δ, y_i))`` as a numpy array.
@@ -110,37 +112,14 @@ def adversarial_losses(model, X, y, eps, *, loss: str = "logistic", norm=2, meth
 
     Parameters
     ----------
-    model : torch.nn.Module or callable
-        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
-        mode and returned exactly as it was.
-    X : array_like, shape (n, d) or (n, ...)
-        Inputs (numpy or torch), any per-sample shape the model accepts.
-    y : array_like, shape (n,) or (n, K)
-        Binary labels in {0, 1}, integer class labels, or one-hot / probability rows.
-    eps : float
-        Radius ``ε ≥ 0`` of the ball.
-    loss : {"logistic", "softmax", "squared"}, default "logistic"
-        The GLM-form loss (docs/theory.md §0).
-    norm : {2, math.inf}, default 2
-        The ℓp ball.
-    method : {"exact", "second_order", "fgsm", "pgd", "certified"}, default "exact"
-        How the inner maximum is computed or bounded (see above).
-    **options
-        Method options: ``fgsm``: ``box=(lo, hi)``; ``pgd``: ``steps``, ``restarts``, ``step_size``,
-        ``box``, ``generator``, ``fgsm_start``; ``certified``: ``bound`` in ``"ibp"``, ``"crown"``,
-        ``"alpha-crown"``.
+    %(attack_args)s
 
     Returns
     -------
     numpy.ndarray, shape (n,)
         The per-sample maxima (or bounds); their mean is ``adversarial_loss``.
 
-    Raises
-    ------
-    ValueError
-        If an argument is out of range (the message names it), ``method="exact"`` is asked of a
-        non-linear model or the softmax loss, ``"second_order"`` in ℓ∞ meets a non-zero input Hessian,
-        or ``"certified"`` meets a layer it cannot bound.
+    %(raises_attack_method)s
 
     See Also
     --------
@@ -149,10 +128,7 @@ def adversarial_losses(model, X, y, eps, *, loss: str = "logistic", norm=2, meth
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    %(example_linear)s
     >>> theory.adversarial_losses(model, X, y, 0.1).round(6).tolist()
     [0.313795, 0.313795, 0.599031, 0.599031]
     """
@@ -195,6 +171,7 @@ def _losses_by_method(P: Problem, eps: float, norm: float, method: str, options:
     return out
 
 
+@fill_doc
 def adversarial_examples(model, X, y, eps, *, loss: str = "logistic", norm=2, method: str = "pgd",
                          **options) -> torch.Tensor:
     """The attack's inputs ``x_i + δ_i`` (float64 tensor shaped like ``X``): FGSM's point, or PGD's best.
@@ -205,19 +182,13 @@ def adversarial_examples(model, X, y, eps, *, loss: str = "logistic", norm=2, me
 
     Parameters
     ----------
-    model : torch.nn.Module or callable
-        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
-        mode and returned exactly as it was.
-    X : array_like, shape (n, d) or (n, ...)
-        Inputs (numpy or torch), any per-sample shape the model accepts.
-    y : array_like, shape (n,) or (n, K)
-        Binary labels in {0, 1}, integer class labels, or one-hot / probability rows.
-    eps : float
-        Radius ``ε ≥ 0`` of the ball.
+    %(model)s
+    %(X)s
+    %(y)s
+    %(eps)s
     loss : {"logistic", "softmax", "squared"}, default "logistic"
         The GLM-form loss.
-    norm : {2, math.inf}, default 2
-        The ℓp ball.
+    %(norm)s
     method : {"fgsm", "pgd"}, default "pgd"
         The attack.
     **options
@@ -239,10 +210,7 @@ def adversarial_examples(model, X, y, eps, *, loss: str = "logistic", norm=2, me
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    %(example_linear)s
     >>> Z = theory.adversarial_examples(model, X, y, 0.1, method="fgsm")
     >>> np.linalg.norm(Z.numpy() - X, axis=1).round(12).tolist()  # on the sphere of radius ε
     [0.1, 0.1, 0.1, 0.1]
@@ -261,6 +229,7 @@ def adversarial_examples(model, X, y, eps, *, loss: str = "logistic", norm=2, me
     return Z.reshape(P.inputs.shape)
 
 
+@fill_doc
 def adversarial_loss(model, X, y, eps, *, loss: str = "logistic", norm=2, method: str = "exact",
                      **options) -> float:
     """``L_adv(ε)`` on the ℓ2 (``norm=2``) or ℓ∞ (``norm=math.inf``) ball (docs/theory.md §4.1; C4–C8, C13).
@@ -274,37 +243,14 @@ def adversarial_loss(model, X, y, eps, *, loss: str = "logistic", norm=2, method
 
     Parameters
     ----------
-    model : torch.nn.Module or callable
-        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
-        mode and returned exactly as it was.
-    X : array_like, shape (n, d) or (n, ...)
-        Inputs (numpy or torch), any per-sample shape the model accepts.
-    y : array_like, shape (n,) or (n, K)
-        Binary labels in {0, 1}, integer class labels, or one-hot / probability rows.
-    eps : float
-        Radius ``ε ≥ 0`` of the ball.
-    loss : {"logistic", "softmax", "squared"}, default "logistic"
-        The GLM-form loss (docs/theory.md §0).
-    norm : {2, math.inf}, default 2
-        The ℓp ball.
-    method : {"exact", "second_order", "fgsm", "pgd", "certified"}, default "exact"
-        How the inner maximum is computed or bounded (see above).
-    **options
-        Method options: ``fgsm``: ``box=(lo, hi)``; ``pgd``: ``steps``, ``restarts``, ``step_size``,
-        ``box``, ``generator``, ``fgsm_start``; ``certified``: ``bound`` in ``"ibp"``, ``"crown"``,
-        ``"alpha-crown"``.
+    %(attack_args)s
 
     Returns
     -------
     float
         ``L_adv(ε)``, or the lower (``fgsm``, ``pgd``) or upper (``certified``) bound.
 
-    Raises
-    ------
-    ValueError
-        If an argument is out of range (the message names it), ``method="exact"`` is asked of a
-        non-linear model or the softmax loss, ``"second_order"`` in ℓ∞ meets a non-zero input Hessian,
-        or ``"certified"`` meets a layer it cannot bound.
+    %(raises_attack_method)s
 
     See Also
     --------
@@ -315,10 +261,7 @@ def adversarial_loss(model, X, y, eps, *, loss: str = "logistic", norm=2, method
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    %(example_linear)s
     >>> round(theory.adversarial_loss(model, X, y, 0.1), 6)  # closed form for a linear model
     0.456413
     >>> lower = theory.adversarial_loss(model, X, y, 0.1, method="pgd")

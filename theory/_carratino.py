@@ -22,6 +22,7 @@ from scipy.special import betainc, betaln, roots_jacobi
 
 from ._problem import Problem
 from ._validate import DTYPE
+from ._docs import fill_doc
 
 
 def folded_moments(alpha: float, beta: float) -> tuple[float, float, float]:
@@ -153,6 +154,7 @@ RECENTRED_NODES = 32
 """Default nodes per component of the folded rule in ``mixup_loss_recentred``."""
 
 
+@fill_doc
 def mixup_loss_recentred(model, X, y, alpha, beta=None, *, loss: str = "logistic", scale: float = 1.0,
                          nodes: int = RECENTRED_NODES) -> float:
     """The Mixup loss written around the shrunk, re-centred data, along its homotopy (docs/theory.md §3.4):
@@ -189,10 +191,7 @@ def mixup_loss_recentred(model, X, y, alpha, beta=None, *, loss: str = "logistic
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)
+    %(example_linear)s
     >>> exact = theory.mixup_loss(model, X, y, 1.0)
     >>> abs(theory.mixup_loss_recentred(model, X, y, 1.0) - exact) < 1e-12  # the same loss, rewritten
     True

@@ -19,6 +19,7 @@ import numpy as np
 
 from ._validate import MAX_DRAWS, as_matrix, check_choice, check_count, check_positive, check_rng, check_scalar
 from ._summary import summary_repr
+from ._docs import fill_doc
 
 CLASSES = ("ellipsoid", "ridge")
 CHUNK_ELEMENTS = 1 << 22  # float64 values per block of sign vectors
@@ -86,6 +87,15 @@ def column_basis(X) -> np.ndarray:
     return U[:, :r]
 
 
+def _sign_rows(sigma, n: int) -> np.ndarray:
+    """``sigma`` as rows of ``n`` signs (one vector becomes one row); another length is a ValueError."""
+    S = np.atleast_2d(np.asarray(sigma, dtype=float))
+    if S.shape[-1] != n:
+        raise ValueError(f"sigma must have n = {n} entries per sign vector, got shape {S.shape}")
+    return S
+
+
+@fill_doc
 def ellipsoid_sup(X, c, sigma) -> np.ndarray:
     """Per sign vector: ``sup_{θᵀΣ̂₀θ ≤ c} (1/n) Σ_i ξ_i θᵀx_i = √(c/n)·‖Pξ‖`` (C10), ξ = ``sigma``.
 
@@ -97,23 +107,17 @@ def ellipsoid_sup(X, c, sigma) -> np.ndarray:
 
     Parameters
     ----------
-    X : array_like, shape (n, d)
-        Data matrix.
+    %(X_data)s
     c : float
         Size of the ellipsoid ``{θᵀΣ̂₀θ ≤ c}``.
-    sigma : array_like, shape (n,) or (m, n)
-        Sign vector(s).
+    %(sigma)s
 
     Returns
     -------
     numpy.ndarray
         The supremum per sign vector (a 0-d array for one vector).
 
-    Raises
-    ------
-    ValueError
-        If ``X`` is not a numeric ``(n, d)`` array, ``c ≤ 0``, or ``sigma`` does not have ``n`` entries
-        per sign vector.
+    %(raises_sign_vectors)s
 
     See Also
     --------
@@ -129,13 +133,12 @@ def ellipsoid_sup(X, c, sigma) -> np.ndarray:
     """
     c = check_positive(c, "c")
     U = column_basis(X)
-    S = np.atleast_2d(np.asarray(sigma, dtype=float))
-    if S.shape[-1] != U.shape[0]:
-        raise ValueError(f"sigma must have n = {U.shape[0]} entries per sign vector, got shape {S.shape}")
+    S = _sign_rows(sigma, U.shape[0])
     out = math.sqrt(c / U.shape[0]) * np.linalg.norm(S @ U, axis=-1)
     return out if np.ndim(sigma) > 1 else out[0]
 
 
+@fill_doc
 def ridge_sup(X, c, sigma) -> np.ndarray:
     """Per sign vector: ``sup_{‖θ‖ ≤ √c} (1/n) Σ_i ξ_i θᵀx_i = √c·‖Xᵀξ‖/n`` (C10), ξ = ``sigma``.
 
@@ -143,23 +146,17 @@ def ridge_sup(X, c, sigma) -> np.ndarray:
 
     Parameters
     ----------
-    X : array_like, shape (n, d)
-        Data matrix.
+    %(X_data)s
     c : float
         Squared radius of the ball ``{‖θ‖² ≤ c}``.
-    sigma : array_like, shape (n,) or (m, n)
-        Sign vector(s).
+    %(sigma)s
 
     Returns
     -------
     numpy.ndarray
         The supremum per sign vector.
 
-    Raises
-    ------
-    ValueError
-        If ``X`` is not a numeric ``(n, d)`` array, ``c ≤ 0``, or ``sigma`` does not have ``n`` entries
-        per sign vector.
+    %(raises_sign_vectors)s
 
     See Also
     --------
@@ -174,13 +171,12 @@ def ridge_sup(X, c, sigma) -> np.ndarray:
     """
     c = check_positive(c, "c")
     Xn = _as_numpy(X)
-    S = np.atleast_2d(np.asarray(sigma, dtype=float))
-    if S.shape[-1] != Xn.shape[0]:
-        raise ValueError(f"sigma must have n = {Xn.shape[0]} entries per sign vector, got shape {S.shape}")
+    S = _sign_rows(sigma, Xn.shape[0])
     out = math.sqrt(c) * np.linalg.norm(S @ Xn, axis=-1) / Xn.shape[0]
     return out if np.ndim(sigma) > 1 else out[0]
 
 
+@fill_doc
 def rademacher(X, c, *, cls: str = "ellipsoid", draws: int = 2000,
                generator: np.random.Generator | None = None) -> RademacherEstimate:
     """C10 (Zhang et al. 2021, Theorem 4.2; docs/theory.md §5.2): ``Rad_n`` of the ellipsoid ``{θᵀΣ̂₀θ ≤ c}`` or ridge ``{‖θ‖² ≤ c}`` class on X.
@@ -191,26 +187,21 @@ def rademacher(X, c, *, cls: str = "ellipsoid", draws: int = 2000,
 
     Parameters
     ----------
-    X : array_like, shape (n, d)
-        Data matrix.
+    %(X_data)s
     c : float
         Size of the class, ``c > 0``.
     cls : {"ellipsoid", "ridge"}, default "ellipsoid"
         ``{θᵀΣ̂₀θ ≤ c}`` or ``{‖θ‖² ≤ c}``.
     draws : int, default 2000
         Number of Rademacher sign vectors.
-    generator : numpy.random.Generator or int, optional
-        Source of randomness; an int is a seed, ``None`` draws fresh randomness.
+    %(generator_numpy)s
 
     Returns
     -------
     RademacherEstimate
         ``value``, ``stderr``, ``bound`` and ``rank``.
 
-    Raises
-    ------
-    ValueError
-        If an argument is out of range.
+    %(raises_range)s
 
     See Also
     --------

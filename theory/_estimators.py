@@ -26,6 +26,7 @@ from ._summary import summary_repr
 from ._validate import (DTYPE, MAX_CHUNK_ELEMENTS, MAX_DRAWS, ArgumentTypeError, check_alpha_beta, check_choice,
                         check_count, check_rng, check_rtol, check_scalar)
 from ._warnings import AccuracyWarning
+from ._docs import fill_doc
 
 ESTIMATOR_SCHEMES = ("uniform", "permutation", "flip", "flip-per-sample")
 LAST_BATCH = ("keep", "drop", "merge")
@@ -442,6 +443,7 @@ def _variances(P, alpha, beta, schemes, sizes, last_batch, rtol, center, chunk_e
     return {s: cur[s][:, 0] for s in schemes}, err, q
 
 
+@fill_doc
 def estimator_moments(model, X, y, alpha, beta=None, *, schemes=ESTIMATOR_SCHEMES, batch_sizes,
                       label_smoothing: float = 0.0, loss: str = "logistic", last_batch: str = "keep",
                       variance: bool = True, rtol: float | None = None,
@@ -454,8 +456,7 @@ def estimator_moments(model, X, y, alpha, beta=None, *, schemes=ESTIMATOR_SCHEME
 
     Parameters
     ----------
-    model, X, y, alpha, beta
-        As for :func:`theory.mixup_loss`.
+    %(model_X_y_alpha_beta_as_mixup_loss)s
     schemes : str or sequence of str
         Among ``"uniform"``, ``"permutation"``, ``"flip"``, ``"flip-per-sample"`` (see
         :func:`estimator_expectation`).
@@ -463,8 +464,7 @@ def estimator_moments(model, X, y, alpha, beta=None, *, schemes=ESTIMATOR_SCHEME
         Batch sizes, each >= 1.
     label_smoothing : float
         ``s`` in [0, 1]: targets ``(1 − s)·y + s/K`` before mixing.
-    loss : {"logistic", "softmax", "squared"}
-        As for :func:`theory.mixup_loss`.
+    %(loss_as_mixup_loss)s
     last_batch : {"keep", "drop", "merge"}
         What happens to a last, smaller batch (:func:`epoch_batch_sizes`).
     variance : bool
@@ -493,10 +493,7 @@ def estimator_moments(model, X, y, alpha, beta=None, *, schemes=ESTIMATOR_SCHEME
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)
+    %(example_linear)s
     >>> r = theory.estimator_moments(model, X, y, 1.0, schemes=("permutation", "flip"), batch_sizes=(2, 4))
     >>> bool(np.all(r.variance["flip"] >= 0)), bool(abs(r.expectation["flip"][1] - r.off_diagonal) < 1e-12)
     (True, True)
@@ -517,6 +514,7 @@ def estimator_moments(model, X, y, alpha, beta=None, *, schemes=ESTIMATOR_SCHEME
                             E, E_err, V, V_err, q)
 
 
+@fill_doc
 def estimator_expectation(model, X, y, alpha, beta=None, *, scheme: str, batch_size: int,
                           label_smoothing: float = 0.0, loss: str = "logistic", last_batch: str = "keep",
                           return_error: bool = False):
@@ -542,16 +540,14 @@ def estimator_expectation(model, X, y, alpha, beta=None, *, scheme: str, batch_s
 
     Parameters
     ----------
-    model, X, y, alpha, beta
-        As for :func:`theory.mixup_loss`.
+    %(model_X_y_alpha_beta_as_mixup_loss)s
     scheme : {"uniform", "permutation", "flip", "flip-per-sample"}
         How partners (and λ) are drawn inside a batch.
     batch_size : int
         Batch size, >= 1 (larger than n: one batch of all points).
     label_smoothing : float
         ``s`` in [0, 1].
-    loss : {"logistic", "softmax", "squared"}
-        As for :func:`theory.mixup_loss`.
+    %(loss_as_mixup_loss)s
     last_batch : {"keep", "drop", "merge"}
         A last, smaller batch: a step of its own (default, ``DataLoader(drop_last=False)``), dropped,
         or (one sample only) merged into the previous batch (``experiments.training``).
@@ -577,10 +573,7 @@ def estimator_expectation(model, X, y, alpha, beta=None, *, scheme: str, batch_s
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)
+    %(example_linear)s
     >>> mix = theory.mixup_loss(model, X, y, 1.0)
     >>> abs(theory.estimator_expectation(model, X, y, 1.0, scheme="uniform", batch_size=2) - mix) < 1e-12
     True
@@ -598,6 +591,7 @@ def estimator_expectation(model, X, y, alpha, beta=None, *, scheme: str, batch_s
     return (value, error) if return_error else value
 
 
+@fill_doc
 def estimator_variance(model, X, y, alpha, beta=None, *, scheme: str, batch_size: int,
                        label_smoothing: float = 0.0, loss: str = "logistic", last_batch: str = "keep",
                        rtol: float | None = None, return_error: bool = False, method: str = "auto",
@@ -661,10 +655,7 @@ def estimator_variance(model, X, y, alpha, beta=None, *, scheme: str, batch_size
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)
+    %(example_linear)s
     >>> single = theory.estimator_variance(model, X, y, 1.0, scheme="flip", batch_size=1)
     >>> losses = np.logaddexp(0, -(2 * y - 1) * (X @ [1.0, 0.2]))  # a batch of one mixes a point with itself
     >>> bool(abs(single - losses.var()) < 1e-12)

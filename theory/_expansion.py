@@ -27,6 +27,7 @@ from ._mixing import MixupLambda
 from ._models import is_affine, is_piecewise_linear, linear_parameters, split_affine_prefix
 from ._warnings import ApproximationWarning
 from ._carratino import recentred_terms
+from ._docs import fill_doc
 
 R3_METHODS = ("auto", "exact", "hutchinson", "zero")
 FORMS = ("paper", "carratino")
@@ -200,6 +201,7 @@ def _r3_terms(P: Problem, G: torch.Tensor, D: torch.Tensor, Sigma: torch.Tensor,
     return total.detach(), used
 
 
+@fill_doc
 def mixup_expansion(model, X, y, alpha, beta=None, *, loss: str = "logistic", scale: float = 1.0,
                     r3: str = "auto", probes: int = HUTCHINSON_PROBES,
                     generator: torch.Generator | None = None, form: str = "paper") -> Expansion:
@@ -228,19 +230,7 @@ def mixup_expansion(model, X, y, alpha, beta=None, *, loss: str = "logistic", sc
 
     Parameters
     ----------
-    model : torch.nn.Module or callable
-        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
-        mode and returned exactly as it was.
-    X : array_like, shape (n, d) or (n, ...)
-        Inputs (numpy or torch), any per-sample shape the model accepts.
-    y : array_like, shape (n,) or (n, K)
-        Binary labels in {0, 1}, integer class labels, or one-hot / probability rows.
-    alpha : float
-        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
-    beta : float, optional
-        Second parameter; ``None`` (default) means ``beta = alpha``.
-    loss : {"logistic", "softmax", "squared"}, default "logistic"
-        The GLM-form loss (docs/theory.md §0).
+    %(mixup_args)s
     scale : float, default 1.0
         The homotopy parameter ``s``: ``approx = standard + s·r1 + s²·(r2 + r3)``.
     r3 : {"auto", "exact", "hutchinson", "zero"}, default "auto"
@@ -261,10 +251,7 @@ def mixup_expansion(model, X, y, alpha, beta=None, *, loss: str = "logistic", sc
         ``standard, r1, r2, r3, approx`` (and ``m1, m2, r3_method``; for ``form="carratino"`` also
         ``theta_bar, shrunk, label_smoothing, jacobian, cross``).
 
-    Raises
-    ------
-    ValueError
-        If an argument is out of range (the message names it).
+    %(raises_range_named)s
 
     See Also
     --------
@@ -274,10 +261,7 @@ def mixup_expansion(model, X, y, alpha, beta=None, *, loss: str = "logistic", sc
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    %(example_linear)s
     >>> e = theory.mixup_expansion(model, X, y, 1.0)
     >>> round(e.standard, 6), round(e.r1, 6), round(e.r2, 6), e.r3  # R3 = 0 for a linear model
     (0.420845, 0.067064, 0.022059, 0.0)

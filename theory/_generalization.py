@@ -41,6 +41,7 @@ MAX_ELEMENTS = 10 ** 9
 MAX_DIRECTIONS = 10 ** 5
 """Largest number of random directions ``retentive_constant`` searches (each costs a pass over X)."""
 from ._complexity import ellipsoid_sup, rademacher
+from ._docs import fill_doc
 
 SWEEP_RANKS = (1, 2, 5, 10, 20, 50, 100)
 RAY_GRID = 128
@@ -58,6 +59,7 @@ def _log_logistic_curvature(Z: np.ndarray) -> np.ndarray:
     return -a - 2.0 * np.log1p(np.exp(-a))
 
 
+@fill_doc
 def retentiveness_ratio(X, V) -> np.ndarray:
     """``(E_x[h''(vᵀx)])² / min{1, E_x[(vᵀx)²]}`` for each row v of V, logistic h, on the sample (C10).
 
@@ -67,8 +69,7 @@ def retentiveness_ratio(X, V) -> np.ndarray:
 
     Parameters
     ----------
-    X : array_like, shape (n, d)
-        Data matrix.
+    %(X_data)s
     V : array_like, shape (m, d)
         Directions ``v`` (rows).
 
@@ -121,6 +122,7 @@ def _log_ratio_and_grad(w, Xn, radius):
     return value, grad_w
 
 
+@fill_doc
 def retentive_constant(X, radius, *, directions: int = 256, refine: int = 4,
                        generator: np.random.Generator | None = None) -> dict:
     """Estimate of the retentive constant ρ of the logistic h on ``Θ_B = {‖θ‖ ≤ radius}`` (C10).
@@ -136,26 +138,21 @@ def retentive_constant(X, radius, *, directions: int = 256, refine: int = 4,
 
     Parameters
     ----------
-    X : array_like, shape (n, d)
-        Data matrix.
+    %(X_data)s
     radius : float
         ``B`` of ``Θ_B = {‖θ‖ ≤ B}``.
     directions : int, default 256
         Random starting directions.
     refine : int, default 4
         Number of best directions refined by BFGS.
-    generator : numpy.random.Generator or int, optional
-        Source of randomness; an int is a seed, ``None`` draws fresh randomness.
+    %(generator_numpy)s
 
     Returns
     -------
     dict
         ``rho``, ``raw``, ``clipped``, ``direction``, ``radius`` (see above).
 
-    Raises
-    ------
-    ValueError
-        If an argument is out of range.
+    %(raises_range)s
 
     See Also
     --------
@@ -192,6 +189,7 @@ def retentive_constant(X, radius, *, directions: int = 256, refine: int = 4,
     return {"rho": min(best, 0.5), "raw": best, "clipped": best > 0.5, "direction": best_v, "radius": radius}
 
 
+@fill_doc
 def wgamma_ellipsoid_constant(gamma, rho) -> float:
     """``c(γ, ρ) = max{u^{2/3}, u}``, ``u = γ/√ρ``: ``W_γ ∩ Θ_B ⊂ {θᵀΣ̂₀θ ≤ c}`` (C10, derived above).
 
@@ -199,20 +197,15 @@ def wgamma_ellipsoid_constant(gamma, rho) -> float:
 
     Parameters
     ----------
-    gamma : float
-        ``γ`` of ``W_γ``.
-    rho : float
-        Retentive constant, ``0 < ρ ≤ 1/2``.
+    %(gamma)s
+    %(rho)s
 
     Returns
     -------
     float
         ``c(γ, ρ)``.
 
-    Raises
-    ------
-    ValueError
-        If an argument is out of range.
+    %(raises_range)s
 
     See Also
     --------
@@ -229,29 +222,24 @@ def wgamma_ellipsoid_constant(gamma, rho) -> float:
     return max(u ** (2.0 / 3.0), u)
 
 
+@fill_doc
 def wgamma_bound(gamma, rho, rank, n) -> float:
     """The paper's bound ``max{(γ/ρ)^{1/4}, (γ/ρ)^{1/2}}·√(rank/n)`` (C10, Zhang et al. 2021, Theorem 4.2; docs/theory.md §5.2).
 
     Parameters
     ----------
-    gamma : float
-        ``γ`` of ``W_γ``.
-    rho : float
-        Retentive constant, ``0 < ρ ≤ 1/2``.
+    %(gamma)s
+    %(rho)s
     rank : int
         ``rank(Σ₀)``.
-    n : int
-        Number of samples.
+    %(n)s
 
     Returns
     -------
     float
         The bound on ``Rad_n(W_γ)``.
 
-    Raises
-    ------
-    ValueError
-        If an argument is out of range.
+    %(raises_range)s
 
     See Also
     --------
@@ -270,6 +258,7 @@ def wgamma_bound(gamma, rho, rank, n) -> float:
     return max(v ** 0.25, v ** 0.5) * math.sqrt(rank / n)
 
 
+@fill_doc
 def wgamma_value(X, theta) -> np.ndarray:
     """``E_x[h''(θᵀx)]·θᵀΣ̂₀θ`` (logistic h) for each row θ: the quantity W_γ bounds by γ.
 
@@ -277,8 +266,7 @@ def wgamma_value(X, theta) -> np.ndarray:
 
     Parameters
     ----------
-    X : array_like, shape (n, d)
-        Data matrix.
+    %(X_data)s
     theta : array_like, shape (d,) or (m, d)
         Parameter vector(s).
 
@@ -342,6 +330,7 @@ def _feasible_sup(Xn, gamma, radius, U, v):
     return float(np.max(lo * (U @ v)))
 
 
+@fill_doc
 def wgamma_rademacher(X, gamma, radius, *, rho: float | None = None, draws: int = 2000,
                       lower_draws: int = 200, generator: np.random.Generator | None = None) -> dict:
     """C10 check: ``Rad_n(W_γ ∩ Θ_B)`` bracketed, against the paper's bound (docs/theory.md §5.2).
@@ -355,10 +344,8 @@ def wgamma_rademacher(X, gamma, radius, *, rho: float | None = None, draws: int 
 
     Parameters
     ----------
-    X : array_like, shape (n, d)
-        Data matrix.
-    gamma : float
-        ``γ`` of ``W_γ``.
+    %(X_data)s
+    %(gamma)s
     radius : float
         ``B`` of ``Θ_B``.
     rho : float, optional
@@ -367,18 +354,14 @@ def wgamma_rademacher(X, gamma, radius, *, rho: float | None = None, draws: int 
         Sign vectors for the upper bound.
     lower_draws : int, default 200
         Sign vectors for the lower bound.
-    generator : numpy.random.Generator or int, optional
-        Source of randomness; an int is a seed, ``None`` draws fresh randomness.
+    %(generator_numpy)s
 
     Returns
     -------
     dict
         ``rho``, ``upper``, ``upper_se``, ``derived_bound``, ``lower``, ``lower_se``, ``bound``, ``holds``.
 
-    Raises
-    ------
-    ValueError
-        If an argument is out of range.
+    %(raises_range)s
 
     See Also
     --------
@@ -428,6 +411,7 @@ def wgamma_rademacher(X, gamma, radius, *, rho: float | None = None, draws: int 
             "bound": bound, "holds": ell.value <= bound + 4 * ell.stderr if draws > 1 else ell.value <= bound}
 
 
+@fill_doc
 def lowrank_gaussian(n, d, r, generator: np.random.Generator) -> np.ndarray:
     """Draw n samples of ``x = A z``, ``z ~ N(0, I_r)``, ``A = √(d/r)·Q`` (Q: random d×r orthonormal).
 
@@ -437,8 +421,7 @@ def lowrank_gaussian(n, d, r, generator: np.random.Generator) -> np.ndarray:
 
     Parameters
     ----------
-    n : int
-        Number of samples.
+    %(n)s
     d : int
         Ambient dimension.
     r : int
@@ -477,6 +460,7 @@ def lowrank_gaussian(n, d, r, generator: np.random.Generator) -> np.ndarray:
     return generator.standard_normal((n, r)) @ (math.sqrt(d / r) * Q).T
 
 
+@fill_doc
 def intrinsic_dimension_sweep(ranks=SWEEP_RANKS, *, d: int = 100, n: int = 500, c: float = 1.0,
                               draws: int = 2000, generator: np.random.Generator | None = None) -> list[dict]:
     """C10 sweep: Rademacher complexity of the ellipsoid vs ridge class on ``lowrank_gaussian`` data.
@@ -500,18 +484,14 @@ def intrinsic_dimension_sweep(ranks=SWEEP_RANKS, *, d: int = 100, n: int = 500, 
         Size of both classes.
     draws : int, default 2000
         Sign vectors per estimate.
-    generator : numpy.random.Generator or int, optional
-        Source of randomness; an int is a seed, ``None`` draws fresh randomness.
+    %(generator_numpy)s
 
     Returns
     -------
     list of dict
         One row per rank, keys as above.
 
-    Raises
-    ------
-    ValueError
-        If an argument is out of range.
+    %(raises_range)s
 
     See Also
     --------
@@ -553,6 +533,7 @@ def _softplus(z):
     return np.logaddexp(z, 0.0)
 
 
+@fill_doc
 def generalization_gap_bound(X_train, y_train, X_test, y_test, *, C: float = 1.0, delta: float = 0.05,
                              draws: int = 2000, generator: np.random.Generator | None = None) -> dict:
     """C10 corollary for a trained logistic model: bound vs measured test − train gap (docs/theory.md §5.2).
@@ -586,8 +567,7 @@ def generalization_gap_bound(X_train, y_train, X_test, y_test, *, C: float = 1.0
         Failure probability of the bound.
     draws : int, default 2000
         Sign vectors for ``bound_ellipsoid``.
-    generator : numpy.random.Generator or int, optional
-        Source of randomness; an int is a seed, ``None`` draws fresh randomness.
+    %(generator_numpy)s
 
     Returns
     -------
@@ -595,10 +575,7 @@ def generalization_gap_bound(X_train, y_train, X_test, y_test, *, C: float = 1.0
         ``bound``, ``bound_ellipsoid``, ``bound_ridge``, ``vacuous``, ``above_trivial`` and the measured
         losses, accuracies and gaps.
 
-    Raises
-    ------
-    ValueError
-        If an argument is out of range.
+    %(raises_range)s
 
     See Also
     --------

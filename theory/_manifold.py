@@ -24,6 +24,7 @@ from torch import nn
 from ._problem import evaluate
 from ._validate import DTYPE, check_alpha_beta, check_alphas, check_nodes
 from ._models import as_function, linear_model
+from ._docs import fill_doc
 
 
 def _split(model):
@@ -33,6 +34,7 @@ def _split(model):
     return model[:-1], model[-1]
 
 
+@fill_doc
 def hidden_features(model, X) -> torch.Tensor:
     """``Φ = φ(X)``: the input of the model's last ``nn.Linear``, float64 ``(n, H)`` on the model's device.
 
@@ -40,20 +42,15 @@ def hidden_features(model, X) -> torch.Tensor:
 
     Parameters
     ----------
-    model : torch.nn.Sequential
-        A network ending in ``nn.Linear``; ``φ`` is everything before it.
-    X : array_like, shape (n, d) or (n, ...)
-        Inputs (numpy or torch), any per-sample shape the model accepts.
+    %(model_head)s
+    %(X)s
 
     Returns
     -------
     torch.Tensor, shape (n, H)
         The features ``φ(x_i)``.
 
-    Raises
-    ------
-    ValueError
-        If the model does not end in ``nn.Linear``.
+    %(raises_head)s
 
     See Also
     --------
@@ -61,8 +58,7 @@ def hidden_features(model, X) -> torch.Tensor:
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> net = theory.relu_mlp(2, [5], generator=0)
+    %(example_relu)s
     >>> tuple(theory.hidden_features(net, np.ones((3, 2))).shape)
     (3, 5)
     """
@@ -81,6 +77,7 @@ def _head_params(model):
     return W, b
 
 
+@fill_doc
 def centered_head(model, X):
     """``(head_c, Φ − φ̄)``: a float64 linear head with intercept ``θ₀ + θ₁ᵀφ̄`` on centered features.
 
@@ -90,10 +87,8 @@ def centered_head(model, X):
 
     Parameters
     ----------
-    model : torch.nn.Sequential
-        A network ending in ``nn.Linear``; ``φ`` is everything before it.
-    X : array_like, shape (n, d) or (n, ...)
-        Inputs (numpy or torch), any per-sample shape the model accepts.
+    %(model_head)s
+    %(X)s
 
     Returns
     -------
@@ -102,10 +97,7 @@ def centered_head(model, X):
     features : torch.Tensor, shape (n, H)
         ``Φ − φ̄``.
 
-    Raises
-    ------
-    ValueError
-        If the model does not end in ``nn.Linear``.
+    %(raises_head)s
 
     See Also
     --------
@@ -128,6 +120,7 @@ def centered_head(model, X):
     return head.to(Phi.device), Phi - mean
 
 
+@fill_doc
 def manifold_mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "squared", nodes: int | None = None) -> float:
     """C11: exact Manifold Mixup loss ``(1/n²) Σ_ij E_λ l(θ, (λφ_i + (1−λ)φ_j, λy_i + (1−λ)y_j))``.
 
@@ -139,16 +132,11 @@ def manifold_mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "squared",
 
     Parameters
     ----------
-    model : torch.nn.Sequential
-        A network ending in ``nn.Linear``; ``φ`` is everything before it.
-    X : array_like, shape (n, d) or (n, ...)
-        Inputs (numpy or torch), any per-sample shape the model accepts.
-    y : array_like, shape (n,) or (n, K)
-        Binary labels in {0, 1}, integer class labels, or one-hot / probability rows.
-    alpha : float
-        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
-    beta : float, optional
-        Second parameter; ``None`` (default) means ``beta = alpha``.
+    %(model_head)s
+    %(X)s
+    %(y)s
+    %(alpha)s
+    %(beta)s
     loss : {"squared", "logistic", "softmax"}, default "squared"
         The GLM-form loss.
     nodes : int, optional
@@ -159,10 +147,7 @@ def manifold_mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "squared",
     float
         The exact Manifold Mixup loss.
 
-    Raises
-    ------
-    ValueError
-        If an argument is out of range or the model does not end in ``nn.Linear``.
+    %(raises_range_or_head)s
 
     See Also
     --------
@@ -171,8 +156,7 @@ def manifold_mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "squared",
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> net = theory.relu_mlp(2, [5], generator=0)
+    %(example_relu)s
     >>> X = np.random.default_rng(0).standard_normal((6, 2)); y = np.linspace(0, 1, 6)
     >>> bool(theory.manifold_mixup_loss(net, X, y, 1.0) > 0)
     True
@@ -184,6 +168,7 @@ def manifold_mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "squared",
     return mixup_loss(nn.Sequential(head), hidden_features(model, X), y, alpha, beta, loss=loss, nodes=nodes)
 
 
+@fill_doc
 def manifold_regularizer(model, X, alpha, beta=None, *, loss: str = "squared", form: str = "paper",
                          nodes: int | None = None) -> float:
     """C11: the GLM regularizer in θ₁ on centered hidden features (``theory.glm_regularizer``).
@@ -194,16 +179,11 @@ def manifold_regularizer(model, X, alpha, beta=None, *, loss: str = "squared", f
 
     Parameters
     ----------
-    model : torch.nn.Sequential
-        A network ending in ``nn.Linear``; ``φ`` is everything before it.
-    X : array_like, shape (n, d) or (n, ...)
-        Inputs (numpy or torch), any per-sample shape the model accepts.
-    alpha : float
-        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
-    beta : float, optional
-        Second parameter; ``None`` (default) means ``beta = alpha``.
-    loss : {"squared", "logistic"}, default "squared"
-        The GLM.
+    %(model_head)s
+    %(X)s
+    %(alpha)s
+    %(beta)s
+    %(loss_squared_default)s
     form : {"paper", "shrinkage"}, default "paper"
         Which regularizer.
     nodes : int, optional
@@ -214,10 +194,7 @@ def manifold_regularizer(model, X, alpha, beta=None, *, loss: str = "squared", f
     float
         The regularizer; ``math.inf`` for the paper form when ``ρ₂ = ∞``.
 
-    Raises
-    ------
-    ValueError
-        If an argument is out of range or the model does not end in ``nn.Linear``.
+    %(raises_range_or_head)s
 
     See Also
     --------
@@ -226,8 +203,7 @@ def manifold_regularizer(model, X, alpha, beta=None, *, loss: str = "squared", f
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> net = theory.relu_mlp(2, [5], generator=0)
+    %(example_relu)s
     >>> X = np.random.default_rng(0).standard_normal((6, 2))
     >>> theory.manifold_regularizer(net, X, 1.0)  # ρ₂ = ∞ for α ≤ 1
     inf
@@ -241,6 +217,7 @@ def manifold_regularizer(model, X, alpha, beta=None, *, loss: str = "squared", f
     return glm_regularizer(head, Phi_c, alpha, beta, loss=loss, form=form, nodes=nodes)
 
 
+@fill_doc
 def manifold_comparison(model, X, y, alphas=None, beta=None, *, loss: str = "squared",
                         nodes: int | None = None) -> list[dict]:
     """C11 table: ``theory.regularizer.regularizer_comparison`` for the head on centered hidden features.
@@ -249,30 +226,22 @@ def manifold_comparison(model, X, y, alphas=None, beta=None, *, loss: str = "squ
 
     Parameters
     ----------
-    model : torch.nn.Sequential
-        A network ending in ``nn.Linear``; ``φ`` is everything before it.
-    X : array_like, shape (n, d) or (n, ...)
-        Inputs (numpy or torch), any per-sample shape the model accepts.
-    y : array_like, shape (n,) or (n, K)
-        Binary labels in {0, 1}, integer class labels, or one-hot / probability rows.
+    %(model_head)s
+    %(X)s
+    %(y)s
     alphas : sequence of float, optional
         The α values (default as ``regularizer_comparison``).
     beta : float, optional
         Fixed β; ``None`` means β = α.
-    loss : {"squared", "logistic"}, default "squared"
-        The GLM.
-    nodes : int, optional
-        Gauss–Jacobi nodes.
+    %(loss_squared_default)s
+    %(nodes_fixed)s
 
     Returns
     -------
     list of dict
         One row per α, keys as ``regularizer_comparison``.
 
-    Raises
-    ------
-    ValueError
-        If an argument is out of range.
+    %(raises_range)s
 
     See Also
     --------
@@ -280,8 +249,7 @@ def manifold_comparison(model, X, y, alphas=None, beta=None, *, loss: str = "squ
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> net = theory.relu_mlp(2, [5], generator=0)
+    %(example_relu)s
     >>> X = np.random.default_rng(0).standard_normal((6, 2)); y = np.linspace(0, 1, 6)
     >>> [row["alpha"] for row in theory.manifold_comparison(net, X, y, alphas=(2.0,))]
     [2.0]
@@ -294,6 +262,7 @@ def manifold_comparison(model, X, y, alphas=None, beta=None, *, loss: str = "squ
                                   model=head, nodes=nodes)
 
 
+@fill_doc
 def manifold_rademacher(model, X, gamma, *, draws: int = 2000, generator=None):
     """C11: Rademacher complexity of ``{φ ↦ θ₁ᵀφ : θ₁ᵀΣ̂_φθ₁ ≤ γ}`` on the hidden features.
 
@@ -303,26 +272,20 @@ def manifold_rademacher(model, X, gamma, *, draws: int = 2000, generator=None):
 
     Parameters
     ----------
-    model : torch.nn.Sequential
-        A network ending in ``nn.Linear``; ``φ`` is everything before it.
-    X : array_like, shape (n, d) or (n, ...)
-        Inputs (numpy or torch), any per-sample shape the model accepts.
+    %(model_head)s
+    %(X)s
     gamma : float
         ``γ`` of the class.
     draws : int, default 2000
         Sign vectors.
-    generator : numpy.random.Generator or int, optional
-        Source of randomness; an int is a seed, ``None`` draws fresh randomness.
+    %(generator_numpy)s
 
     Returns
     -------
     RademacherEstimate
         As ``rademacher`` on the hidden features.
 
-    Raises
-    ------
-    ValueError
-        If an argument is out of range.
+    %(raises_range)s
 
     See Also
     --------
@@ -330,8 +293,7 @@ def manifold_rademacher(model, X, gamma, *, draws: int = 2000, generator=None):
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> net = theory.relu_mlp(2, [5], generator=0)
+    %(example_relu)s
     >>> X = np.random.default_rng(0).standard_normal((20, 2))
     >>> r = theory.manifold_rademacher(net, X, 1.0, draws=200, generator=0)
     >>> bool(r.value <= r.bound)

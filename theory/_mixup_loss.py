@@ -24,6 +24,7 @@ from ._models import AFFINE_LAYERS, eval_copy, is_affine, layers_of, split_affin
 from ._separated import MAX_MARGIN_FIXED_RULE, check_margins, panel_edges, separated_pair_sum
 from ._trace import kink_route
 from ._warnings import AccuracyWarning
+from ._docs import fill_doc
 
 DEFAULT_NODES = 64
 """Gauss–Jacobi nodes of ``mixup_loss_unmixed`` (and the smooth-model node count of the paper's data
@@ -395,6 +396,7 @@ def _separated(P: Problem, alpha, beta, nodes, rtol, rows) -> tuple[torch.Tensor
     return total, torch.as_tensor(bound, dtype=DTYPE)
 
 
+@fill_doc
 def mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: int | None = None,
                rtol: float | None = None, method: str = "auto", shortcut: bool = True,
                chunk_elements: int = CHUNK_ELEMENTS, rows=None) -> float:
@@ -435,33 +437,7 @@ def mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: 
 
     Parameters
     ----------
-    model : torch.nn.Module or callable
-        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
-        mode and returned exactly as it was.
-    X : array_like, shape (n, d) or (n, ...)
-        Inputs (numpy or torch), any per-sample shape the model accepts.
-    y : array_like, shape (n,) or (n, K)
-        Binary labels in {0, 1}, integer class labels, or one-hot / probability rows.
-    alpha : float
-        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
-    beta : float, optional
-        Second parameter; ``None`` (default) means ``beta = alpha``.
-    loss : {"logistic", "softmax", "squared"}, default "logistic"
-        The GLM-form loss (docs/theory.md §0).
-    nodes : int, optional
-        Force one Gauss–Jacobi rule of this many nodes (no accuracy estimate); ``None`` (default)
-        integrates λ to ``rtol``.
-    rtol : float, optional
-        Requested relative accuracy of the λ-integral (default 1e-12 for piecewise-linear and affine
-        models, 1e-10 otherwise).
-    method : {"auto", "pairs", "kinks", "separated"}, default "auto"
-        How the λ-integral is computed (see above).
-    shortcut : bool, default True
-        Mix the outputs of a leading affine block instead of the inputs (exact).
-    chunk_elements : int, default CHUNK_ELEMENTS
-        Largest number of float64 values per intermediate tensor (bounds the memory).
-    rows : tuple of int, optional
-        ``(start, stop)``: return this shard's share of the sum over ``i``.
+    %(mixup_loss_args)s
 
     Returns
     -------
@@ -486,10 +462,7 @@ def mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: 
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    %(example_linear)s
     >>> round(theory.mixup_loss(model, X, y, alpha=1.0), 10)
     0.5121319468
     >>> zero = theory.linear_model(2, weight=[0.0, 0.0], intercept=0.0)
@@ -501,6 +474,7 @@ def mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: 
     return float(total) / n ** 2
 
 
+@fill_doc
 def squared_label_constant(y, alpha, beta=None) -> float:
     """``E_{D_λ}[λ(1−λ)] · (1/n²) Σ_ij ½‖y_i − y_j‖²``: RHS(I) minus L_mix for the squared loss (C1).
 
@@ -510,10 +484,8 @@ def squared_label_constant(y, alpha, beta=None) -> float:
     ----------
     y : array_like, shape (n,) or (n, K)
         Labels or targets.
-    alpha : float
-        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
-    beta : float, optional
-        Second parameter; ``None`` (default) means ``beta = alpha``.
+    %(alpha)s
+    %(beta)s
 
     Returns
     -------
@@ -559,6 +531,7 @@ def _label_count(y) -> int:
         raise ValueError(f"y must have shape (n,) or (n, K), got {type(y).__name__}") from None
 
 
+@fill_doc
 def mixup_loss_unmixed(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: int | None = None,
                        scale: float = 1.0, shortcut: bool = True,
                        chunk_elements: int = CHUNK_ELEMENTS) -> float:
@@ -574,25 +547,12 @@ def mixup_loss_unmixed(model, X, y, alpha, beta=None, *, loss: str = "logistic",
 
     Parameters
     ----------
-    model : torch.nn.Module or callable
-        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
-        mode and returned exactly as it was.
-    X : array_like, shape (n, d) or (n, ...)
-        Inputs (numpy or torch), any per-sample shape the model accepts.
-    y : array_like, shape (n,) or (n, K)
-        Binary labels in {0, 1}, integer class labels, or one-hot / probability rows.
-    alpha : float
-        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
-    beta : float, optional
-        Second parameter; ``None`` (default) means ``beta = alpha``.
-    loss : {"logistic", "softmax", "squared"}, default "logistic"
-        The GLM-form loss (docs/theory.md §0).
+    %(mixup_args)s
     nodes : int, optional
         Gauss–Jacobi nodes per component of D̃_λ (default ``DEFAULT_NODES``).
     scale : float, default 1.0
         The homotopy parameter ``s`` (``s = 1`` is Mixup, ``s = 0`` the standard loss).
-    shortcut : bool, default True
-        Mix the outputs of a leading affine block instead of the inputs (exact).
+    %(shortcut)s
     chunk_elements : int, default CHUNK_ELEMENTS
         Largest number of float64 values per intermediate tensor.
 
@@ -601,10 +561,7 @@ def mixup_loss_unmixed(model, X, y, alpha, beta=None, *, loss: str = "logistic",
     float
         ``L_mix(s)``.
 
-    Raises
-    ------
-    ValueError
-        If an argument is out of range (the message names it).
+    %(raises_range_named)s
 
     See Also
     --------
@@ -614,10 +571,7 @@ def mixup_loss_unmixed(model, X, y, alpha, beta=None, *, loss: str = "logistic",
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    %(example_linear)s
     >>> unmixed = theory.mixup_loss_unmixed(model, X, y, 1.0)  # identity (I): labels un-mixed
     >>> abs(unmixed - theory.mixup_loss(model, X, y, 1.0)) < 1e-12
     True
@@ -653,6 +607,7 @@ def mixup_loss_unmixed(model, X, y, alpha, beta=None, *, loss: str = "logistic",
     return float(total) / n ** 2
 
 
+@fill_doc
 def mixup_loss_error(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: int | None = None,
                      rtol: float | None = None, method: str = "auto", shortcut: bool = True,
                      chunk_elements: int = CHUNK_ELEMENTS, rows=None) -> tuple[float, float]:
@@ -687,33 +642,7 @@ def mixup_loss_error(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
 
     Parameters
     ----------
-    model : torch.nn.Module or callable
-        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
-        mode and returned exactly as it was.
-    X : array_like, shape (n, d) or (n, ...)
-        Inputs (numpy or torch), any per-sample shape the model accepts.
-    y : array_like, shape (n,) or (n, K)
-        Binary labels in {0, 1}, integer class labels, or one-hot / probability rows.
-    alpha : float
-        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
-    beta : float, optional
-        Second parameter; ``None`` (default) means ``beta = alpha``.
-    loss : {"logistic", "softmax", "squared"}, default "logistic"
-        The GLM-form loss (docs/theory.md §0).
-    nodes : int, optional
-        Force one Gauss–Jacobi rule of this many nodes (no accuracy estimate); ``None`` (default)
-        integrates λ to ``rtol``.
-    rtol : float, optional
-        Requested relative accuracy of the λ-integral (default 1e-12 for piecewise-linear and affine
-        models, 1e-10 otherwise).
-    method : {"auto", "pairs", "kinks", "separated"}, default "auto"
-        How the λ-integral is computed (see above).
-    shortcut : bool, default True
-        Mix the outputs of a leading affine block instead of the inputs (exact).
-    chunk_elements : int, default CHUNK_ELEMENTS
-        Largest number of float64 values per intermediate tensor (bounds the memory).
-    rows : tuple of int, optional
-        ``(start, stop)``: return this shard's share of the sum over ``i``.
+    %(mixup_loss_args)s
 
     Returns
     -------
@@ -722,10 +651,7 @@ def mixup_loss_error(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
     error : float
         The bound on ``abs(value - L_mix)`` described above.
 
-    Raises
-    ------
-    ValueError
-        If an argument is out of range (the message names it).
+    %(raises_range_named)s
 
     Warns
     -----
@@ -738,10 +664,7 @@ def mixup_loss_error(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    %(example_linear)s
     >>> value, error = theory.mixup_loss_error(model, X, y, 1.0)
     >>> round(value, 10), error < 1e-12
     (0.5121319468, True)
@@ -790,6 +713,7 @@ class SampledEstimate:
 SCHEMES = ("permutation", "per_sample", "minibatch")
 
 
+@fill_doc
 def mixup_loss_sampled(model, X, y, alpha, beta=None, *, loss: str = "logistic", scheme: str = "permutation",
                        draws: int = 200, batch_size: int | None = None,
                        generator: np.random.Generator | None = None) -> SampledEstimate:
@@ -804,19 +728,7 @@ def mixup_loss_sampled(model, X, y, alpha, beta=None, *, loss: str = "logistic",
 
     Parameters
     ----------
-    model : torch.nn.Module or callable
-        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
-        mode and returned exactly as it was.
-    X : array_like, shape (n, d) or (n, ...)
-        Inputs (numpy or torch), any per-sample shape the model accepts.
-    y : array_like, shape (n,) or (n, K)
-        Binary labels in {0, 1}, integer class labels, or one-hot / probability rows.
-    alpha : float
-        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
-    beta : float, optional
-        Second parameter; ``None`` (default) means ``beta = alpha``.
-    loss : {"logistic", "softmax", "squared"}, default "logistic"
-        The GLM-form loss (docs/theory.md §0).
+    %(mixup_args)s
     scheme : {"permutation", "per_sample", "minibatch"}, default "permutation"
         The estimator (see above).
     draws : int, default 200
@@ -831,10 +743,7 @@ def mixup_loss_sampled(model, X, y, alpha, beta=None, *, loss: str = "logistic",
     SampledEstimate
         ``mean`` over the passes, its ``stderr``, ``draws`` and ``scheme``.
 
-    Raises
-    ------
-    ValueError
-        If an argument is out of range (the message names it).
+    %(raises_range_named)s
 
     See Also
     --------
@@ -843,10 +752,7 @@ def mixup_loss_sampled(model, X, y, alpha, beta=None, *, loss: str = "logistic",
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    %(example_linear)s
     >>> est = theory.mixup_loss_sampled(model, X, y, 1.0, draws=2000, generator=0)
     >>> abs(est.mean - theory.mixup_loss(model, X, y, 1.0)) < 5 * est.stderr  # unbiased
     True

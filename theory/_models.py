@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ._validate import DTYPE, ArgumentTypeError, check_count, check_model, check_torch_generator, model_device
+from ._docs import fill_doc
 
 AFFINE_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Flatten, nn.Unflatten, nn.Identity)
 # Layers that keep a network piecewise linear in its input (zero input Hessian a.e.; R3 = 0, C2/C5).
@@ -42,6 +43,7 @@ def check_parameter_count(count: int, widths) -> None:
                          f"{MAX_PARAMETERS:.0e} (MAX_PARAMETERS) are allocated")
 
 
+@fill_doc
 def linear_model(d: int, out: int = 1, *, bias: bool = True, weight=None, intercept=None) -> nn.Sequential:
     """``f(x) = θᵀx + b`` as ``nn.Sequential(nn.Linear(d, out))`` in float64, optionally with given weights.
 
@@ -49,10 +51,8 @@ def linear_model(d: int, out: int = 1, *, bias: bool = True, weight=None, interc
 
     Parameters
     ----------
-    d : int
-        Number of input features.
-    out : int, default 1
-        Number of outputs (logits).
+    %(d)s
+    %(out)s
     bias : bool, default True
         Whether the layer has an intercept.
     weight : array_like, optional
@@ -97,6 +97,7 @@ def linear_model(d: int, out: int = 1, *, bias: bool = True, weight=None, interc
     return nn.Sequential(layer)
 
 
+@fill_doc
 def mlp(d: int, hidden: Sequence[int], out: int = 1, *, activation: str = "relu", bias: bool = True,
         generator: torch.Generator | None = None) -> nn.Sequential:
     """A float64 MLP ``d → hidden… → out`` with the given activation (``relu``, ``tanh``, ``softplus``).
@@ -107,18 +108,13 @@ def mlp(d: int, hidden: Sequence[int], out: int = 1, *, activation: str = "relu"
 
     Parameters
     ----------
-    d : int
-        Number of input features.
-    hidden : sequence of int
-        Widths of the hidden layers.
-    out : int, default 1
-        Number of outputs (logits).
+    %(d)s
+    %(hidden)s
+    %(out)s
     activation : {"relu", "tanh", "softplus"}, default "relu"
         Activation after each hidden layer.
-    bias : bool, default True
-        Whether every ``nn.Linear`` has a bias.
-    generator : torch.Generator or int, optional
-        Source of the initial weights; an int is a seed. ``None`` uses the fixed seed 0.
+    %(bias)s
+    %(generator_torch)s
 
     Returns
     -------
@@ -164,6 +160,7 @@ def mlp(d: int, hidden: Sequence[int], out: int = 1, *, activation: str = "relu"
     return nn.Sequential(*layers)
 
 
+@fill_doc
 def relu_mlp(d: int, hidden: Sequence[int], out: int = 1, *, bias: bool = True,
              generator: torch.Generator | None = None) -> nn.Sequential:
     """ReLU MLP (C5: bias-free ReLU nets are positively homogeneous).
@@ -172,16 +169,12 @@ def relu_mlp(d: int, hidden: Sequence[int], out: int = 1, *, bias: bool = True,
 
     Parameters
     ----------
-    d : int
-        Number of input features.
-    hidden : sequence of int
-        Widths of the hidden layers.
-    out : int, default 1
-        Number of outputs (logits).
+    %(d)s
+    %(hidden)s
+    %(out)s
     bias : bool, default True
         Whether every ``nn.Linear`` has a bias; ``False`` makes the net homogeneous.
-    generator : torch.Generator or int, optional
-        Source of the initial weights; an int is a seed. ``None`` uses the fixed seed 0.
+    %(generator_torch)s
 
     Returns
     -------
@@ -209,6 +202,7 @@ def relu_mlp(d: int, hidden: Sequence[int], out: int = 1, *, bias: bool = True,
     return mlp(d, hidden, out, activation="relu", bias=bias, generator=generator)
 
 
+@fill_doc
 def smooth_mlp(d: int, hidden: Sequence[int], out: int = 1, *, activation: str = "tanh", bias: bool = True,
                generator: torch.Generator | None = None) -> nn.Sequential:
     """Smooth MLP (tanh or softplus): non-zero input Hessian, so R3 ≠ 0 (C2).
@@ -217,18 +211,13 @@ def smooth_mlp(d: int, hidden: Sequence[int], out: int = 1, *, activation: str =
 
     Parameters
     ----------
-    d : int
-        Number of input features.
-    hidden : sequence of int
-        Widths of the hidden layers.
-    out : int, default 1
-        Number of outputs (logits).
+    %(d)s
+    %(hidden)s
+    %(out)s
     activation : {"tanh", "softplus"}, default "tanh"
         The smooth activation.
-    bias : bool, default True
-        Whether every ``nn.Linear`` has a bias.
-    generator : torch.Generator or int, optional
-        Source of the initial weights; an int is a seed. ``None`` uses the fixed seed 0.
+    %(bias)s
+    %(generator_torch)s
 
     Returns
     -------
@@ -294,16 +283,13 @@ def _float64_call(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     return call
 
 
+@fill_doc
 def as_function(model) -> Callable[[torch.Tensor], torch.Tensor]:
     """A float64 callable ``X ↦ logits`` for ``model`` (an ``nn.Module`` or plain callable).
 
     Model conventions of docs/theory.md §0.
 
-    Parameters
-    ----------
-    model : torch.nn.Module or callable
-        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
-        mode and returned exactly as it was.
+    %(params_model)s
 
     Returns
     -------
@@ -351,17 +337,14 @@ def layers_of(model) -> list[nn.Module] | None:
     return None
 
 
+@fill_doc
 def split_affine_prefix(model) -> tuple[Callable, Callable] | None:
     """``(prefix, rest)`` with ``model = rest ∘ prefix`` and ``prefix`` affine, or ``None``.
 
     Mixing commutes with an affine map when the weights sum to 1 (docs/theory.md §2), so the exact Mixup
     loss may mix ``prefix(x_i)`` instead of ``x_i``. ``rest`` is the identity for linear models.
 
-    Parameters
-    ----------
-    model : torch.nn.Module or callable
-        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
-        mode and returned exactly as it was.
+    %(params_model)s
 
     Returns
     -------
@@ -395,16 +378,13 @@ def split_affine_prefix(model) -> tuple[Callable, Callable] | None:
     return prefix, rest
 
 
+@fill_doc
 def is_affine(model) -> bool:
     """True when the model is structurally affine (a ``Sequential`` of affine layers).
 
     Model structure, docs/theory.md §0 (affine models: closed forms of docs/theory.md §2.2, §4.1).
 
-    Parameters
-    ----------
-    model : torch.nn.Module or callable
-        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
-        mode and returned exactly as it was.
+    %(params_model)s
 
     Returns
     -------
@@ -426,6 +406,7 @@ def is_affine(model) -> bool:
     return bool(layers) and all(isinstance(m, AFFINE_LAYERS) for m in layers)
 
 
+@fill_doc
 def linear_parameters(model, d) -> tuple[torch.Tensor, torch.Tensor]:
     """``(Θ, b)`` with ``f(x) = Θ vec(x) + b`` (``Θ`` is ``K × d``) for an affine model, in float64.
 
@@ -434,9 +415,7 @@ def linear_parameters(model, d) -> tuple[torch.Tensor, torch.Tensor]:
 
     Parameters
     ----------
-    model : torch.nn.Module or callable
-        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
-        mode and returned exactly as it was.
+    %(model)s
     d : int or tuple of int
         Number of input features, or the per-sample input shape.
 
@@ -487,16 +466,13 @@ def linear_parameters(model, d) -> tuple[torch.Tensor, torch.Tensor]:
     return Theta, b.reshape(-1)
 
 
+@fill_doc
 def is_piecewise_linear(model) -> bool:
     """True when every layer is affine, ReLU-like or pooling: the input Hessian vanishes a.e.
 
     Model structure, docs/theory.md §0 (R3 = 0 a.e., docs/theory.md §3.2).
 
-    Parameters
-    ----------
-    model : torch.nn.Module or callable
-        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
-        mode and returned exactly as it was.
+    %(params_model)s
 
     Returns
     -------
@@ -518,16 +494,13 @@ def is_piecewise_linear(model) -> bool:
     return bool(layers) and all(isinstance(m, PIECEWISE_LINEAR_LAYERS) for m in layers)
 
 
+@fill_doc
 def has_bias(model) -> bool:
     """True when any affine layer carries a non-zero bias (breaks homogeneity, C5/C6).
 
     Model structure, docs/theory.md §0 (biases break homogeneity: C5, C6, docs/theory.md §4.2).
 
-    Parameters
-    ----------
-    model : torch.nn.Module or callable
-        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
-        mode and returned exactly as it was.
+    %(params_model)s
 
     Returns
     -------

@@ -46,6 +46,7 @@ from ._validate import (DTYPE, MAX_CHUNK_ELEMENTS, as_labels, as_matrix, check_a
 from ._losses import get_loss
 from ._mixing import MixupLambda
 from ._models import as_function, is_affine
+from ._docs import fill_doc
 
 FORMS = ("paper", "shrinkage")
 GLM_LOSSES = ("logistic", "squared")
@@ -84,6 +85,7 @@ def _tilde_rule(alpha, beta, nodes, device):
     return torch.as_tensor(lam, dtype=DTYPE, device=device), torch.as_tensor(w, dtype=DTYPE, device=device)
 
 
+@fill_doc
 def glm_regularizer(model, X, alpha, beta=None, *, loss: str = "logistic", form: str = "paper",
                     nodes: int | None = None) -> float:
     """C9 (Zhang et al. 2021, Lemma 4.1; docs/theory.md §5.1): the second-order Mixup regularizer of a GLM, data centered by the caller.
@@ -102,12 +104,9 @@ def glm_regularizer(model, X, alpha, beta=None, *, loss: str = "logistic", form:
     ----------
     model : torch.nn.Module
         A linear model with one output (``theory.linear_model``).
-    X : array_like, shape (n, d)
-        Centered inputs.
-    alpha : float
-        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
-    beta : float, optional
-        Second parameter; ``None`` (default) means ``beta = alpha``.
+    %(X_centered)s
+    %(alpha)s
+    %(beta)s
     loss : {"logistic", "squared"}, default "logistic"
         The GLM (``h'' = σ(1−σ)`` or 1).
     form : {"paper", "shrinkage"}, default "paper"
@@ -134,10 +133,7 @@ def glm_regularizer(model, X, alpha, beta=None, *, loss: str = "logistic", form:
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    %(example_linear)s
     >>> round(theory.glm_regularizer(model, X, 2.0), 6)  # paper form; ρ₂ = 3 at α = 2
     0.210516
     >>> theory.glm_regularizer(model, X, 1.0)  # ρ₂ = ∞ for α ≤ 1
@@ -175,6 +171,7 @@ def _times_quad_form(coef: float, F: torch.Tensor) -> float:
     return math.exp(log_value)
 
 
+@fill_doc
 def shrunk_standard_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic",
                          nodes: int | None = None) -> float:
     """``S(θ) = E_{λ~D̃}[(1/n) Σ_i l(f(λx_i), y_i)]`` (= ``E_{D̃} L_std(λθ)`` without intercept), C9.
@@ -185,18 +182,7 @@ def shrunk_standard_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic
 
     Parameters
     ----------
-    model : torch.nn.Module
-        A linear model with one output.
-    X : array_like, shape (n, d)
-        Centered inputs.
-    y : array_like, shape (n,) or (n, K)
-        Binary labels in {0, 1}, integer class labels, or one-hot / probability rows.
-    alpha : float
-        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
-    beta : float, optional
-        Second parameter; ``None`` (default) means ``beta = alpha``.
-    loss : {"logistic", "squared"}, default "logistic"
-        The GLM.
+    %(glm_args)s
     nodes : int, optional
         Gauss–Jacobi nodes per component of D̃.
 
@@ -205,10 +191,7 @@ def shrunk_standard_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic
     float
         ``S(θ)``.
 
-    Raises
-    ------
-    ValueError
-        If the model is not linear or an argument is out of range.
+    %(raises_linear_or_range)s
 
     See Also
     --------
@@ -217,9 +200,7 @@ def shrunk_standard_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])
-    >>> y = np.array([1, 0, 1, 0])
+    %(example_data)s
     >>> zero = theory.linear_model(2, weight=[0.0, 0.0], intercept=0.0)
     >>> round(theory.shrunk_standard_loss(zero, X, y, 1.0), 12) == round(float(np.log(2)), 12)  # θ = 0
     True
@@ -235,6 +216,7 @@ def shrunk_standard_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic
     return float(values.mean(1) @ w)
 
 
+@fill_doc
 def frozen_scale_excess(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: int | None = None,
                         chunk_elements: int = CHUNK_ELEMENTS) -> float:
     """``F(θ) − L_std(θ)``, ``F(θ) = (1/n) Σ_i E_{λ~D̃} E_r l(θ, (x_i + t·r, y_i))``, ``t = (1−λ)/λ`` (C9).
@@ -252,18 +234,7 @@ def frozen_scale_excess(model, X, y, alpha, beta=None, *, loss: str = "logistic"
 
     Parameters
     ----------
-    model : torch.nn.Module
-        A linear model with one output.
-    X : array_like, shape (n, d)
-        Centered inputs.
-    y : array_like, shape (n,) or (n, K)
-        Binary labels in {0, 1}, integer class labels, or one-hot / probability rows.
-    alpha : float
-        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
-    beta : float, optional
-        Second parameter; ``None`` (default) means ``beta = alpha``.
-    loss : {"logistic", "squared"}, default "logistic"
-        The GLM.
+    %(glm_args)s
     nodes : int, optional
         Gauss–Jacobi nodes for λ.
     chunk_elements : int, default 4194304
@@ -274,10 +245,7 @@ def frozen_scale_excess(model, X, y, alpha, beta=None, *, loss: str = "logistic"
     float
         ``F(θ) − L_std(θ)``; ``math.inf`` for the squared loss when ``ρ₂ = ∞``.
 
-    Raises
-    ------
-    ValueError
-        If the model is not linear or an argument is out of range.
+    %(raises_linear_or_range)s
 
     See Also
     --------
@@ -285,10 +253,7 @@ def frozen_scale_excess(model, X, y, alpha, beta=None, *, loss: str = "logistic"
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)
+    %(example_linear)s
     >>> bool(theory.frozen_scale_excess(model, X, y, 2.0) > 0)
     True
     """
@@ -327,6 +292,7 @@ def frozen_scale_excess(model, X, y, alpha, beta=None, *, loss: str = "logistic"
     return float(mean_softplus - label_term - standard)
 
 
+@fill_doc
 def regularizer_comparison(X, y, alphas=ALPHAS, beta=None, *, loss: str = "logistic", model=None,
                            C: float = 1.0, nodes: int | None = None) -> list[dict]:
     """C9 table: paper form, shrinkage form and plain expansion against exact Mixup excesses, per α.
@@ -351,30 +317,24 @@ def regularizer_comparison(X, y, alphas=ALPHAS, beta=None, *, loss: str = "logis
     ----------
     X : array_like, shape (n, d)
         Inputs (centered here).
-    y : array_like, shape (n,) or (n, K)
-        Binary labels in {0, 1}, integer class labels, or one-hot / probability rows.
+    %(y)s
     alphas : sequence of float, default (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
         The α values.
     beta : float, optional
         Fixed β; ``None`` means β = α for each α.
-    loss : {"logistic", "squared"}, default "logistic"
-        The GLM.
+    %(loss_binary)s
     model : torch.nn.Module, optional
         A fitted linear model; ``None`` fits one (see above).
     C : float, default 1.0
         Inverse regularization strength of the fit.
-    nodes : int, optional
-        Gauss–Jacobi nodes.
+    %(nodes_fixed)s
 
     Returns
     -------
     list of dict
         One row per α with the keys listed above.
 
-    Raises
-    ------
-    ValueError
-        If an argument is out of range.
+    %(raises_range)s
 
     See Also
     --------
@@ -383,9 +343,7 @@ def regularizer_comparison(X, y, alphas=ALPHAS, beta=None, *, loss: str = "logis
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])
-    >>> y = np.array([1, 0, 1, 0])
+    %(example_data)s
     >>> rows = theory.regularizer_comparison(X, y, alphas=(1.0, 2.0))
     >>> [row["alpha"] for row in rows], rows[0]["paper"], round(rows[1]["rho2"], 12)
     ([1.0, 2.0], inf, 3.0)

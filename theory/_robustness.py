@@ -35,6 +35,7 @@ from ._certify import CERTIFY_METHODS, Unsupported, relu_ops
 from ._models import is_affine, is_piecewise_linear
 from ._second_order import dual_norm, vector_norm
 from ._warnings import AssumptionWarning
+from ._docs import fill_doc
 
 CHAIN_ATOL = 1e-12
 CHAIN_RTOL = 1e-9
@@ -186,6 +187,7 @@ def check_assumptions(P: Problem, J: torch.Tensor, c_sqrt_d: float | None) -> di
     return {"centered": centered, "in_theta": in_theta, "homogeneous": homogeneous, "norm_bound": norm_bound}
 
 
+@fill_doc
 def robustness_bound(model, X, y, alpha, beta=None, *, loss: str = "logistic", norm=2,
                      c_x=None) -> RobustnessBound:
     """C4 (ℓ2, logistic regression), C5 (ReLU nets, ∇f_i in place of θ), C13 (ℓ∞).
@@ -207,17 +209,7 @@ def robustness_bound(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
 
     Parameters
     ----------
-    model : torch.nn.Module or callable
-        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
-        mode and returned exactly as it was.
-    X : array_like, shape (n, d) or (n, ...)
-        Inputs (numpy or torch), any per-sample shape the model accepts.
-    y : array_like, shape (n,)
-        Binary labels in {0, 1}.
-    alpha : float
-        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
-    beta : float, optional
-        Second parameter; ``None`` (default) means ``beta = alpha``.
+    %(binary_args)s
     loss : {"logistic"}, default "logistic"
         Binary logistic loss only.
     norm : {2, math.inf}, default 2
@@ -244,10 +236,7 @@ def robustness_bound(model, X, y, alpha, beta=None, *, loss: str = "logistic", n
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    %(example_linear)s
     >>> b = theory.robustness_bound(model, X, y, 1.0)
     >>> b.holds, all(b.assumptions.values())
     (True, True)
@@ -371,6 +360,7 @@ class ExactComparison:
         return self.mixup_exact - self.adv_upper
 
 
+@fill_doc
 def exact_comparison(model, X, y, alpha, beta=None, *, norm=2, c_x=None, eps=None, nodes: int | None = None,
                      pgd: dict | None = None, bound: str = "crown") -> ExactComparison:
     """C7: exact ``L_mix`` against exact ``L_adv(ε)`` at ``ε = ε_mix``, binary logistic loss.
@@ -393,19 +383,8 @@ def exact_comparison(model, X, y, alpha, beta=None, *, norm=2, c_x=None, eps=Non
 
     Parameters
     ----------
-    model : torch.nn.Module or callable
-        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
-        mode and returned exactly as it was.
-    X : array_like, shape (n, d) or (n, ...)
-        Inputs (numpy or torch), any per-sample shape the model accepts.
-    y : array_like, shape (n,)
-        Binary labels in {0, 1}.
-    alpha : float
-        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
-    beta : float, optional
-        Second parameter; ``None`` (default) means ``beta = alpha``.
-    norm : {2, math.inf}, default 2
-        The ℓp ball.
+    %(binary_args)s
+    %(norm)s
     c_x : float, optional
         The constant of (A3), ℓ2 only.
     eps : float, optional
@@ -434,10 +413,7 @@ def exact_comparison(model, X, y, alpha, beta=None, *, norm=2, c_x=None, eps=Non
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])  # centered
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)  # every point on its side
+    %(example_linear)s
     >>> c = theory.exact_comparison(model, X, y, 1.0)
     >>> c.status, round(c.mixup_exact, 6), round(c.adv_lower, 6), round(c.adv_upper, 6)
     ('holds', 0.512132, 0.4557, 0.4557)

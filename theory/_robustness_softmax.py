@@ -36,6 +36,7 @@ from ._robustness import (A3_RTOL, HOMOGENEOUS_RTOL, RobustnessBound, geq, is_ce
                           zero_input_hessian)
 from ._second_order import quadratic_models, vector_norm
 from ._trust_region import QuadraticModels
+from ._docs import fill_doc
 
 EPS_STAR_DOUBLINGS = 1100
 
@@ -60,6 +61,7 @@ def _largest_eps(adv_minus_mix, gap: float, slope: float, curvature: float, scal
     return float(brentq(adv_minus_mix, lo, hi, xtol=1e-15 * hi, rtol=4 * np.finfo(float).eps))
 
 
+@fill_doc
 def robustness_bound_softmax(model, X, y, alpha, beta=None, *, norm=2, c_x=None) -> RobustnessBound:
     """Softmax chain ``L̃_mix ≥ (1/n) Σ L̃_adv,i(ε_i) ≥ L̃_adv(ε_mix)`` on the ℓ2 ball (module docstring).
 
@@ -70,17 +72,12 @@ def robustness_bound_softmax(model, X, y, alpha, beta=None, *, norm=2, c_x=None)
 
     Parameters
     ----------
-    model : torch.nn.Module or callable
-        Maps a float tensor ``(n, ...)`` to logits ``(n,)`` or ``(n, K)``; evaluated in float64 and eval
-        mode and returned exactly as it was.
-    X : array_like, shape (n, d) or (n, ...)
-        Inputs (numpy or torch), any per-sample shape the model accepts.
+    %(model)s
+    %(X)s
     y : array_like, shape (n,) or (n, K)
         Class labels or one-hot rows.
-    alpha : float
-        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
-    beta : float, optional
-        Second parameter; ``None`` (default) means ``beta = alpha``.
+    %(alpha)s
+    %(beta)s
     norm : {2}, default 2
         The ℓ2 ball.
     c_x : float, optional

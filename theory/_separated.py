@@ -45,6 +45,7 @@ from ._mixing import _beta_rule
 from ._models import is_affine
 from ._problem import logits, prepare
 from ._validate import DTYPE, check_alpha_beta, check_nodes, check_rows, check_rtol
+from ._docs import fill_doc
 
 CENTER = 2.0
 """Half-width of the central panel [−2, 2]; outer panels double in width: ±[2, 4], ±[4, 8], …"""
@@ -489,6 +490,7 @@ def check_margins(z: torch.Tensor, nodes=None) -> None:
                          f"rule at wide margins, or nodes=None")
 
 
+@fill_doc
 def mixup_loss_separated(model, X, y, alpha, beta=None, *, nodes: int | None = None, rtol: float = 1e-12,
                          rows=None) -> torch.Tensor:
     """Exact ``L_mix`` of logistic regression as a differentiable scalar tensor (docs/theory.md §2.6).
@@ -503,14 +505,10 @@ def mixup_loss_separated(model, X, y, alpha, beta=None, *, nodes: int | None = N
     ----------
     model : torch.nn.Module
         Affine end-to-end with one output (e.g. ``theory.linear_model(d)``).
-    X : array_like, shape (n, d) or (n, ...)
-        Inputs (numpy or torch), any per-sample shape the model accepts.
-    y : array_like, shape (n,)
-        Binary labels in {0, 1}.
-    alpha : float
-        First parameter of the mixing law ``Beta(alpha, beta)``, ``alpha > 0``.
-    beta : float, optional
-        Second parameter; ``None`` (default) means ``beta = alpha``.
+    %(X)s
+    %(y_binary)s
+    %(alpha)s
+    %(beta)s
     nodes : int, optional
         Gauss–Jacobi rule for λ; ``None`` (default) integrates λ exactly.
     rtol : float, default 1e-12
@@ -535,10 +533,7 @@ def mixup_loss_separated(model, X, y, alpha, beta=None, *, nodes: int | None = N
 
     Examples
     --------
-    >>> import numpy as np, theory
-    >>> X = np.array([[1.0, 0.5], [-1.0, -0.5], [0.5, -1.0], [-0.5, 1.0]])
-    >>> y = np.array([1, 0, 1, 0])
-    >>> model = theory.linear_model(2, weight=[1.0, 0.2], intercept=0.0)
+    %(example_linear)s
     >>> loss = theory.mixup_loss_separated(model, X, y, 1.0)
     >>> round(loss.item(), 10)  # as theory.mixup_loss
     0.5121319468

@@ -226,12 +226,18 @@ def test_second_order_relu_closed_form(norm):
 
 # ---------------------------------------------------------------- attacks on linear models
 
+def linear_problem(seed, d, intercept, loss="logistic", n=9):
+    """Random inputs, a linear model with random weights and labels for ``loss`` (binary or normal)."""
+    rng, X = data(seed, n=n, d=d)
+    model = linear_model(d, weight=rng.normal(size=d), intercept=intercept)
+    y = (rng.random(n) < 0.5).astype(float) if loss == "logistic" else rng.normal(size=n)
+    return model, X, y
+
+
 @pytest.mark.parametrize("norm", [2, INF])
 @pytest.mark.parametrize("loss", ["logistic", "squared"])
 def test_fgsm_is_exact_on_linear_models(norm, loss):
-    rng, X = data(11, n=9, d=3)
-    model = linear_model(3, weight=rng.normal(size=3), intercept=0.3)
-    y = (rng.random(9) < 0.5).astype(float) if loss == "logistic" else rng.normal(size=9)
+    model, X, y = linear_problem(11, 3, 0.3, loss)
     exact = adversarial_losses(model, X, y, 0.4, loss=loss, norm=norm)
     fgsm = adversarial_losses(model, X, y, 0.4, loss=loss, norm=norm, method="fgsm")
     np.testing.assert_allclose(fgsm, exact, rtol=1e-12, atol=EXACT_TOL)
@@ -239,9 +245,7 @@ def test_fgsm_is_exact_on_linear_models(norm, loss):
 
 @pytest.mark.parametrize("norm", [2, INF])
 def test_pgd_from_random_starts_reaches_the_exact_value_on_linear_models(norm):
-    rng, X = data(12, n=9, d=4)
-    model = linear_model(4, weight=rng.normal(size=4), intercept=-0.2)
-    y = (rng.random(9) < 0.5).astype(float)
+    model, X, y = linear_problem(12, 4, -0.2)
     eps = 0.5
     exact = theory.adversarial_loss(model, X, y, eps, norm=norm)
     pgd = theory.adversarial_loss(model, X, y, eps, norm=norm, method="pgd", fgsm_start=False, restarts=2,
@@ -255,9 +259,7 @@ def test_pgd_from_random_starts_reaches_the_exact_value_on_linear_models(norm):
 @pytest.mark.parametrize("norm", [2, INF])
 @pytest.mark.parametrize("loss", ["logistic", "squared"])
 def test_certified_equals_exact_on_linear_models(norm, loss):
-    rng, X = data(13, n=9, d=3)
-    model = linear_model(3, weight=rng.normal(size=3), intercept=0.5)
-    y = (rng.random(9) < 0.5).astype(float) if loss == "logistic" else rng.normal(size=9)
+    model, X, y = linear_problem(13, 3, 0.5, loss)
     exact = adversarial_losses(model, X, y, 0.7, loss=loss, norm=norm)
     for bound in ("crown", "ibp"):
         cert = adversarial_losses(model, X, y, 0.7, loss=loss, norm=norm, method="certified", bound=bound)

@@ -12,6 +12,8 @@ import theory
 from theory._problem import prepare
 from theory._expansion import input_jacobians
 
+import _problems
+
 DT = torch.float64
 FD_STEP = 4e-3  # homotopy step per unit of max‖x_r − x_i‖₂, for the one-sided 5-point stencils below
 RELU_FD_H = 1e-3  # absolute homotopy step for the ReLU case: no kink crossed within 4 steps (2e-3 crosses)
@@ -23,29 +25,9 @@ HUTCHINSON_TEST_PROBES = 64
 SLOPE_GRID = (0.2, 0.1, 0.05, 0.025, 0.0125)
 
 
-def make_problem(kind, loss, n=7, d=3, seed=0, scale=1.0, bias=True):
-    rng = np.random.default_rng(seed)
-    gen = torch.Generator().manual_seed(seed)
-    X = scale * rng.normal(size=(n, d))
-    K = 3 if loss == "softmax" else 1
-    if kind == "linear":
-        model = theory.linear_model(d, K, weight=rng.normal(size=(K, d)), intercept=rng.normal(size=K))
-    elif kind == "relu":
-        model = theory.relu_mlp(d, [8, 6], K, bias=bias, generator=gen)
-    elif kind == "conv":
-        torch.manual_seed(seed)
-        model = nn.Sequential(nn.Unflatten(1, (1, d)), nn.Conv1d(1, 3, 2), nn.Tanh(), nn.Flatten(),
-                              nn.Linear(3 * (d - 1), K)).double()
-    else:
-        model = theory.smooth_mlp(d, [8, 6], K, bias=bias, generator=gen)
-    if loss == "logistic":
-        y = rng.integers(0, 2, size=n)
-        y[: min(n, 2)] = [0, 1][: min(n, 2)]
-    elif loss == "softmax":
-        y = rng.integers(0, K, size=n)
-    else:
-        y = rng.normal(size=n)
-    return model, X, y
+def make_problem(kind, loss, n=7, **kwargs):
+    """``_problems.make_problem`` at this file's sizes (n = 7, hidden widths 8, 6)."""
+    return _problems.make_problem(kind, loss, n=n, hidden=(8, 6), **kwargs)
 
 
 def homotopy_derivatives(model, X, y, alpha, beta, loss, h=None):

@@ -14,6 +14,7 @@ from theory import split_affine_prefix
 
 from _brute import (brute_mixup_loss, brute_squared_constant, brute_unmixed, kink_reference, loss_np,
                     numpy_model, one_hot)
+from _problems import make_problem
 
 DT = torch.float64
 IDENTITY_RTOL = 1e-10  # (I) vs the pair sum: two different Gauss rules, both converged
@@ -28,28 +29,6 @@ MINIBATCH_DRAWS = 4000
 
 
 # ---------------------------------------------------------------- problems
-
-def make_problem(kind: str, loss: str, n: int = 6, d: int = 3, seed: int = 0, scale: float = 1.0):
-    """(model, X, y) with random data; ``kind`` in linear / relu / tanh; softmax has K = 3."""
-    rng = np.random.default_rng(seed)
-    gen = torch.Generator().manual_seed(seed)
-    X = scale * rng.normal(size=(n, d))
-    K = 3 if loss == "softmax" else 1
-    if kind == "linear":
-        model = theory.linear_model(d, K, weight=rng.normal(size=(K, d)), intercept=rng.normal(size=K))
-    elif kind == "relu":
-        model = theory.relu_mlp(d, [8, 5], K, generator=gen)
-    else:
-        model = theory.smooth_mlp(d, [8, 5], K, generator=gen)
-    if loss == "logistic":
-        y = rng.integers(0, 2, size=n)
-        y[:2] = [0, 1][:n]
-    elif loss == "softmax":
-        y = rng.integers(0, K, size=n)
-    else:
-        y = rng.normal(size=n)
-    return model, X, y
-
 
 def labels_matrix(loss, y, K=3):
     return one_hot(y, K) if loss == "softmax" else np.asarray(y, dtype=float).reshape(len(y), -1)
