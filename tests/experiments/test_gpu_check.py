@@ -50,9 +50,9 @@ def test_dry_run_covers_every_stage(tmp_path):
 
 
 def test_exhausted_budget_stops_the_stage_and_still_writes(tmp_path):
-    report, md, stages = _run(tmp_path, "--device", "cpu", "--budget", "3", "--only", "kinks")
-    assert list(stages) == ["env", "kinks"]
-    kinks = stages["kinks"]
-    assert kinks["status"] == "stopped" and "budget" in kinks["reason"]
-    assert kinks["results"]["stage_seconds"] < 3 + 2  # stopped near its budget (full-size kinks take minutes)
-    assert "| kinks | stopped |" in md
+    report, md, stages = _run(tmp_path, "--device", "cpu", "--budget", "3", "--only", "separated_1e7")
+    assert list(stages) == ["env", "separated_1e7"]
+    stage = stages["separated_1e7"]  # 0.44 s of the 3 s; n = 10⁷ takes about 12 s on a CPU
+    assert stage["status"] == "stopped" and "budget" in stage["reason"]
+    assert stage["results"]["stage_seconds"] < 3 + 2  # stopped near its budget
+    assert "| separated_1e7 | stopped |" in md
