@@ -45,6 +45,9 @@ def captured(fn: Callable, *, unique: bool = True, always: bool = True):
     with warnings.catch_warnings(record=True) as caught:
         if always:
             warnings.simplefilter("always")
+        # torch's deprecation notices about its own internals (e.g. torch.jit.script called by torch's lazy
+        # import of its JVP decompositions): not about this project's code, selected by class and module
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch(\.|$)")
         value = fn()
     out, seen = [], set()
     for w in caught:

@@ -21,7 +21,7 @@ from ._losses import GLMLoss, get_loss
 from ._manifold import (centered_head, hidden_features, manifold_comparison, manifold_mixup_loss,
                         manifold_rademacher, manifold_regularizer)
 from ._mixing import MixupLambda
-from ._mixup_loss import (CHUNK_ELEMENTS, DEFAULT_NODES, SampledEstimate, mixup_loss, mixup_loss_error,
+from ._mixup_loss import (CHUNK_ELEMENTS, DEFAULT_NODES, SampledEstimate, mixup_loss, mixup_loss_at, mixup_loss_error,
                           mixup_loss_sampled, mixup_loss_unmixed, squared_label_constant)
 from ._models import (as_function, has_bias, is_affine, is_piecewise_linear, linear_model, linear_parameters, mlp,
                       relu_mlp, smooth_mlp, split_affine_prefix)
@@ -39,7 +39,7 @@ __all__ = [
     "GLMLoss", "get_loss", "linear_model", "mlp", "relu_mlp", "smooth_mlp",
     "as_function", "has_bias", "is_affine", "is_piecewise_linear", "linear_parameters", "split_affine_prefix",
     # exact Mixup loss and identity (I) (§2, C1)
-    "mixup_loss", "mixup_loss_error", "mixup_loss_unmixed", "mixup_loss_sampled", "SampledEstimate",
+    "mixup_loss", "mixup_loss_error", "mixup_loss_at", "mixup_loss_unmixed", "mixup_loss_sampled", "SampledEstimate",
     "mixup_loss_separated",
     "squared_label_constant", "DEFAULT_NODES", "CHUNK_ELEMENTS",
     # what a training loop minimises: moments of the per-step Mixup loss (§2.7)

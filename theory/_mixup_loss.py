@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ._problem import Problem, prepare
-from ._validate import (DTYPE, MAX_CHUNK_ELEMENTS, MAX_DRAWS, MAX_NODES, as_labels, check_alpha_beta, check_choice, check_count,
+from ._validate import (DTYPE, MAX_CHUNK_ELEMENTS, ArgumentTypeError, MAX_DRAWS, MAX_NODES, as_labels, check_alpha_beta, check_choice, check_count,
                         check_nodes, check_nonnegative, check_pairs, check_rng, check_rows, check_rtol, check_scalar)
 from ._summary import summary_repr
 from ._kinks import kink_pair_sum
@@ -472,6 +472,75 @@ def mixup_loss(model, X, y, alpha, beta=None, *, loss: str = "logistic", nodes: 
     total, _, n = _value_and_error(model, X, y, alpha, beta, loss, nodes, rtol, method, shortcut,
                                    chunk_elements, rows)
     return float(total) / n ** 2
+
+
+MAX_LAMBDAS = 4096
+"""Most mixing weights ``mixup_loss_at`` evaluates in one call (its cost is n² per weight)."""
+
+
+@fill_doc
+def mixup_loss_at(model, X, y, lam, *, loss: str = "logistic", shortcut: bool = True,
+                  chunk_elements: int = CHUNK_ELEMENTS) -> np.ndarray:
+    """The pair-averaged Mixup loss at fixed mixing weights: ``H(λ) = (1/n²) Σ_ij l(f(λx_i + (1−λ)x_j), λy_i + (1−λ)y_j)``.
+
+    ``L_mix = E_{λ~Beta(α,β)} H(λ)`` (C1; docs/theory.md §2.1): one pass over the pairs gives ``H`` at every
+    λ of ``lam``, so a caller can integrate it against several mixing laws at once (product quadrature),
+    as the ``approximation_order`` figure does for its α sweep. ``H(1 − λ) = H(λ)`` (swap i and j).
+
+    Parameters
+    ----------
+    %(model)s
+    %(X)s
+    %(y)s
+    lam : array_like, shape (q,)
+        Mixing weights in [0, 1], at most ``MAX_LAMBDAS`` of them.
+    %(loss)s
+    %(shortcut)s
+    %(chunk_elements)s
+
+    Returns
+    -------
+    numpy.ndarray, shape (q,)
+        ``H`` at each weight.
+
+    %(raises_range_named)s
+
+    See Also
+    --------
+    mixup_loss : ``H`` integrated against Beta(α, β), exactly.
+    MixupLambda : Quadrature rules of the mixing laws.
+
+    Examples
+    --------
+    %(example_linear)s
+    >>> H = theory.mixup_loss_at(model, X, y, [0.0, 0.25, 0.75, 1.0])
+    >>> bool(abs(H[0] - H[3]) < 1e-15 and abs(H[1] - H[2]) < 1e-15)  # H(1 − λ) = H(λ)
+    True
+    >>> lam, w = theory.MixupLambda(1.0).nodes(64)
+    >>> bool(abs(w @ theory.mixup_loss_at(model, X, y, lam) - theory.mixup_loss(model, X, y, 1.0)) < 1e-12)
+    True
+    """
+    check_choice(shortcut, "shortcut", (True, False))
+    check_scalar(chunk_elements, "chunk_elements", int, min_val=1, max_val=MAX_CHUNK_ELEMENTS)
+    lam = check_lambdas(lam)
+    P = prepare(model, X, y, loss)
+    check_pairs(P.n, P.n)
+    values = pair_sums_at(P, torch.as_tensor(lam, dtype=DTYPE, device=P.device), shortcut=shortcut,
+                          chunk_elements=chunk_elements)
+    return (values / P.n ** 2).detach().cpu().numpy()
+
+
+def check_lambdas(lam) -> np.ndarray:
+    """``lam`` as a 1-D float64 array of 1 to ``MAX_LAMBDAS`` finite weights in [0, 1]."""
+    try:
+        arr = np.asarray(lam, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(f"lam must be an array of mixing weights in [0, 1], got {type(lam).__name__}") from None
+    if arr.ndim != 1 or not 1 <= arr.size <= MAX_LAMBDAS:
+        raise ValueError(f"lam must be a 1-D array of 1 to {MAX_LAMBDAS} weights, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)) or arr.min() < 0 or arr.max() > 1:
+        raise ValueError(f"lam must hold weights in [0, 1], got values in [{np.nanmin(arr):g}, {np.nanmax(arr):g}]")
+    return arr
 
 
 @fill_doc

@@ -184,23 +184,17 @@ def alpha_sweep(model, X, y, alphas, rtol: float) -> tuple[list[float], list[flo
     """
     import warnings
 
-    import torch
-
     import theory
-    from theory._mixup_loss import NODE_ROUNDING_RTOL, pair_sums_at
-    from theory._problem import prepare
 
-    P = prepare(model, X, y)
     table: dict[tuple[int, int], float] = {}  # (k, N) in lowest terms → H at (1 + cos(πk/N))/2
 
     def values(N: int) -> np.ndarray:
         keys = [(k // np.gcd(k, N), N // np.gcd(k, N)) for k in range(N // 2 + 1)]
         new = sorted({key for key in keys if key not in table})
         if new:
-            lam = torch.tensor([(1 + np.cos(np.pi * k / m)) / 2 for k, m in new], dtype=torch.float64,
-                               device=P.device)
-            for key, v in zip(new, pair_sums_at(P, lam).tolist()):
-                table[key] = v / P.n ** 2
+            lam = [(1 + np.cos(np.pi * k / m)) / 2 for k, m in new]
+            for key, v in zip(new, theory.mixup_loss_at(model, X, y, lam).tolist()):
+                table[key] = v
         half = np.array([table[key] for key in keys])
         return np.concatenate([half, half[-2::-1]])  # H(1 − λ) = H(λ); N is even
 
@@ -214,7 +208,7 @@ def alpha_sweep(model, X, y, alphas, rtol: float) -> tuple[list[float], list[flo
     while True:
         N *= 2
         cur = rule(N)
-        err = np.abs(cur - prev) + NODE_ROUNDING_RTOL * np.abs(cur)
+        err = np.abs(cur - prev) + ROUNDING * np.abs(cur)
         if np.all(err <= rtol * np.abs(cur)):
             return cur.tolist(), err.tolist(), N
         if N >= ALPHA_MAX_DEGREE:

@@ -361,7 +361,8 @@ def test_check_prints_no_raw_warning_and_counts_the_expected_ones(capfd, monkeyp
     assert cli.main(["check", "--only", "C6"]) == 0
     out, err = capfd.readouterr()
     assert "Warning:" not in err and "warnings.warn" not in err, err
-    assert f"expected warnings: {sum(calls)} AssumptionWarning (instances built to violate an assumption)" in out
+    assert f"expected warnings: {sum(calls)} AssumptionWarning" in out  # ApproximationWarnings may follow
+    assert "(instances built to violate an assumption; off the assumptions the expansion" in out
     assert sum(calls) > 0 and "counterexample found (expected)" in out
 
 

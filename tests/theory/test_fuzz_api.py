@@ -125,6 +125,7 @@ BAD = {
     "restarts": st.one_of(st.integers(max_value=-1), st.integers(min_value=10 ** 5), not_an_integer),
     "step_size": st.one_of(st.floats(max_value=0.0, exclude_max=True), st.sampled_from([math.nan, math.inf, "1"])),
     "pgd": st.sampled_from([{"bogus": 1}, {"steps": 10 ** 9}, "fast", 3]),
+    "lam": st.sampled_from([[-0.1], [1.5], [math.nan], [], [[0.5]], "half", None, np.zeros(5000)]),
 }
 
 CALLS = {
@@ -173,6 +174,7 @@ CALLS = {
                                  dict(X_train=X, y_train=Y, X_test=X, y_test=Y, draws=8, generator=0)),
     "linear_parameters": (theory.linear_parameters, dict(model=linear, d=2)),
     "mixup_loss_recentred": (theory.mixup_loss_recentred, dict(model=linear, X=X, y=Y, alpha=1.0)),
+    "mixup_loss_at": (theory.mixup_loss_at, dict(model=linear, X=X, y=Y, lam=[0.0, 0.5])),
     "estimator_expectation": (theory.estimator_expectation,
                               dict(model=linear, X=X, y=Y, alpha=1.0, scheme="flip", batch_size=2)),
     "estimator_variance": (theory.estimator_variance,

@@ -461,3 +461,19 @@ def test_sampled_reproducible_with_generator():
     a = theory.mixup_loss_sampled(model, X, y, 1.0, draws=20, generator=np.random.default_rng(5))
     b = theory.mixup_loss_sampled(model, X, y, 1.0, draws=20, generator=np.random.default_rng(5))
     assert a == b
+
+
+@pytest.mark.parametrize("kind", ["linear", "tanh"])
+def test_mixup_loss_at_is_the_pair_average_at_each_weight(kind):
+    """``H(λ)`` against a plain loop over the pairs (torch model called on each mixed point)."""
+    torch.manual_seed(3)
+    d, n = 3, 6
+    model = (nn.Linear(d, 1) if kind == "linear" else nn.Sequential(nn.Linear(d, 4), nn.Tanh(), nn.Linear(4, 1))).double()
+    X = torch.randn(n, d, dtype=torch.float64)
+    y = torch.tensor([1.0, 0, 1, 1, 0, 0], dtype=torch.float64)
+    lam = np.array([0.0, 0.1, 0.5, 0.93, 1.0])
+    with torch.no_grad():
+        want = [np.mean([float(torch.nn.functional.binary_cross_entropy_with_logits(
+            model((l * X[i] + (1 - l) * X[j])[None]).reshape(()), l * y[i] + (1 - l) * y[j]))
+            for i in range(n) for j in range(n)]) for l in lam]
+    assert theory.mixup_loss_at(model, X, y, lam) == pytest.approx(want, rel=1e-13, abs=1e-15)
