@@ -2,6 +2,7 @@
 import contextlib
 import io
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -361,7 +362,7 @@ def test_check_prints_no_raw_warning_and_counts_the_expected_ones(capfd, monkeyp
     assert cli.main(["check", "--only", "C6"]) == 0
     out, err = capfd.readouterr()
     assert "Warning:" not in err and "warnings.warn" not in err, err
-    assert f"expected warnings: {sum(calls)} AssumptionWarning" in out  # ApproximationWarnings may follow
+    assert re.search(rf"expected warnings: (\d+ ApproximationWarning, )?{sum(calls)} AssumptionWarning", out)
     assert "(instances built to violate an assumption; off the assumptions the expansion" in out
     assert sum(calls) > 0 and "counterexample found (expected)" in out
 
