@@ -105,41 +105,38 @@ def _model(task, ds):
     return sklearn_tanh_mlp(ds.X_train, ds.y_train, hidden=task["hidden"], seed=task["seed"])
 
 
-def homotopy_point(model, X, y, alpha: float, s: float, approx: float) -> tuple[float, float, int]:
-    """``(L_mix(s), error estimate, nodes)``: ``theory.mixup_loss_unmixed`` at scale ``s`` with rules of
-    3, 6, 12, … nodes (``HOMOTOPY_FIRST_NODES``) until two agree to ``QUAD_TO_RESIDUAL`` × |L_mix(s) − approx|
-    (or to rounding).
+def _doubled(loss_at, approx: float) -> tuple[float, float, int]:
+    """``(value, error estimate, nodes)``: ``loss_at(q)`` with rules of 3, 6, 12, … nodes
+    (``HOMOTOPY_FIRST_NODES``) until two agree to ``QUAD_TO_RESIDUAL`` × |value − approx| (or to rounding).
 
     The returned value is the finer rule's; the estimate ``|Q(q) − Q(q/2)|`` bounds the coarser
     rule's error, so it is conservative for the returned one (Gauss rules converge geometrically on
     the analytic integrand of a smooth model)."""
-    import theory
-
     q = HOMOTOPY_FIRST_NODES
-    prev = theory.mixup_loss_unmixed(model, X, y, alpha, scale=s, nodes=q)
+    prev = loss_at(q)
     while True:
         q *= 2
-        cur = theory.mixup_loss_unmixed(model, X, y, alpha, scale=s, nodes=q)
+        cur = loss_at(q)
         err = abs(cur - prev)
         if err <= max(QUAD_TO_RESIDUAL * abs(cur - approx), ROUNDING * abs(cur)) or q >= HOMOTOPY_MAX_NODES:
             return cur, err, q
         prev = cur
+
+
+def homotopy_point(model, X, y, alpha: float, s: float, approx: float) -> tuple[float, float, int]:
+    """``(L_mix(s), error estimate, nodes)``: ``theory.mixup_loss_unmixed`` at scale ``s``, node doubling
+    (:func:`_doubled`) until two rules agree far below the residual."""
+    import theory
+
+    return _doubled(lambda q: theory.mixup_loss_unmixed(model, X, y, alpha, scale=s, nodes=q), approx)
 
 
 def recentred_point(model, X, y, alpha: float, s: float, approx: float) -> tuple[float, float, int]:
     """``homotopy_point`` for the re-centred homotopy (``theory.mixup_loss_recentred``): ``(value, error
-    estimate, nodes per component)`` by node doubling until two rules agree far below the residual."""
+    estimate, nodes per component)``."""
     import theory
 
-    q = HOMOTOPY_FIRST_NODES
-    prev = theory.mixup_loss_recentred(model, X, y, alpha, scale=s, nodes=q)
-    while True:
-        q *= 2
-        cur = theory.mixup_loss_recentred(model, X, y, alpha, scale=s, nodes=q)
-        err = abs(cur - prev)
-        if err <= max(QUAD_TO_RESIDUAL * abs(cur - approx), ROUNDING * abs(cur)) or q >= HOMOTOPY_MAX_NODES:
-            return cur, err, q
-        prev = cur
+    return _doubled(lambda q: theory.mixup_loss_recentred(model, X, y, alpha, scale=s, nodes=q), approx)
 
 
 ALPHA_FIRST_DEGREE = 32
